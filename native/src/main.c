@@ -1,0 +1,249 @@
+/* husk-init - the clone-to-exec half of husk.
+ *
+ * husk (Python) spawns this static helper with one end of a socketpair,
+ * writes it a fully resolved plan (husk_proto.h) and reads back records.
+ * No Python runs between clone and execve: everything a container
+ * process does before it becomes the user's program happens here.
+ *
+ *   husk ──plan──▶ stage 0 ──clone(CLONE_PARENT|CLONE_NEW*)──▶ container init
+ *                  joins namespaces      waits for "go"; mounts, pivot_root,
+ *                  writes id maps        masks, identity, caps; READY;
+ *                  sends MSG_PID, exits  waits on the exec fifo; execve
+ *
+ * CLONE_PARENT makes the container a child of husk itself (or of the
+ * subreaper that called husk), so stage 0 can exit at once.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#define _GNU_SOURCE
+#include "husk_proto.h"
+#include "plan.h"
+#include "process.h"
+#include "rootfs.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+static const char *
+ns_name (int64_t type)
+{
+  switch (type)
+    {
+    case CLONE_NEWUSER: return "user";
+    case CLONE_NEWPID: return "pid";
+    case CLONE_NEWNS: return "mount";
+    case CLONE_NEWNET: return "network";
+    case CLONE_NEWUTS: return "uts";
+    case CLONE_NEWIPC: return "ipc";
+    case CLONE_NEWCGROUP: return "cgroup";
+    case CLONE_NEWTIME: return "time";
+    default: return "?";
+    }
+}
+
+/* setns(2) into each namespace given by path; the user namespace first, so
+ * the others are joined with the privileges it grants. */
+static void
+join_namespaces (struct plan *p)
+{
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < p->njoins; i++)
+      {
+        struct ns_join *j = &p->joins[i];
+        if ((j->type == CLONE_NEWUSER) != (pass == 0))
+          continue;
+        int fd = open (j->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+          die (errno, "join namespace", "%s %s", ns_name (j->type), j->path);
+        if (setns (fd, j->type) < 0)
+          die (errno, "join namespace", "%s %s", ns_name (j->type), j->path);
+        close (fd);
+      }
+}
+
+static void
+write_id_map (pid_t pid, const char *file, const char *map)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/%s", pid, file);
+  if (write_file_at (AT_FDCWD, path, map, strlen (map)) < 0)
+    die (errno, "user namespace", "write %s", path);
+}
+
+static int
+in_new_userns (struct plan *p)
+{
+  if (p->clone_flags & CLONE_NEWUSER)
+    return 1;
+  for (size_t i = 0; i < p->njoins; i++)
+    if (p->joins[i].type == CLONE_NEWUSER)
+      return 1;
+  return 0;
+}
+
+/* The container process, from clone to execve. */
+__attribute__ ((noreturn)) static void
+container_init (struct plan *p, int go)
+{
+  char byte, exe_buf[PATH_MAX];
+  char *state = NULL;
+  uint32_t state_len = 0;
+  int fifo = -1;
+
+  /* Wait until stage 0 has reported our pid and written our id maps. */
+  if (read (go, &byte, 1) != 1)
+    _exit (1);
+  close (go);
+  if ((p->clone_flags & CLONE_NEWUSER) && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
+    die (errno, "user namespace", "become root in the new user namespace");
+  umask (0);
+
+  if (p->mode == HUSK_MODE_CREATE)
+    {
+      if (p->hostname && sethostname (p->hostname, strlen (p->hostname)) < 0)
+        die (errno, "sethostname", "%s", p->hostname);
+      if (p->domainname && setdomainname (p->domainname, strlen (p->domainname)) < 0)
+        die (errno, "setdomainname", "%s", p->domainname);
+
+      int rootfd = rootfs_prepare (p, in_new_userns (p));
+
+      /* The rootfs is mounted, pivot_root is next: husk runs the
+       * prestart and createRuntime hooks now and sends the state. */
+      uint32_t tag;
+      if (send_record (husk_sock, MSG_HOOKS, NULL, 0) < 0
+          || recv_record (husk_sock, &tag, &state, &state_len) < 0 || tag != MSG_STATE)
+        _exit (1);
+      run_hooks (p, HUSK_HOOK_CREATE_CONTAINER, state, state_len);
+
+      rootfs_finalize (p, rootfd);
+      fifo = open (p->exec_fifo, O_PATH | O_CLOEXEC);
+      if (fifo < 0)
+        die (errno, "open exec fifo", "%s", p->exec_fifo);
+      rootfs_pivot (p, rootfd);
+      close (rootfd);
+    }
+
+  setup_terminal (p);
+  if (p->personality >= 0 && personality (p->personality) < 0)
+    die (errno, "personality", "%#lx", (unsigned long) p->personality);
+  apply_rlimits (p);
+  apply_identity (p);
+  enter_cwd (p);
+  const char *exe = find_executable (p, exe_buf, sizeof exe_buf);
+  umask (p->umask >= 0 ? p->umask : 022);
+
+  /* fd hygiene (CVE-2024-21626): whatever we still hold above the fds
+   * the process is meant to get closes at execve. */
+  if (close_range (3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+    die (errno, "close fds", "close_range");
+
+  if (send_record (husk_sock, MSG_READY, NULL, 0) < 0)
+    _exit (1);
+
+  if (p->mode == HUSK_MODE_CREATE)
+    {
+      char path[32];
+      close (husk_sock);
+      husk_sock = -1;
+      /* Block until `husk start` opens the fifo for reading.  The fd was
+       * opened O_PATH before pivot_root; reopen it through /proc. */
+      int w = open (fd_path (fifo, path), O_WRONLY | O_CLOEXEC);
+      if (w < 0)
+        _exit (1);
+      close (fifo);
+      husk_report_fd = w;
+      if (write_all (w, "", 1) < 0)
+        _exit (1);
+      run_hooks (p, HUSK_HOOK_START_CONTAINER, state, state_len);
+    }
+  execve (exe, p->args, p->env ? p->env : (char *[]){ NULL });
+  die (errno, "exec", "%s", exe);
+}
+
+int
+main (int argc, char **argv)
+{
+  struct plan plan;
+  int go[2];
+
+  if (argc != 2)
+    {
+      fprintf (stderr, "usage: husk-init SOCKET-FD\n(husk-init is started by husk; it is not a command)\n");
+      return 2;
+    }
+  husk_sock = atoi (argv[1]);
+  plan_read (husk_sock, &plan);
+  if (plan.nargs == 0)
+    die (EINVAL, "read plan", "no process.args");
+
+  /* oom_score_adj is inherited: set it here, where /proc is the host's. */
+  if (plan.has_oom_score_adj)
+    {
+      char v[32];
+      int n = snprintf (v, sizeof v, "%ld", (long) plan.oom_score_adj);
+      if (write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", v, n) < 0)
+        die (errno, "oomScoreAdj", "%s", v);
+    }
+
+  join_namespaces (&plan);
+  /* Once inside a container's namespaces, stay out of its reach:
+   * no ptrace, no /proc/<pid>/exe (CVE-2019-5736). */
+  if (plan.dumpable_off && prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    die (errno, "prctl", "PR_SET_DUMPABLE");
+
+  /* A time namespace cannot be made by clone (its flag collides with the
+   * exit-signal bits); unshare puts our future children in it. */
+  if (plan.clone_flags & CLONE_NEWTIME)
+    {
+      if (unshare (CLONE_NEWTIME) < 0)
+        die (errno, "unshare", "time namespace");
+      if (plan.timens_offsets
+          && write_file_at (AT_FDCWD, "/proc/self/timens_offsets", plan.timens_offsets,
+                            strlen (plan.timens_offsets)) < 0)
+        die (errno, "time namespace", "write timens_offsets");
+      plan.clone_flags &= ~(int64_t) CLONE_NEWTIME;
+    }
+
+  if (pipe2 (go, O_CLOEXEC) < 0)
+    die (errno, "clone", "pipe");
+  /* clone(2) without a new stack behaves like fork: we are single-threaded C. */
+  pid_t pid = syscall (SYS_clone, (unsigned long) plan.clone_flags | CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+  if (pid < 0)
+    die (errno, "clone", "flags %#lx", (unsigned long) plan.clone_flags);
+  if (pid == 0)
+    {
+      close (go[1]);
+      container_init (&plan, go[0]);
+    }
+  close (go[0]);
+
+  /* Report the pid first: from here on husk can kill and reap it. */
+  if (send_int (husk_sock, MSG_PID, pid) < 0)
+    _exit (1);
+  if (plan.clone_flags & CLONE_NEWUSER)
+    {
+      /* Only a process outside the new user namespace may map ids into it. */
+      if (plan.uid_map)
+        write_id_map (pid, "uid_map", plan.uid_map);
+      if (plan.gid_map)
+        write_id_map (pid, "gid_map", plan.gid_map);
+    }
+  if (write_all (go[1], "g", 1) < 0)
+    die (errno, "clone", "signal the container process");
+  _exit (0);
+}

@@ -1,0 +1,137 @@
+/* plan.c - decode the plan records into struct plan.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#define _GNU_SOURCE
+#include "plan.h"
+#include "husk_proto.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Grow a array by one zeroed element and return a pointer to it. */
+static void *
+push (void **array, size_t *count, size_t size)
+{
+  char *grown = realloc (*array, (*count + 1) * size);
+  if (grown == NULL)
+    die (ENOMEM, "read plan", "out of memory");
+  memset (grown + *count * size, 0, size);
+  *array = grown;
+  return grown + (*count)++ * size;
+}
+
+/* Append to a NULL-terminated string vector. */
+static void
+push_str (char ***vec, size_t *count, char *s)
+{
+  char **grown = realloc (*vec, (*count + 2) * sizeof (char *));
+  if (grown == NULL)
+    die (ENOMEM, "read plan", "out of memory");
+  grown[(*count)++] = s;
+  grown[*count] = NULL;
+  *vec = grown;
+}
+
+#define PUSH(arr, n) ((__typeof__ (arr)) push ((void **) &(arr), &(n), sizeof *(arr)))
+#define LAST(arr, n, what)                                                   \
+  ((n) ? &(arr)[(n) - 1] : (die (EINVAL, "read plan", what " without its begin record"), (arr)))
+
+void
+plan_read (int fd, struct plan *p)
+{
+  memset (p, 0, sizeof *p);
+  p->umask = -1;
+  p->personality = -1;
+  p->console_fd = -1;
+  p->cap_bounding = p->cap_effective = p->cap_inheritable = CAP_UNSET;
+  p->cap_permitted = p->cap_ambient = CAP_UNSET;
+
+  for (;;)
+    {
+      uint32_t tag, len;
+      char *v;
+      int64_t n = 0;
+
+      if (recv_record (fd, &tag, &v, &len) < 0)
+        die (errno ? errno : EPIPE, "read plan", "truncated plan");
+      if (len == sizeof n)
+        memcpy (&n, v, sizeof n);
+
+      switch (tag)
+        {
+        case PLAN_END: free (v); return;
+        case PLAN_MODE: p->mode = n; break;
+        case PLAN_CLONE_FLAGS: p->clone_flags = n; break;
+        case PLAN_NS_JOIN_TYPE: PUSH (p->joins, p->njoins)->type = n; break;
+        case PLAN_NS_JOIN_PATH: LAST (p->joins, p->njoins, "namespace path")->path = v; continue;
+        case PLAN_UID_MAP: p->uid_map = v; continue;
+        case PLAN_GID_MAP: p->gid_map = v; continue;
+        case PLAN_TIMENS_OFFSETS: p->timens_offsets = v; continue;
+        case PLAN_ROOTFS: p->rootfs = v; continue;
+        case PLAN_ROOTFS_PROPAGATION: p->rootfs_propagation = n; break;
+        case PLAN_ROOT_READONLY: p->root_readonly = n; break;
+        case PLAN_NO_PIVOT: p->no_pivot = n; break;
+        case PLAN_HOSTNAME: p->hostname = v; continue;
+        case PLAN_DOMAINNAME: p->domainname = v; continue;
+        case PLAN_MOUNT_BEGIN: PUSH (p->mounts, p->nmounts); break;
+        case PLAN_MOUNT_SOURCE: LAST (p->mounts, p->nmounts, "mount")->source = v; continue;
+        case PLAN_MOUNT_DEST: LAST (p->mounts, p->nmounts, "mount")->dest = v; continue;
+        case PLAN_MOUNT_TYPE: LAST (p->mounts, p->nmounts, "mount")->type = v; continue;
+        case PLAN_MOUNT_DATA: LAST (p->mounts, p->nmounts, "mount")->data = v; continue;
+        case PLAN_MOUNT_FLAGS: LAST (p->mounts, p->nmounts, "mount")->flags = n; break;
+        case PLAN_MOUNT_PROPAGATION: LAST (p->mounts, p->nmounts, "mount")->propagation = n; break;
+        case PLAN_DEFAULT_DEVICES: p->default_devices = n; break;
+        case PLAN_DEVICE_BEGIN: PUSH (p->devices, p->ndevices); break;
+        case PLAN_DEVICE_PATH: LAST (p->devices, p->ndevices, "device")->path = v; continue;
+        case PLAN_DEVICE_MODE: LAST (p->devices, p->ndevices, "device")->mode = n; break;
+        case PLAN_DEVICE_RDEV: LAST (p->devices, p->ndevices, "device")->rdev = n; break;
+        case PLAN_DEVICE_UID: LAST (p->devices, p->ndevices, "device")->uid = n; break;
+        case PLAN_DEVICE_GID: LAST (p->devices, p->ndevices, "device")->gid = n; break;
+        case PLAN_MASKED_PATH: push_str (&p->masked, &p->nmasked, v); continue;
+        case PLAN_READONLY_PATH: push_str (&p->readonly, &p->nreadonly, v); continue;
+        case PLAN_SYSCTL_KEY: PUSH (p->sysctls, p->nsysctls)->key = v; continue;
+        case PLAN_SYSCTL_VALUE: LAST (p->sysctls, p->nsysctls, "sysctl")->value = v; continue;
+        case PLAN_RLIMIT_TYPE: PUSH (p->rlimits, p->nrlimits)->type = n; break;
+        case PLAN_RLIMIT_SOFT: LAST (p->rlimits, p->nrlimits, "rlimit")->soft = n; break;
+        case PLAN_RLIMIT_HARD: LAST (p->rlimits, p->nrlimits, "rlimit")->hard = n; break;
+        case PLAN_OOM_SCORE_ADJ: p->has_oom_score_adj = 1; p->oom_score_adj = n; break;
+        case PLAN_UID: p->uid = n; break;
+        case PLAN_GID: p->gid = n; break;
+        case PLAN_ADDITIONAL_GID: *PUSH (p->groups, p->ngroups) = n; break;
+        case PLAN_UMASK: p->umask = n; break;
+        case PLAN_CAP_BOUNDING: p->cap_bounding = n; break;
+        case PLAN_CAP_EFFECTIVE: p->cap_effective = n; break;
+        case PLAN_CAP_INHERITABLE: p->cap_inheritable = n; break;
+        case PLAN_CAP_PERMITTED: p->cap_permitted = n; break;
+        case PLAN_CAP_AMBIENT: p->cap_ambient = n; break;
+        case PLAN_NO_NEW_PRIVS: p->no_new_privs = n; break;
+        case PLAN_ARG: push_str (&p->args, &p->nargs, v); continue;
+        case PLAN_ENV: push_str (&p->env, &p->nenv, v); continue;
+        case PLAN_CWD: p->cwd = v; continue;
+        case PLAN_TERMINAL: p->console_fd = n; break;
+        case PLAN_EXEC_FIFO: p->exec_fifo = v; continue;
+        case PLAN_PRESERVE_FDS: p->preserve_fds = n; break;
+        case PLAN_HOOK_BEGIN: PUSH (p->hooks, p->nhooks)->kind = n; break;
+        case PLAN_HOOK_PATH: LAST (p->hooks, p->nhooks, "hook")->path = v; continue;
+        case PLAN_HOOK_ARG:
+          {
+            struct hook *h = LAST (p->hooks, p->nhooks, "hook");
+            push_str (&h->args, &h->nargs, v);
+            continue;
+          }
+        case PLAN_HOOK_ENV:
+          {
+            struct hook *h = LAST (p->hooks, p->nhooks, "hook");
+            push_str (&h->env, &h->nenv, v);
+            continue;
+          }
+        case PLAN_HOOK_TIMEOUT: LAST (p->hooks, p->nhooks, "hook")->timeout = n; break;
+        case PLAN_PERSONALITY: p->personality = n; break;
+        case PLAN_DUMPABLE_OFF: p->dumpable_off = n; break;
+        default:
+          die (EINVAL, "read plan", "unknown record %u (husk and husk-init differ in version)", tag);
+        }
+      free (v);
+    }
+}

@@ -1,0 +1,99 @@
+/* plan.h - the fully resolved plan husk sends (see husk_proto.h).
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef HUSK_PLAN_H
+#define HUSK_PLAN_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct mount_entry
+{
+  char *source, *dest, *type, *data;
+  int64_t flags, propagation;
+};
+
+struct device_entry
+{
+  char *path;
+  int64_t mode, rdev, uid, gid;
+};
+
+struct hook
+{
+  int kind;
+  char *path;
+  char **args;   /* NULL-terminated */
+  size_t nargs;
+  char **env;    /* NULL-terminated */
+  size_t nenv;
+  int64_t timeout;
+};
+
+struct ns_join
+{
+  int64_t type;
+  char *path;
+};
+
+struct sysctl_entry
+{
+  char *key, *value;
+};
+
+struct rlimit_entry
+{
+  int64_t type, soft, hard;
+};
+
+#define CAP_UNSET (-1)
+
+struct plan
+{
+  int64_t mode;
+  int64_t clone_flags;
+  struct ns_join *joins;
+  size_t njoins;
+  char *uid_map, *gid_map, *timens_offsets;
+  char *rootfs;
+  int64_t rootfs_propagation;
+  int root_readonly, no_pivot;
+  char *hostname, *domainname;
+  struct mount_entry *mounts;
+  size_t nmounts;
+  int default_devices;
+  struct device_entry *devices;
+  size_t ndevices;
+  char **masked;
+  size_t nmasked;
+  char **readonly;
+  size_t nreadonly;
+  struct sysctl_entry *sysctls;
+  size_t nsysctls;
+  struct rlimit_entry *rlimits;
+  size_t nrlimits;
+  int has_oom_score_adj;
+  int64_t oom_score_adj;
+  int64_t uid, gid;
+  int64_t *groups;
+  size_t ngroups;
+  int64_t umask;          /* -1 = leave */
+  int64_t cap_bounding, cap_effective, cap_inheritable, cap_permitted, cap_ambient; /* CAP_UNSET = leave */
+  int no_new_privs;
+  char **args;            /* NULL-terminated */
+  size_t nargs;
+  char **env;             /* NULL-terminated */
+  size_t nenv;
+  char *cwd;
+  int console_fd;         /* -1 = no terminal */
+  char *exec_fifo;
+  int64_t preserve_fds;
+  struct hook *hooks;
+  size_t nhooks;
+  int64_t personality;    /* -1 = leave */
+  int dumpable_off;
+};
+
+/* Read records from fd until PLAN_END; dies on a malformed plan. */
+void plan_read (int fd, struct plan *p);
+
+#endif

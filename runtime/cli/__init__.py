@@ -1,0 +1,1 @@
+"""The `husk` command line: thin click faces over runtime.container."""

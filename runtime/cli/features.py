@@ -1,0 +1,11 @@
+import json
+
+import click
+
+from runtime.oci.features import features
+
+
+@click.command()
+def command():
+    """Print the runtime-spec features document."""
+    click.echo(json.dumps(features(), indent=2))

@@ -1,0 +1,97 @@
+"""`husk`: the click group, global flags, error reporting.
+
+Verbs live in one module each and are imported only when invoked, so
+`husk state` does not pay for what `husk run` needs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import json
+import os
+import sys
+
+import click
+
+from runtime.errors import HuskError
+from runtime.oci.state import DEFAULT_ROOT
+
+# verb -> module under runtime.cli (each defines `command`).
+VERBS = {
+    "create": "create", "start": "start", "state": "state", "kill": "kill", "delete": "delete",
+    "run": "run", "list": "list_", "spec": "spec", "features": "features",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(VERBS)
+
+    def get_command(self, ctx, name):
+        module = VERBS.get(name)
+        if module is None:
+            return None
+        return importlib.import_module(f"runtime.cli.{module}").command
+
+
+class Globals:
+    def __init__(self, root: str, log: str | None, log_format: str, debug: bool) -> None:
+        self.root = root
+        self.log = log
+        self.log_format = log_format
+        self.debug = debug
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Directory for container state.")
+@click.option("--log", type=click.Path(dir_okay=False), help="Append errors and debug lines to this file.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--debug", is_flag=True, help="Log debug lines too.")
+@click.option("--systemd-cgroup", is_flag=True, help="Use systemd for cgroups (not supported: husk uses cgroupfs).")
+@click.version_option(package_name="husk-runtime", prog_name="husk")
+@click.pass_context
+def cli(ctx, root, log, log_format, debug, systemd_cgroup):
+    """husk: run OCI containers with namespaces, cgroups and a C clone-to-exec helper."""
+    ctx.obj = Globals(os.path.abspath(root), log, log_format, debug)
+    if systemd_cgroup:
+        raise HuskError("--systemd-cgroup", "husk manages cgroups through cgroupfs only; drop the flag")
+
+
+def report(g: Globals | None, message: str, level: str = "error") -> None:
+    """One line to stderr, and to --log in the format asked for."""
+    if level == "error":
+        click.echo(f"husk: {message}", err=True)
+    if g is None or not g.log:
+        return
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    if g.log_format == "json":
+        line = json.dumps({"level": level, "msg": message, "time": now})
+    else:
+        line = f'time="{now}" level={level} msg="{message}"'
+    try:
+        with open(g.log, "a") as f:
+            f.write(line + "\n")
+    except OSError:
+        pass
+
+
+def main() -> None:
+    ctx_obj = None
+    try:
+        with cli.make_context("husk", sys.argv[1:]) as ctx:
+            ctx_obj = ctx.obj
+            result = cli.invoke(ctx)
+        sys.exit(result if isinstance(result, int) else 0)
+    except HuskError as e:
+        report(ctx_obj, str(e))
+        sys.exit(1)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)

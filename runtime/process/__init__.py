@@ -1,0 +1,1 @@
+"""Starting processes through husk-init and talking to it."""

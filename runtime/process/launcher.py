@@ -1,0 +1,125 @@
+"""Start husk-init, send it the plan, follow it to READY.
+
+The parent side of the clone-to-exec path.  husk stays single-threaded
+here: one socketpair, one child process, records in and out.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+from typing import Callable
+
+from runtime.errors import HuskError
+from runtime.process import protocol as proto
+from runtime.process.protocol import Msg, Plan
+
+HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bin", "husk-init")
+
+
+def helper_path() -> str:
+    if not os.access(HELPER, os.X_OK):
+        raise HuskError("husk-init", f"{HELPER} is missing: reinstall husk (pip install .)", errno.ENOENT)
+    return HELPER
+
+
+def _above(fd: int, floor: int) -> int:
+    """dup fd to a number >= floor (CLOEXEC; pass_fds clears that in the child)."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+
+
+def reap(pid: int) -> None:
+    """Kill and reap a process that CLONE_PARENT made our child."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+class Launch:
+    """One husk-init run.  pid is known from MSG_PID on."""
+
+    def __init__(self, plan: Plan, *, context: str) -> None:
+        self.plan = plan
+        self.context = context
+        self.pid = 0
+        self.sock: socket.socket | None = None
+        self.console: socket.socket | None = None
+
+    def start(self, before_plan: Callable[[int], None] | None = None,
+              on_hooks: Callable[[int], bytes] | None = None, wait_exec: bool = False) -> int:
+        """Spawn husk-init and follow it until the process is READY (and,
+        with wait_exec, until it has exec'd).  Returns the host pid."""
+        plan = self.plan
+        floor = 3 + plan.preserve_fds
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = ours
+        their_fd = _above(theirs.fileno(), floor)
+        theirs.close()
+        pass_fds = list(range(3, floor)) + [their_fd]
+        console_fd = -1
+        if plan.terminal and plan.console_fd >= 0:
+            console_fd = _above(plan.console_fd, floor)
+            plan.console_fd = console_fd
+            pass_fds.append(console_fd)
+        try:
+            helper = subprocess.Popen([helper_path(), str(their_fd)], pass_fds=pass_fds, close_fds=True)
+        finally:
+            os.close(their_fd)
+            if console_fd >= 0:
+                os.close(console_fd)
+        try:
+            if before_plan:
+                before_plan(helper.pid)  # e.g. join the cgroup: children inherit it
+            ours.sendall(proto.encode_plan(plan))
+            return self._follow(helper, on_hooks, wait_exec)
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            helper.wait()
+
+    def _follow(self, helper: subprocess.Popen, on_hooks, wait_exec: bool) -> int:
+        assert self.sock is not None
+        ready = False
+        while True:
+            rec = proto.read_record(self.sock)
+            if rec is None:
+                if ready:  # the socket closed at execve (CLOEXEC): it runs
+                    return self.pid
+                status = helper.wait()
+                raise HuskError(self.context, f"husk-init ended before the process was ready (status {status})",
+                                errno.EPIPE)
+            tag, value = rec
+            if tag == Msg.PID:
+                self.pid = proto.decode_int(value)
+            elif tag == Msg.HOOKS:
+                state = on_hooks(self.pid) if on_hooks else b"{}"
+                self.sock.sendall(proto.encode_record(Msg.STATE, state))
+            elif tag == Msg.READY:
+                ready = True
+                if not wait_exec:
+                    return self.pid
+            elif tag == Msg.ERROR:
+                err, step, detail = proto.decode_error(value)
+                raise HuskError(step, detail, err)
+            else:
+                raise HuskError(self.context, f"unexpected record {tag} from husk-init", errno.EPROTO)
+
+    def abort(self) -> None:
+        if self.pid:
+            reap(self.pid)
+        self.close()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
