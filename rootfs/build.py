@@ -5,6 +5,7 @@
 
 makes
     OUTDIR/bundle/         a runnable OCI bundle: rootfs/ + config.json
+    OUTDIR/demo/           a bundle sharing that rootfs whose process says hello
     OUTDIR/oci/            the same rootfs as an OCI image layout
                            (index.json, oci-layout, blobs/sha256/...)
 
@@ -124,6 +125,12 @@ def main() -> None:
     from runtime.oci.example import example_spec
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(example_spec(), f, indent=2)
+    demo = example_spec(args=["sh", "-c", 'echo "hello from a husk container: host $(hostname), '
+                                           'pid $$, $(id)"'], terminal=False)
+    demo["root"]["path"] = "../bundle/rootfs"
+    os.makedirs(os.path.join(tmp, "demo"))
+    with open(os.path.join(tmp, "demo", "config.json"), "w") as f:
+        json.dump(demo, f, indent=2)
     make_layout(os.path.join(bundle, "rootfs"), os.path.join(tmp, "oci"))
     shutil.rmtree(out, ignore_errors=True)
     os.rename(tmp, out)

@@ -234,6 +234,10 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
             if not force:
                 raise WrongState("delete", f"container {container_id!r} is {status}: stop it or use --force")
             _kill_and_wait(st)
+    except BaseException:
+        st.unlock()
+        raise
+    try:
         husk = st.data.get("husk") or {}
         if husk.get("cgroup"):
             manager_for(husk["cgroup"], husk.get("cgroup_created") or []).destroy()

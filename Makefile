@@ -1,0 +1,23 @@
+# husk - the two commands of the README, and their parts.
+# SPDX-License-Identifier: GPL-3.0-or-later
+PYTHON ?= python3
+HUSK = $(shell $(PYTHON) -c 'import os,sys; print(os.path.join(os.path.dirname(sys.executable), "husk"))')
+
+.PHONY: deps demo test bench clean
+
+deps:
+	PYTHON=$(PYTHON) ./scripts/install-deps.sh
+
+# Build everything and run a container from the built-in busybox bundle.
+demo: deps
+	$(HUSK) run --bundle rootfs/build/demo demo-$$$$
+
+# Build everything and run the whole test suite.
+test: deps
+	$(PYTHON) -m pytest -ra tests
+
+bench: deps
+	$(PYTHON) bench/run_bench.py
+
+clean:
+	rm -rf rootfs/build runtime/_bin build *.egg-info

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install everything husk needs on a Debian machine, as root, and build
+# the built-in busybox image.  One script for the README's quick start,
+# .ci/run and the Vagrant box, so the three cannot drift apart.
+# SPDX-License-Identifier: GPL-3.0-or-later
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps.sh: run as root (husk manages namespaces, mounts and cgroups)" >&2
+  exit 1
+fi
+
+PKGS=(
+  gcc make libc6-dev          # husk-init and husk-checker (static)
+  libcap-dev                  # python-prctl builds against it
+  busybox-static file         # the built-in image
+  runc crun hyperfine         # bench/: the runtimes husk is measured against
+  vagrant                     # tests validate the Vagrantfile (offline)
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+PYTHON=${PYTHON:-python3}
+command -v "$PYTHON" >/dev/null || { apt-get install -y -q python3 python3-pip python3-venv; PYTHON=python3; }
+"$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test]'
+"$PYTHON" rootfs/build.py
