@@ -82,7 +82,10 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         undo.callback(cg.destroy)
         cg.create()
         cg.apply(resources_with_default_devices(get_obj(linux, "resources", "linux.resources")))
-        os.mkfifo(st.fifo, 0o622)
+        os.mkfifo(st.fifo)
+        # Writable by the container's user, whoever that is: it reopens the
+        # fifo through /proc/self/fd after dropping to process.user.
+        os.chmod(st.fifo, 0o622)
         plan.exec_fifo = st.fifo
         st.data = {
             "ociVersion": config["ociVersion"], "id": container_id, "status": "creating", "pid": 0,

@@ -241,7 +241,7 @@ stat_path (const char *path)
   const char *type = S_ISDIR (st.st_mode) ? "dir" : S_ISREG (st.st_mode) ? "file"
                    : S_ISLNK (st.st_mode) ? "symlink" : S_ISCHR (st.st_mode) ? "char"
                    : S_ISBLK (st.st_mode) ? "block" : S_ISFIFO (st.st_mode) ? "fifo" : "other";
-  printf ("{\"type\":\"%s\",\"mode\":%o,\"uid\":%d,\"gid\":%d,\"major\":%u,\"minor\":%u,\"size\":%lld}\n",
+  printf ("{\"type\":\"%s\",\"mode\":%u,\"uid\":%d,\"gid\":%d,\"major\":%u,\"minor\":%u,\"size\":%lld}\n",
           type, st.st_mode & 07777, st.st_uid, st.st_gid, major (st.st_rdev), minor (st.st_rdev),
           (long long) st.st_size);
 }

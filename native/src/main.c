@@ -98,12 +98,11 @@ in_new_userns (struct plan *p)
 
 /* The container process, from clone to execve. */
 __attribute__ ((noreturn)) static void
-container_init (struct plan *p, int go)
+container_init (struct plan *p, int go, int fifo)
 {
   char byte, exe_buf[PATH_MAX];
   char *state = NULL;
   uint32_t state_len = 0;
-  int fifo = -1;
 
   /* Wait until stage 0 has reported our pid and written our id maps. */
   if (read (go, &byte, 1) != 1)
@@ -131,9 +130,6 @@ container_init (struct plan *p, int go)
       run_hooks (p, HUSK_HOOK_CREATE_CONTAINER, state, state_len);
 
       rootfs_finalize (p, rootfd);
-      fifo = open (p->exec_fifo, O_PATH | O_CLOEXEC);
-      if (fifo < 0)
-        die (errno, "open exec fifo", "%s", p->exec_fifo);
       rootfs_pivot (p, rootfd);
       close (rootfd);
     }
@@ -219,6 +215,18 @@ main (int argc, char **argv)
       plan.clone_flags &= ~(int64_t) CLONE_NEWTIME;
     }
 
+  /* The exec fifo, opened while we are still the host's root (a user
+   * namespace's root could not reach husk's state directory). */
+  int fifo = -1;
+  if (plan.mode == HUSK_MODE_CREATE)
+    {
+      if (plan.exec_fifo == NULL)
+        die (EINVAL, "read plan", "create without an exec fifo");
+      fifo = open (plan.exec_fifo, O_PATH | O_CLOEXEC);
+      if (fifo < 0)
+        die (errno, "open exec fifo", "%s", plan.exec_fifo);
+    }
+
   if (pipe2 (go, O_CLOEXEC) < 0)
     die (errno, "clone", "pipe");
   /* clone(2) without a new stack behaves like fork: we are single-threaded C. */
@@ -228,7 +236,7 @@ main (int argc, char **argv)
   if (pid == 0)
     {
       close (go[1]);
-      container_init (&plan, go[0]);
+      container_init (&plan, go[0], fifo);
     }
   close (go[0]);
 

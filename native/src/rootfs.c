@@ -55,9 +55,11 @@ attrs_from_flags (int64_t ms, struct mount_attr *attr)
     }
 }
 
-/* mkdir -p inside the rootfs; returns an O_PATH fd of the directory. */
+/* mkdir -p inside the rootfs; returns an O_PATH fd of the directory.
+ * A dangling symlink on the way is followed inside the rootfs (as the
+ * kernel would after pivot_root): its target is created there instead. */
 static int
-mkdir_in_root (int rootfd, const char *path)
+mkdir_in_root_depth (int rootfd, const char *path, int depth)
 {
   char buf[PATH_MAX];
   size_t len = strlen (path);
@@ -65,6 +67,11 @@ mkdir_in_root (int rootfd, const char *path)
 
   if (len >= sizeof buf)
     die (ENAMETOOLONG, "resolve in rootfs", "%s", path);
+  if (depth > 40)
+    {
+      errno = ELOOP;
+      return -1;
+    }
   fd = open_in_root (rootfd, path, O_PATH | O_DIRECTORY, 0);
   if (fd >= 0 || errno != ENOENT)
     return fd;
@@ -82,18 +89,24 @@ mkdir_in_root (int rootfd, const char *path)
       if (fd < 0 && errno == ENOENT)
         {
           char *base = strrchr (buf, '/');
-          int parent;
+          char link[PATH_MAX], next[2 * PATH_MAX + 2];
+          ssize_t n;
           *base = '\0';
-          parent = open_in_root (rootfd, *buf ? buf : "/", O_PATH | O_DIRECTORY, 0);
-          *base = '/';
+          cleanup_close int parent = open_in_root (rootfd, *buf ? buf : "/", O_PATH | O_DIRECTORY, 0);
           if (parent < 0)
             return -1;
           if (mkdirat (parent, base + 1, 0755) < 0 && errno != EEXIST)
+            return -1;
+          n = readlinkat (parent, base + 1, link, sizeof link - 1);
+          if (n > 0)
             {
-              close (parent);
-              return -1;
+              /* A dangling symlink: create its target, then the rest. */
+              link[n] = '\0';
+              snprintf (next, sizeof next, "%s%s%s%s%s", link[0] == '/' ? "" : (*buf ? buf : ""),
+                        link[0] == '/' ? "" : "/", link, saved ? "/" : "", saved ? slash + 1 : "");
+              return mkdir_in_root_depth (rootfd, next, depth + 1);
             }
-          close (parent);
+          *base = '/';
           fd = open_in_root (rootfd, buf, O_PATH | O_DIRECTORY, 0);
         }
       *slash = saved;
@@ -101,6 +114,12 @@ mkdir_in_root (int rootfd, const char *path)
         return fd;
       close (fd);
     }
+}
+
+static int
+mkdir_in_root (int rootfd, const char *path)
+{
+  return mkdir_in_root_depth (rootfd, path, 0);
 }
 
 /* The mount point for dest: a directory, or an empty file when a file is
@@ -311,6 +330,14 @@ rootfs_prepare (struct plan *p, int in_userns)
 
   for (size_t i = 0; i < p->nmounts; i++)
     do_mount (rootfd, &p->mounts[i]);
+  /* Like runc, a missing process.cwd is created (inside the rootfs);
+   * if that fails, the chdir after pivot_root reports why. */
+  if (p->cwd && strcmp (p->cwd, "/") != 0)
+    {
+      int cwd = mkdir_in_root (rootfd, p->cwd);
+      if (cwd >= 0)
+        close (cwd);
+    }
   if (p->default_devices)
     default_devices (rootfd, in_userns);
   for (size_t i = 0; i < p->ndevices; i++)

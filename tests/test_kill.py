@@ -1,0 +1,83 @@
+"""kill: names and numbers, --all, and what is refused."""
+
+import os
+import time
+
+import pytest
+
+from test_lifecycle import wait_status
+
+pytestmark = pytest.mark.root
+
+
+def start_waiting(bundle, args=("/checker", "wait-signal"), cid="c1", out=None):
+    bundle.config["process"]["args"] = list(args)
+    bundle.save()
+    bundle.husk("create", "--bundle", bundle.path, cid, check=True)
+    bundle.husk("start", cid, check=True)
+    return bundle.husk("state", cid).json()["pid"]
+
+
+@pytest.mark.parametrize("sig", ["USR1", "SIGUSR1", "10"])
+def test_signal_reaches_the_process(bundle, tmp_path, sig):
+    log = tmp_path / "out"
+    bundle.config["process"]["args"] = ["sh", "-c", "/checker wait-signal > /tmp/out"]
+    bundle.config["root"]["readonly"] = False
+    bundle.save()
+    bundle.husk("create", "--bundle", bundle.path, "c1", check=True)
+    bundle.husk("start", "c1", check=True)
+    out = os.path.join(bundle.rootfs, "tmp", "out")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "ready" not in (open(out).read() if os.path.exists(out) else ""):
+        time.sleep(0.02)
+    bundle.husk("kill", "c1", sig, check=True)
+    wait_status(bundle, "c1", "stopped")
+    assert open(out).read().split() == ["ready", "USR1"]
+    bundle.husk("delete", "c1", check=True)
+    del log
+
+
+def test_default_signal_is_term(bundle):
+    start_waiting(bundle, args=("/checker", "trap-term", "0"))
+    time.sleep(0.2)
+    bundle.husk("kill", "c1", check=True)
+    wait_status(bundle, "c1", "stopped")
+    bundle.husk("delete", "c1", check=True)
+
+
+def test_kill_all_signals_every_process(bundle):
+    # No pid namespace: killing pid 1 would not take the others with it.
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+    start_waiting(bundle, args=("sh", "-c", "sleep 100 & sleep 100 & wait"))
+    bundle.husk("kill", "--all", "c1", "KILL", check=True)
+    wait_status(bundle, "c1", "stopped")
+    bundle.husk("delete", "c1", check=True)
+
+
+def test_kill_of_stopped_container_fails(bundle):
+    start_waiting(bundle, args=("/checker", "exit", "0"))
+    wait_status(bundle, "c1", "stopped")
+    r = bundle.husk("kill", "c1", "KILL")
+    assert r.code != 0 and "not running" in r.err
+    assert bundle.husk("state", "c1").json()["status"] == "stopped"
+    bundle.husk("delete", "c1", check=True)
+
+
+def test_kill_of_created_container_works(bundle):
+    bundle.husk("create", "--bundle", bundle.path, "c1", check=True)
+    bundle.husk("kill", "c1", "KILL", check=True)
+    wait_status(bundle, "c1", "stopped")
+    bundle.husk("delete", "c1", check=True)
+
+
+def test_bad_signal_is_refused(bundle):
+    bundle.husk("create", "--bundle", bundle.path, "c1", check=True)
+    r = bundle.husk("kill", "c1", "NOTASIGNAL")
+    assert r.code != 0 and "NOTASIGNAL" in r.err
+    assert bundle.husk("state", "c1").json()["status"] == "created"
+    bundle.husk("delete", "--force", "c1", check=True)
+
+
+def test_kill_of_unknown_container_fails(bundle):
+    r = bundle.husk("kill", "ghost", "KILL")
+    assert r.code != 0 and "ghost" in r.err
