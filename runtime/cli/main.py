@@ -77,14 +77,13 @@ def report(g: Globals | None, message: str, level: str = "error") -> None:
 
 
 def main() -> None:
-    ctx_obj = None
+    ctx = None
     try:
         with cli.make_context("husk", sys.argv[1:]) as ctx:
-            ctx_obj = ctx.obj
             result = cli.invoke(ctx)
         sys.exit(result if isinstance(result, int) else 0)
     except HuskError as e:
-        report(ctx_obj, str(e))
+        report(ctx.obj if ctx is not None else None, str(e))
         sys.exit(1)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
