@@ -152,7 +152,9 @@ def start(root: str, container_id: str) -> None:
         st.save()
         hooks = st.data["husk"]["hooks"]["poststart"]
         if hooks:
-            run_hooks("poststart", hooks, st.oci_state(), fatal=False)
+            # The process was started; it may already have exited, but the
+            # hook is told about the start it follows.
+            run_hooks("poststart", hooks, st.oci_state() | {"status": "running", "pid": st.pid}, fatal=False)
 
 
 def _release(st: ContainerState) -> None:
