@@ -14,7 +14,7 @@ demo: deps
 
 # Build everything and run the whole test suite.
 test: deps
-	$(PYTHON) -m pytest -ra tests
+	$(PYTHON) -I -m pytest -ra tests  # -I: import the installed husk, not ./runtime
 
 bench: deps
 	$(PYTHON) bench/run_bench.py

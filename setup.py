@@ -7,6 +7,7 @@ husk needs no PATH to find it (podman calls kill and delete without one).
 
 import os
 import subprocess
+import sys
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -24,4 +25,32 @@ class BuildWithNative(build_py):
         subprocess.check_call(["make", "-C", os.path.join(HERE, "native"), f"OUT={out}"])
 
 
-setup(cmdclass={"build_py": BuildWithNative})
+# The `husk` command: sh starts the interpreter with -I -S, so no .pth file
+# of the environment runs before husk does (site processing can cost more
+# than husk's own work on a hot path like `husk run`).  site-packages is
+# then added by hand; an editable install falls back to full site
+# processing.  podman runs it with no PATH: every path here is absolute.
+LAUNCHER = f"""#!/bin/sh
+"exec" "{sys.executable}" "-I" "-S" "$0" "$@"
+import sys, sysconfig
+sys.path.append(sysconfig.get_paths()["purelib"])
+try:
+    from runtime.cli.main import main
+except ImportError:
+    import site
+    site.main()
+    from runtime.cli.main import main
+main()
+"""
+
+
+def launcher() -> str:
+    path = os.path.join(HERE, "build", "launcher", "husk")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(LAUNCHER)
+    os.chmod(path, 0o755)
+    return os.path.relpath(path, HERE)
+
+
+setup(cmdclass={"build_py": BuildWithNative}, scripts=[launcher()])

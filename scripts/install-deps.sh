@@ -30,5 +30,6 @@ fi
 
 PYTHON=${PYTHON:-python3}
 command -v "$PYTHON" >/dev/null || { apt-get install -y -q python3 python3-pip python3-venv; PYTHON=python3; }
-"$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test]'
+# A regular (not editable) install: the tests run the installed husk.
+"$PYTHON" -m pip install -q --disable-pip-version-check '.[test]'
 "$PYTHON" rootfs/build.py

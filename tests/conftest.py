@@ -22,7 +22,11 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILT = os.path.join(REPO, "rootfs", "build", "bundle")
 HUSK = os.path.join(os.path.dirname(sys.executable), "husk")
-CHECKER = os.path.join(REPO, "runtime", "_bin", "husk-checker")
+# The installed package under test (the suite runs with python -I, so
+# ./runtime is not on sys.path) carries husk-init and husk-checker.
+import runtime  # noqa: E402
+
+CHECKER = os.path.join(os.path.dirname(runtime.__file__), "_bin", "husk-checker")
 CGROUP_PARENT = "husk-test"
 
 

@@ -10,7 +10,7 @@ from test_lifecycle import wait_status
 pytestmark = pytest.mark.root
 
 
-def start_waiting(bundle, args=("/checker", "wait-signal"), cid="c1", out=None):
+def start_waiting(bundle, args=("/checker", "wait-signal"), cid="c1"):
     bundle.config["process"]["args"] = list(args)
     bundle.save()
     bundle.husk("create", "--bundle", bundle.path, cid, check=True)
@@ -19,8 +19,7 @@ def start_waiting(bundle, args=("/checker", "wait-signal"), cid="c1", out=None):
 
 
 @pytest.mark.parametrize("sig", ["USR1", "SIGUSR1", "10"])
-def test_signal_reaches_the_process(bundle, tmp_path, sig):
-    log = tmp_path / "out"
+def test_signal_reaches_the_process(bundle, sig):
     bundle.config["process"]["args"] = ["sh", "-c", "/checker wait-signal > /tmp/out"]
     bundle.config["root"]["readonly"] = False
     bundle.save()
@@ -34,7 +33,6 @@ def test_signal_reaches_the_process(bundle, tmp_path, sig):
     wait_status(bundle, "c1", "stopped")
     assert open(out).read().split() == ["ready", "USR1"]
     bundle.husk("delete", "c1", check=True)
-    del log
 
 
 def test_default_signal_is_term(bundle):

@@ -2,7 +2,6 @@
 hostname and domainname - read back from /proc/self/ns inside."""
 
 import os
-import time
 
 import pytest
 

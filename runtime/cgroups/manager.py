@@ -236,7 +236,8 @@ class V2Manager(CgroupManager):
             _write(f"{d}/cpu.weight", str(1 + ((cpu["shares"] - 2) * 9999) // 262142))
         if cpu.get("quota") is not None or cpu.get("period"):
             quota = cpu.get("quota")
-            _write(f"{d}/cpu.max", f"{'max' if quota is None or quota < 0 else quota} {cpu.get('period') or 100000}")
+            limit = "max" if quota is None or quota < 0 else quota
+            _write(f"{d}/cpu.max", f"{limit} {cpu.get('period') or 100000}")
         for key, file in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
             if cpu.get(key):
                 _write(f"{d}/{file}", cpu[key])
@@ -249,7 +250,9 @@ def _device_rule(rule: dict[str, Any]) -> str:
     access = rule.get("access") or "rwm"
     if dtype == "a":
         return "a"
-    return f"{dtype} {'*' if major is None or major < 0 else major}:{'*' if minor is None or minor < 0 else minor} {access}"
+    def number(n):
+        return "*" if n is None or n < 0 else n
+    return f"{dtype} {number(major)}:{number(minor)} {access}"
 
 
 def manager_for(path: str, created: list[str] | None = None) -> CgroupManager:

@@ -103,6 +103,14 @@ def get_bool(parent: dict, key: str, where: str) -> bool:
     return value
 
 
+def get_objects(parent: dict, key: str, where: str):
+    """Each entry of a list of objects, with its field path: ("mounts[2]", {...})."""
+    for i, entry in enumerate(get_list(parent, key, where)):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}[{i}]", "must be an object")
+        yield f"{where}[{i}]", entry
+
+
 def get_str_list(parent: dict, key: str, where: str) -> list[str]:
     values = get_list(parent, key, where)
     for i, v in enumerate(values):

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from runtime.errors import ConfigError
 from runtime.linux import constants as k
-from runtime.oci.spec import (absolute_path, get_bool, get_int, get_list, get_obj, get_str,
+from runtime.oci.spec import (absolute_path, get_bool, get_int, get_list, get_obj, get_objects, get_str,
                               get_str_list)
 from runtime.process.protocol import (HOOK_CREATE_CONTAINER, HOOK_START_CONTAINER, Device, Hook,
                                       Mount, Plan, Tag)
@@ -48,10 +48,7 @@ class Namespaces:
 
 def parse_namespaces(linux: dict) -> Namespaces:
     ns = Namespaces()
-    for i, entry in enumerate(get_list(linux, "namespaces", "linux.namespaces")):
-        where = f"linux.namespaces[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(where, "must be an object")
+    for where, entry in get_objects(linux, "namespaces", "linux.namespaces"):
         nstype = get_str(entry, "type", f"{where}.type", required=True)
         if nstype not in k.NAMESPACES:
             raise ConfigError(f"{where}.type", f"unknown namespace {nstype!r}")
@@ -88,10 +85,7 @@ def parse_mount_options(options: list[str], where: str) -> tuple[int, int, str]:
 
 def _mounts(config: dict, bundle: str, cgroup_mounts: "CgroupMounts | None") -> list[Mount]:
     result: list[Mount] = []
-    for i, entry in enumerate(get_list(config, "mounts", "mounts")):
-        where = f"mounts[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(where, "must be an object")
+    for where, entry in get_objects(config, "mounts", "mounts"):
         dest = absolute_path(get_str(entry, "destination", f"{where}.destination", required=True),
                              f"{where}.destination")
         mtype = get_str(entry, "type", f"{where}.type", default="") or ""
@@ -121,10 +115,7 @@ def _mounts(config: dict, bundle: str, cgroup_mounts: "CgroupMounts | None") -> 
 
 def _devices(linux: dict) -> list[Device]:
     devices = []
-    for i, entry in enumerate(get_list(linux, "devices", "linux.devices")):
-        where = f"linux.devices[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(where, "must be an object")
+    for where, entry in get_objects(linux, "devices", "linux.devices"):
         path = absolute_path(get_str(entry, "path", f"{where}.path", required=True), f"{where}.path")
         if not path.startswith("/dev/"):
             raise ConfigError(f"{where}.path", f"{path} is not under /dev")
@@ -142,10 +133,7 @@ def _devices(linux: dict) -> list[Device]:
 
 def _id_map(linux: dict, key: str) -> str | None:
     lines = []
-    for i, entry in enumerate(get_list(linux, key, f"linux.{key}")):
-        where = f"linux.{key}[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(where, "must be an object")
+    for where, entry in get_objects(linux, key, f"linux.{key}"):
         lines.append("%d %d %d" % tuple(get_int(entry, f, f"{where}.{f}", required=True, minimum=0)
                                           for f in ("containerID", "hostID", "size")))
     return "\n".join(lines) + "\n" if lines else None
@@ -171,10 +159,7 @@ def _capabilities(process: dict, last_cap: int) -> dict[Tag, int]:
 def _rlimits(process: dict) -> list[tuple[int, int, int]]:
     result = []
     seen = set()
-    for i, entry in enumerate(get_list(process, "rlimits", "process.rlimits")):
-        where = f"process.rlimits[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(where, "must be an object")
+    for where, entry in get_objects(process, "rlimits", "process.rlimits"):
         name = get_str(entry, "type", f"{where}.type", required=True)
         if name not in k.RLIMITS:
             raise ConfigError(f"{where}.type", f"unknown rlimit {name!r}")
@@ -195,10 +180,7 @@ def hooks_of(config: dict) -> dict[str, list[dict[str, Any]]]:
     result: dict[str, list[dict[str, Any]]] = {}
     for kind in HOOK_KINDS:
         entries = []
-        for i, h in enumerate(get_list(hooks, kind, f"hooks.{kind}")):
-            where = f"hooks.{kind}[{i}]"
-            if not isinstance(h, dict):
-                raise ConfigError(where, "must be an object")
+        for where, h in get_objects(hooks, kind, f"hooks.{kind}"):
             path = get_str(h, "path", f"{where}.path", required=True)
             if not os.path.isabs(path):
                 raise ConfigError(f"{where}.path", f"{path!r} must be absolute")
