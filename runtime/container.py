@@ -22,8 +22,10 @@ from runtime.errors import HuskError, NotFound, WrongState
 from runtime.oci.defaults import defaults
 from runtime.oci.hooks import run_hooks
 from runtime.oci.spec import get_obj, load_config
-from runtime.oci.specconv import hooks_of, parse_namespaces, spec_to_plan
+from runtime.oci.specconv import hooks_of, parse_namespaces, process_plan, spec_to_plan
 from runtime.oci.state import ContainerState, process_start_time
+from runtime.linux import constants as k
+from runtime.process import protocol as proto
 from runtime.process.launcher import Launch
 
 
@@ -92,7 +94,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             "bundle": bundle, "annotations": config.get("annotations") or {},
             "husk": {"created": _now(), "rootfs": plan.rootfs, "cgroup": cg.path,
                      "cgroup_created": [], "hooks": {k: hooks[k] for k in ("poststart", "poststop")},
-                     "start_time": None},
+                     "start_time": None, "process": config["process"],
+                     "namespaces": sorted(namespaces.new | set(namespaces.joined))},
         }
         st.save()
 
@@ -355,3 +358,61 @@ def _wants_terminal(bundle: str) -> bool:
             return bool((json.load(f).get("process") or {}).get("terminal"))
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def exec_process(root: str, container_id: str, process: dict[str, Any], *, detach: bool = False,
+                 pid_file: str | None = None, console_socket: str | None = None,
+                 preserve_fds: int = 0) -> int:
+    """Run another process in a running container: join each of its
+    namespaces (the extra fork enters the pid namespace) and its cgroup,
+    with the same security setup as create.  Returns the exit code, or 0
+    with detach once the program has exec'd."""
+    st = ContainerState(root, container_id)
+    with st.locked():
+        status = st.status()
+        if status not in ("created", "running"):
+            raise WrongState("exec", f"container {container_id!r} is {status}")
+        plan = proto.Plan(mode=proto.MODE_EXEC, dumpable_off=True, preserve_fds=preserve_fds)
+        process_plan(process, plan, k.cap_last_cap())
+        husk = st.data["husk"]
+        for nstype in husk.get("namespaces") or []:
+            name = k.NS_PROC_NAMES[nstype]
+            path = f"/proc/{st.pid}/ns/{name}"
+            # setns into the namespace we are already in is refused for user
+            # namespaces and pointless for the rest.
+            if os.readlink(path) != os.readlink(f"/proc/self/ns/{name}"):
+                plan.joins.append((k.NAMESPACES[nstype], path))
+        cg = manager_for(husk["cgroup"], husk.get("cgroup_created") or [])
+
+        proxy = console = None
+        if plan.terminal:
+            if console_socket:
+                console = _connect_console(console_socket)
+                plan.console_fd = console.fileno()
+            elif detach:
+                raise HuskError("exec", "--tty with --detach needs --console-socket")
+            else:
+                from runtime.process import console as tty
+                proxy = tty.Proxy()
+                plan.console_fd = proxy.remote_fd
+        try:
+            launch = Launch(plan, context=f"exec {container_id}")
+            pid = launch.start(before_plan=cg.add, wait_exec=True)
+            launch.close()
+        except BaseException:
+            if proxy:
+                proxy.close()
+            raise
+        finally:
+            if console:
+                console.close()
+        if pid_file:
+            _write_pid_file(pid_file, pid)
+    if detach:
+        return 0
+    with forward_signals(pid):
+        if proxy:
+            proxy.receive_master()
+            with proxy:
+                proxy.pump(pid)
+        return wait_exit(pid)

@@ -57,22 +57,30 @@ ns_name (int64_t type)
 }
 
 /* setns(2) into each namespace given by path; the user namespace first, so
- * the others are joined with the privileges it grants. */
+ * the others are joined with the privileges it grants.  All are opened
+ * before any is joined: once in the container's mount namespace, its
+ * /proc no longer shows the host pids the paths name. */
 static void
 join_namespaces (struct plan *p)
 {
+  int fds[16];
+  if (p->njoins > 16)
+    die (E2BIG, "join namespace", "%zu namespaces", p->njoins);
+  for (size_t i = 0; i < p->njoins; i++)
+    {
+      fds[i] = open (p->joins[i].path, O_RDONLY | O_CLOEXEC);
+      if (fds[i] < 0)
+        die (errno, "join namespace", "%s %s", ns_name (p->joins[i].type), p->joins[i].path);
+    }
   for (int pass = 0; pass < 2; pass++)
     for (size_t i = 0; i < p->njoins; i++)
       {
         struct ns_join *j = &p->joins[i];
         if ((j->type == CLONE_NEWUSER) != (pass == 0))
           continue;
-        int fd = open (j->path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (setns (fds[i], j->type) < 0)
           die (errno, "join namespace", "%s %s", ns_name (j->type), j->path);
-        if (setns (fd, j->type) < 0)
-          die (errno, "join namespace", "%s %s", ns_name (j->type), j->path);
-        close (fd);
+        close (fds[i]);
       }
 }
 

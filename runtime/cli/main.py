@@ -20,7 +20,7 @@ from runtime.oci.state import DEFAULT_ROOT
 # verb -> module under runtime.cli (each defines `command`).
 VERBS = {
     "create": "create", "start": "start", "state": "state", "kill": "kill", "delete": "delete",
-    "run": "run", "list": "list_", "spec": "spec", "features": "features",
+    "run": "run", "list": "list_", "spec": "spec", "features": "features", "exec": "exec_", "ps": "ps",
 }
 
 

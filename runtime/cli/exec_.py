@@ -1,0 +1,70 @@
+import json
+
+import click
+
+from runtime import container
+from runtime.errors import ConfigError, HuskError
+from runtime.oci.state import ContainerState
+
+
+@click.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--process", "-p", "process_file", help="A runtime-spec process JSON: the whole description.")
+@click.option("--tty", "-t", is_flag=True, help="Give the process a pty.")
+@click.option("--console-socket", help="Unix socket that receives the pty master.")
+@click.option("--detach", "-d", is_flag=True, help="Return once the program has exec'd.")
+@click.option("--pid-file", help="Write the new process's host pid here.")
+@click.option("--cwd", help="Working directory inside the container.")
+@click.option("--env", "-e", multiple=True, help="KEY=VALUE, repeatable.")
+@click.option("--user", "-u", help="UID[:GID].")
+@click.option("--additional-gids", "-g", multiple=True, type=int, help="Additional group, repeatable.")
+@click.option("--cap", "-c", "caps", multiple=True, help="Add a capability, repeatable.")
+@click.option("--no-new-privs", is_flag=True, help="Set no_new_privs.")
+@click.option("--preserve-fds", type=click.IntRange(min=0), default=0)
+@click.argument("container_id")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def command(g, process_file, tty, console_socket, detach, pid_file, cwd, env, user, additional_gids, caps,
+            no_new_privs, preserve_fds, container_id, command):
+    """Run a process in a running container; exit with its code."""
+    if process_file:
+        try:
+            with open(process_file) as f:
+                process = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ConfigError("--process", f"{process_file}: {e}") from None
+        if not isinstance(process, dict):
+            raise ConfigError("--process", "must be a JSON object")
+    else:
+        if not command:
+            raise HuskError("exec", "give a command, or --process FILE")
+        process = _from_flags(g.root, container_id, list(command), tty, cwd, env, user, additional_gids, caps,
+                              no_new_privs)
+    return container.exec_process(g.root, container_id, process, detach=detach, pid_file=pid_file,
+                                  console_socket=console_socket, preserve_fds=preserve_fds)
+
+
+def _from_flags(root, container_id, args, tty, cwd, env, user, additional_gids, caps, no_new_privs):
+    """The container's own process, with what the flags change (as runc exec does)."""
+    st = ContainerState(root, container_id)
+    with st.locked():
+        process = json.loads(json.dumps(st.data["husk"]["process"]))
+    process["args"] = args
+    process["terminal"] = tty
+    if cwd:
+        process["cwd"] = cwd
+    if env:
+        process["env"] = list(process.get("env") or []) + list(env)
+    if user:
+        uid, _, gid = user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise HuskError("exec", f"--user {user!r}: expected UID[:GID] as numbers")
+        process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+    if additional_gids:
+        process.setdefault("user", {})["additionalGids"] = list(additional_gids)
+    if caps:
+        sets = process.setdefault("capabilities", {})
+        for name in ("bounding", "effective", "permitted"):
+            sets[name] = list(sets.get(name) or []) + [c if c.upper().startswith("CAP_") else "CAP_" + c for c in caps]
+    if no_new_privs:
+        process["noNewPrivileges"] = True
+    return process
