@@ -120,8 +120,6 @@ class ContainerState:
         return pid > 0 and process_start_time(pid) == self.data.get("husk", {}).get("start_time")
 
     def status(self) -> str:
-        if self.data.get("status") == "creating" and not self.alive():
-            return "stopped"
         if not self.alive():
             return "stopped"
         if os.path.exists(self.fifo):
