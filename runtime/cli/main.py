@@ -6,9 +6,7 @@ Verbs live in one module each and are imported only when invoked, so
 
 from __future__ import annotations
 
-import datetime
 import importlib
-import json
 import os
 import sys
 
@@ -64,6 +62,9 @@ def report(g: Globals | None, message: str, level: str = "error") -> None:
         click.echo(f"husk: {message}", err=True)
     if g is None or not g.log:
         return
+    import datetime  # only on the error path: keep the CLI's start small
+    import json
+
     now = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
     if g.log_format == "json":
         line = json.dumps({"level": level, "msg": message, "time": now})

@@ -1,6 +1,5 @@
 import json
 
-
 import click
 
 from runtime.cgroups.manager import manager_for
