@@ -25,6 +25,7 @@ from runtime.oci.spec import get_obj, load_config
 from runtime.oci.specconv import hooks_of, parse_namespaces, process_plan, spec_to_plan
 from runtime.oci.state import ContainerState, process_start_time
 from runtime.linux import constants as k
+from runtime.linux.rlimits import check_raisable
 from runtime.process import protocol as proto
 from runtime.process.launcher import Launch
 
@@ -65,6 +66,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         cg = manager_for(clean_cgroups_path(linux.get("cgroupsPath"), container_id))
         cgroup_mounts = functools.partial(container_cgroup_mounts, cg, "cgroup" in namespaces.new)
         plan = spec_to_plan(config, bundle, cgroup_mounts=cgroup_mounts)
+        check_raisable(plan.rlimits)
         hooks = hooks_of(config)
         plan.no_pivot = no_pivot
         plan.preserve_fds = preserve_fds + _listen_fds()
@@ -95,7 +97,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             "husk": {"created": _now(), "rootfs": plan.rootfs, "cgroup": cg.path,
                      "cgroup_created": [], "hooks": {k: hooks[k] for k in ("poststart", "poststop")},
                      "start_time": None, "process": config["process"],
-                     "namespaces": sorted(namespaces.new | set(namespaces.joined))},
+                     "namespaces": sorted(namespaces.new | set(namespaces.joined)),
+                     "seccomp": linux.get("seccomp")},
         }
         st.save()
 
@@ -373,8 +376,9 @@ def exec_process(root: str, container_id: str, process: dict[str, Any], *, detac
         if status not in ("created", "running"):
             raise WrongState("exec", f"container {container_id!r} is {status}")
         plan = proto.Plan(mode=proto.MODE_EXEC, dumpable_off=True, preserve_fds=preserve_fds)
-        process_plan(process, plan, k.cap_last_cap())
         husk = st.data["husk"]
+        process_plan(process, plan, k.cap_last_cap(), {"seccomp": husk.get("seccomp")})
+        check_raisable(plan.rlimits)
         for nstype in husk.get("namespaces") or []:
             name = k.NS_PROC_NAMES[nstype]
             path = f"/proc/{st.pid}/ns/{name}"

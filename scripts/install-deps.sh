@@ -14,6 +14,7 @@ fi
 PKGS=(
   gcc make libc6-dev          # husk-init and husk-checker (static)
   libcap-dev                  # python-prctl builds against it
+  libseccomp-dev              # husk-init links libseccomp statically
   busybox-static file         # the built-in image
   runc crun hyperfine         # bench/: the runtimes husk is measured against
   vagrant                     # tests validate the Vagrantfile (offline)

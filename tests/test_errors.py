@@ -133,3 +133,14 @@ def test_systemd_cgroup_is_refused_clearly(bundle):
 def test_cgroups_path_with_dotdot_refused(bundle):
     bundle.config["linux"]["cgroupsPath"] = "/husk-test/../../escape"
     create_fails(bundle, "linux.cgroupsPath")
+
+
+def test_rlimit_above_the_hosts_hard_limit_is_named(bundle):
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    with open("/proc/self/status") as f:
+        caps = int(next(line for line in f if line.startswith("CapEff:")).split()[1], 16)
+    if caps & (1 << 24) or hard >= 1048576:
+        pytest.skip("this host can raise RLIMIT_NOFILE to 1048576")
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1048576, "hard": 1048576}]
+    create_fails(bundle, "process.rlimits[0]", "RLIMIT_NOFILE", "CAP_SYS_RESOURCE")

@@ -79,6 +79,18 @@ enum husk_plan_tag
   PLAN_HOOK_TIMEOUT = 74,    /* int: seconds, 0 = none */
   PLAN_PERSONALITY = 75,     /* int: personality(2) domain */
   PLAN_DUMPABLE_OFF = 76,    /* int: 1 = PR_SET_DUMPABLE 0 once namespaces are joined (exec) */
+  PLAN_SECCOMP_DEFAULT = 80, /* int: libseccomp action for unlisted syscalls (enables seccomp) */
+  PLAN_SECCOMP_ARCH = 81,    /* str, repeated: libseccomp arch name ("x86_64") */
+  PLAN_SECCOMP_FLAGS = 82,   /* int: HUSK_SECCOMP_LOG | HUSK_SECCOMP_SPEC_ALLOW */
+  PLAN_SECCOMP_RULE = 83,    /* int: libseccomp action; a new rule follows */
+  PLAN_SECCOMP_NAME = 84,    /* str, repeated: a syscall of the rule */
+  PLAN_SECCOMP_ARG = 85,     /* raw: u32 index | u32 op (SCMP_CMP_*) | u64 value | u64 value2 */
+};
+
+enum husk_seccomp_flags
+{
+  HUSK_SECCOMP_LOG = 1,        /* SECCOMP_FILTER_FLAG_LOG */
+  HUSK_SECCOMP_SPEC_ALLOW = 2, /* SECCOMP_FILTER_FLAG_SPEC_ALLOW */
 };
 
 enum husk_mode

@@ -19,6 +19,7 @@
 #include "plan.h"
 #include "process.h"
 #include "rootfs.h"
+#include "seccomp.h"
 #include "util.h"
 
 #include <errno.h>
@@ -146,6 +147,11 @@ container_init (struct plan *p, int go, int fifo)
   if (p->personality >= 0 && personality (p->personality) < 0)
     die (errno, "personality", "%#lx", (unsigned long) p->personality);
   apply_rlimits (p);
+  /* Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
+   * while we still have it.  With no_new_privs it waits until just before
+   * execve, so the filter need not allow husk-init's own syscalls. */
+  if (!p->no_new_privs)
+    load_seccomp (p);
   apply_identity (p);
   enter_cwd (p);
   const char *exe = find_executable (p, exe_buf, sizeof exe_buf);
@@ -175,6 +181,8 @@ container_init (struct plan *p, int go, int fifo)
         _exit (1);
       run_hooks (p, HUSK_HOOK_START_CONTAINER, state, state_len);
     }
+  if (p->no_new_privs)
+    load_seccomp (p);
   execve (exe, p->args, p->env ? p->env : (char *[]){ NULL });
   die (errno, "exec", "%s", exe);
 }

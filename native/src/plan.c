@@ -129,6 +129,28 @@ plan_read (int fd, struct plan *p)
         case PLAN_HOOK_TIMEOUT: LAST (p->hooks, p->nhooks, "hook")->timeout = n; break;
         case PLAN_PERSONALITY: p->personality = n; break;
         case PLAN_DUMPABLE_OFF: p->dumpable_off = n; break;
+        case PLAN_SECCOMP_DEFAULT: p->seccomp = 1; p->seccomp_default = n; break;
+        case PLAN_SECCOMP_ARCH: push_str (&p->seccomp_arches, &p->nseccomp_arches, v); continue;
+        case PLAN_SECCOMP_FLAGS: p->seccomp_flags = n; break;
+        case PLAN_SECCOMP_RULE: PUSH (p->seccomp_rules, p->nseccomp_rules)->action = n; break;
+        case PLAN_SECCOMP_NAME:
+          {
+            struct seccomp_rule *r = LAST (p->seccomp_rules, p->nseccomp_rules, "seccomp syscall");
+            push_str (&r->names, &r->nnames, v);
+            continue;
+          }
+        case PLAN_SECCOMP_ARG:
+          {
+            struct seccomp_rule *r = LAST (p->seccomp_rules, p->nseccomp_rules, "seccomp arg");
+            struct seccomp_arg *a = PUSH (r->args, r->nargs);
+            if (len != 24)
+              die (EINVAL, "read plan", "seccomp arg of %u bytes", len);
+            memcpy (&a->index, v, 4);
+            memcpy (&a->op, v + 4, 4);
+            memcpy (&a->value, v + 8, 8);
+            memcpy (&a->value2, v + 16, 8);
+            break;
+          }
         default:
           die (EINVAL, "read plan", "unknown record %u (husk and husk-init differ in version)", tag);
         }

@@ -45,6 +45,21 @@ struct rlimit_entry
   int64_t type, soft, hard;
 };
 
+struct seccomp_arg
+{
+  uint32_t index, op;
+  uint64_t value, value2;
+};
+
+struct seccomp_rule
+{
+  int64_t action;
+  char **names;  /* NULL-terminated */
+  size_t nnames;
+  struct seccomp_arg *args;
+  size_t nargs;
+};
+
 #define CAP_UNSET (-1)
 
 struct plan
@@ -91,6 +106,12 @@ struct plan
   size_t nhooks;
   int64_t personality;    /* -1 = leave */
   int dumpable_off;
+  int seccomp;            /* 1 = install a filter */
+  int64_t seccomp_default, seccomp_flags;
+  char **seccomp_arches;
+  size_t nseccomp_arches;
+  struct seccomp_rule *seccomp_rules;
+  size_t nseccomp_rules;
 };
 
 /* Read records from fd until PLAN_END; dies on a malformed plan. */

@@ -8,6 +8,7 @@ from typing import Any
 from runtime import OCI_VERSION, __version__
 from runtime.cgroups.layout import detect
 from runtime.linux import constants as k
+from runtime.linux import seccomp
 from runtime.oci.specconv import HOOK_KINDS
 
 
@@ -24,7 +25,9 @@ def features() -> dict[str, Any]:
             "capabilities": [c for c in k.CAPABILITIES if k.CAP_NUMBERS[c] <= last],
             "cgroup": {"v1": layout.mode != "v2", "v2": layout.mode in ("v2", "hybrid"),
                        "systemd": False, "systemdUser": False, "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {"enabled": True, "actions": list(seccomp.ACTIONS),
+                        "operators": list(seccomp.OPERATORS), "archs": list(seccomp.ARCHES),
+                        "knownFlags": list(seccomp.FLAGS), "supportedFlags": list(seccomp.FLAGS)},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from runtime.errors import ConfigError
 from runtime.linux import constants as k
+from runtime.linux.seccomp import parse_seccomp
 from runtime.oci.spec import (absolute_path, get_bool, get_int, get_list, get_obj, get_objects, get_str,
                               get_str_list)
 from runtime.process.protocol import (HOOK_CREATE_CONTAINER, HOOK_START_CONTAINER, Device, Hook,
@@ -206,7 +207,7 @@ def resolve_rootfs(config: dict, bundle: str) -> tuple[str, bool]:
     return path, get_bool(root, "readonly", "root.readonly")
 
 
-def process_plan(process: dict, plan: Plan, last_cap: int) -> None:
+def process_plan(process: dict, plan: Plan, last_cap: int, linux: dict | None = None) -> None:
     """The fields of a runtime-spec process object (shared by create and exec)."""
     args = get_str_list(process, "args", "process.args")
     if not args or not args[0]:
@@ -232,6 +233,8 @@ def process_plan(process: dict, plan: Plan, last_cap: int) -> None:
     plan.no_new_privs = get_bool(process, "noNewPrivileges", "process.noNewPrivileges")
     plan.rlimits = _rlimits(process)
     plan.oom_score_adj = get_int(process, "oomScoreAdj", "process.oomScoreAdj", minimum=-1000, maximum=1000)
+    if linux is not None:
+        plan.seccomp = parse_seccomp(linux)
     for unsupported in ("apparmorProfile", "selinuxLabel"):
         if process.get(unsupported):
             raise ConfigError(f"process.{unsupported}", "no LSM support in husk yet; leave it empty")
@@ -244,9 +247,9 @@ def spec_to_plan(config: dict, bundle: str, *, cgroup_mounts: "CgroupMounts | No
         last_cap = k.cap_last_cap()
     plan = Plan()
     plan.rootfs, plan.root_readonly = resolve_rootfs(config, bundle)
-    process_plan(get_obj(config, "process", "process", required=True), plan, last_cap)
-
     linux = get_obj(config, "linux", "linux")
+    process_plan(get_obj(config, "process", "process", required=True), plan, last_cap, linux)
+
     ns = parse_namespaces(linux)
     if not ns.has("mount"):
         raise ConfigError("linux.namespaces", "a mount namespace is required")

@@ -9,9 +9,14 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.linux.seccomp import Filter
 
 _HEAD = struct.Struct("=II")
 _INT = struct.Struct("=q")
+_ARG = struct.Struct("=IIQQ")  # seccomp argument comparison
 
 
 class Tag(enum.IntEnum):
@@ -74,6 +79,12 @@ class Tag(enum.IntEnum):
     HOOK_TIMEOUT = 74
     PERSONALITY = 75
     DUMPABLE_OFF = 76
+    SECCOMP_DEFAULT = 80
+    SECCOMP_ARCH = 81
+    SECCOMP_FLAGS = 82
+    SECCOMP_RULE = 83
+    SECCOMP_NAME = 84
+    SECCOMP_ARG = 85
 
 
 class Msg(enum.IntEnum):
@@ -159,6 +170,7 @@ class Plan:
     hooks: list[Hook] = field(default_factory=list)
     personality: int | None = None
     dumpable_off: bool = False
+    seccomp: "Filter | None" = None
 
 
 class _Writer:
@@ -253,6 +265,18 @@ def encode_plan(plan: Plan) -> bytes:
     if plan.personality is not None:
         w.int(Tag.PERSONALITY, plan.personality)
     w.int(Tag.DUMPABLE_OFF, int(plan.dumpable_off))
+    if plan.seccomp is not None:
+        f = plan.seccomp
+        w.int(Tag.SECCOMP_DEFAULT, f.default)
+        for arch in f.arches:
+            w.str(Tag.SECCOMP_ARCH, arch)
+        w.int(Tag.SECCOMP_FLAGS, f.flags)
+        for rule in f.rules:
+            w.int(Tag.SECCOMP_RULE, rule.action)
+            for name in rule.names:
+                w.str(Tag.SECCOMP_NAME, name)
+            for index, op, value, value2 in rule.args:
+                w.raw(Tag.SECCOMP_ARG, _ARG.pack(index, op, value, value2))
     w.raw(Tag.END)
     return b"".join(w.parts)
 
