@@ -17,6 +17,8 @@ PKGS=(
   libseccomp-dev              # husk-init links libseccomp statically
   busybox-static file         # the built-in image
   runc crun hyperfine         # bench/: the runtimes husk is measured against
+  podman conmon containerd    # tests run husk under the real clients
+  uidmap skopeo
   vagrant                     # tests validate the Vagrantfile (offline)
 )
 missing=()

@@ -99,3 +99,19 @@ def test_no_pivot(bundle):
 def test_rootfs_propagation_private(bundle):
     bundle.config["linux"]["rootfsPropagation"] = "private"
     assert bundle.run("true").code == 0
+
+
+def test_tmpcopyup_fills_the_tmpfs_with_the_image_contents(bundle):
+    etc = os.path.join(bundle.rootfs, "etc")
+    os.makedirs(os.path.join(etc, "sub"))
+    with open(os.path.join(etc, "sub", "file"), "w") as f:
+        f.write("from the image")
+    os.chmod(os.path.join(etc, "sub", "file"), 0o640)
+    bundle.config["mounts"].append({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup", "mode=755"]})
+    r = bundle.run("sh", "-c", "cat /etc/sub/file; echo; stat -c %a /etc/sub/file; readlink /etc/hostname || true; "
+                   "grep ' /etc ' /proc/self/mounts | cut -d' ' -f3; echo new > /etc/new")
+    assert r.code == 0, r.err
+    assert r.out.split() == ["from", "the", "image", "640", "tmpfs"]
+    # Writes went to the tmpfs, not the image.
+    assert not os.path.exists(os.path.join(etc, "new"))

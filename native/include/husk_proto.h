@@ -41,6 +41,7 @@ enum husk_plan_tag
   PLAN_MOUNT_FLAGS = 24,     /* int: MS_* flags for mount(2) */
   PLAN_MOUNT_PROPAGATION = 25, /* int: MS_* propagation applied after */
   PLAN_MOUNT_DATA = 26,      /* str: filesystem options */
+  PLAN_MOUNT_COPYUP = 27,    /* int: 1 = fill a new tmpfs with what the directory held (tmpcopyup) */
   PLAN_DEFAULT_DEVICES = 30, /* int: 1 = create the runtime-spec default devices */
   PLAN_DEVICE_BEGIN = 31,    /* (empty) a new device follows */
   PLAN_DEVICE_PATH = 32,     /* str */

@@ -80,6 +80,7 @@ plan_read (int fd, struct plan *p)
         case PLAN_MOUNT_TYPE: LAST (p->mounts, p->nmounts, "mount")->type = v; continue;
         case PLAN_MOUNT_DATA: LAST (p->mounts, p->nmounts, "mount")->data = v; continue;
         case PLAN_MOUNT_FLAGS: LAST (p->mounts, p->nmounts, "mount")->flags = n; break;
+        case PLAN_MOUNT_COPYUP: LAST (p->mounts, p->nmounts, "mount")->copyup = n; break;
         case PLAN_MOUNT_PROPAGATION: LAST (p->mounts, p->nmounts, "mount")->propagation = n; break;
         case PLAN_DEFAULT_DEVICES: p->default_devices = n; break;
         case PLAN_DEVICE_BEGIN: PUSH (p->devices, p->ndevices); break;

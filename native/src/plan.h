@@ -10,6 +10,7 @@ struct mount_entry
 {
   char *source, *dest, *type, *data;
   int64_t flags, propagation;
+  int copyup;
 };
 
 struct device_entry

@@ -11,6 +11,7 @@
 #include "rootfs.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -199,6 +200,67 @@ new_fs_mount (struct mount_entry *m, const struct mount_attr *attr)
   return mfd;
 }
 
+/* Copy the tree under src into dst (both directory fds), keeping modes
+ * and owners; symlinks are copied as links, never followed. */
+static void
+copy_tree (int src, int dst, const char *where)
+{
+  int dfd = dup (src);
+  DIR *dir = dfd >= 0 ? fdopendir (dfd) : NULL;
+  struct dirent *e;
+  if (dir == NULL)
+    die (errno, "tmpcopyup", "read %s", where);
+  while ((e = readdir (dir)) != NULL)
+    {
+      struct stat st;
+      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+        continue;
+      if (fstatat (src, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        die (errno, "tmpcopyup", "stat %s/%s", where, e->d_name);
+      if (S_ISDIR (st.st_mode))
+        {
+          if (mkdirat (dst, e->d_name, st.st_mode & 07777) < 0)
+            die (errno, "tmpcopyup", "mkdir %s/%s", where, e->d_name);
+          cleanup_close int s2 = openat (src, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          cleanup_close int d2 = openat (dst, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          if (s2 < 0 || d2 < 0)
+            die (errno, "tmpcopyup", "open %s/%s", where, e->d_name);
+          copy_tree (s2, d2, where);
+        }
+      else if (S_ISLNK (st.st_mode))
+        {
+          char target[PATH_MAX];
+          ssize_t n = readlinkat (src, e->d_name, target, sizeof target - 1);
+          if (n < 0)
+            die (errno, "tmpcopyup", "readlink %s/%s", where, e->d_name);
+          target[n] = '\0';
+          if (symlinkat (target, dst, e->d_name) < 0)
+            die (errno, "tmpcopyup", "symlink %s/%s", where, e->d_name);
+        }
+      else if (S_ISREG (st.st_mode))
+        {
+          cleanup_close int in = openat (src, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+          cleanup_close int out = openat (dst, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
+          char buf[65536];
+          ssize_t n;
+          if (in < 0 || out < 0)
+            die (errno, "tmpcopyup", "copy %s/%s", where, e->d_name);
+          while ((n = read (in, buf, sizeof buf)) > 0)
+            if (write_all (out, buf, n) < 0)
+              die (errno, "tmpcopyup", "write %s/%s", where, e->d_name);
+          if (n < 0)
+            die (errno, "tmpcopyup", "read %s/%s", where, e->d_name);
+        }
+      else if (mknodat (dst, e->d_name, st.st_mode, st.st_rdev) < 0)
+        die (errno, "tmpcopyup", "mknod %s/%s", where, e->d_name);
+      if (fchownat (dst, e->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        die (errno, "tmpcopyup", "chown %s/%s", where, e->d_name);
+      if (!S_ISLNK (st.st_mode) && fchmodat (dst, e->d_name, st.st_mode & 07777, 0) < 0)
+        die (errno, "tmpcopyup", "chmod %s/%s", where, e->d_name);
+    }
+  closedir (dir);
+}
+
 static void
 do_mount (int rootfd, struct mount_entry *m)
 {
@@ -245,6 +307,16 @@ do_mount (int rootfd, struct mount_entry *m)
   cleanup_close int target = make_target (rootfd, m->dest, want_dir);
   if (target < 0)
     die (errno, "mount", "create mount point %s in the rootfs", m->dest);
+  if (m->copyup)
+    {
+      /* The detached tmpfs is still ours alone: fill it with what the
+       * image has there, then attach it (podman's tmpcopyup). */
+      cleanup_close int from = open_in_root (rootfd, m->dest, O_RDONLY | O_DIRECTORY, 0);
+      cleanup_close int into = openat (tree, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (from < 0 || into < 0)
+        die (errno, "tmpcopyup", "open %s", m->dest);
+      copy_tree (from, into, m->dest);
+    }
   /* move_mount onto the fd: the kernel attaches exactly where we resolved. */
   if (move_mount (tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     die (errno, "mount", "%s on %s", m->source ? m->source : m->type, m->dest);

@@ -92,6 +92,11 @@ def _mounts(config: dict, bundle: str, cgroup_mounts: "CgroupMounts | None") -> 
         mtype = get_str(entry, "type", f"{where}.type", default="") or ""
         source = get_str(entry, "source", f"{where}.source", default="") or ""
         options = get_str_list(entry, "options", f"{where}.options")
+        copyup = "tmpcopyup" in options  # runc's extension, used by podman --read-only
+        if copyup:
+            if mtype != "tmpfs":
+                raise ConfigError(f"{where}.options", "tmpcopyup is for tmpfs mounts")
+            options = [o for o in options if o != "tmpcopyup"]
         flags, propagation, data = parse_mount_options(options, f"{where}.options")
         if mtype == "bind":
             flags |= k.MS_BIND
@@ -110,7 +115,7 @@ def _mounts(config: dict, bundle: str, cgroup_mounts: "CgroupMounts | None") -> 
         elif not mtype:
             raise ConfigError(f"{where}.type", "missing (only a bind mount may leave it out)")
         result.append(Mount(destination=dest, type=mtype, source=source, flags=flags,
-                            propagation=propagation, data=data))
+                            propagation=propagation, data=data, copyup=copyup))
     return result
 
 

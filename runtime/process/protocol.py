@@ -41,6 +41,7 @@ class Tag(enum.IntEnum):
     MOUNT_FLAGS = 24
     MOUNT_PROPAGATION = 25
     MOUNT_DATA = 26
+    MOUNT_COPYUP = 27
     DEFAULT_DEVICES = 30
     DEVICE_BEGIN = 31
     DEVICE_PATH = 32
@@ -110,6 +111,7 @@ class Mount:
     flags: int = 0
     propagation: int = 0
     data: str = ""
+    copyup: bool = False
 
 
 @dataclass
@@ -216,6 +218,8 @@ def encode_plan(plan: Plan) -> bytes:
         w.int(Tag.MOUNT_FLAGS, m.flags)
         w.int(Tag.MOUNT_PROPAGATION, m.propagation)
         w.str(Tag.MOUNT_DATA, m.data)
+        if m.copyup:
+            w.int(Tag.MOUNT_COPYUP, 1)
     w.int(Tag.DEFAULT_DEVICES, int(plan.default_devices))
     for d in plan.devices:
         w.raw(Tag.DEVICE_BEGIN)

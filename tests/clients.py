@@ -1,0 +1,60 @@
+"""Shared set-up for the tests that drive husk through real clients."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+
+from conftest import HUSK, REPO
+
+OCI_LAYOUT = os.path.join(REPO, "rootfs", "build", "oci")
+
+
+def host_ulimits() -> list[str]:
+    """nofile/nproc within what this host lets husk set (podman's defaults
+    of 1048576 need CAP_SYS_RESOURCE, which some hosts' root lacks)."""
+    nofile = min(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    nproc = min(4096, resource.getrlimit(resource.RLIMIT_NPROC)[1])
+    return [f"nofile={nofile}:{nofile}", f"nproc={nproc}:{nproc}"]
+
+
+def husk_containers() -> list[str]:
+    """What is left in husk's default state directory (podman uses it)."""
+    try:
+        return os.listdir("/run/husk")
+    except FileNotFoundError:
+        return []
+
+
+def cgroups_named(fragment: str) -> list[str]:
+    from runtime.cgroups.layout import detect
+    layout = detect()
+    found = []
+    for base in list(layout.v1.values()) + ([layout.unified] if layout.unified else []):
+        for dirpath, dirnames, _ in os.walk(base):
+            found += [os.path.join(dirpath, d) for d in dirnames if fragment in d]
+    return found
+
+
+def processes_with(fragment: str) -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if fragment.encode() in f.read():
+                        pids.append(int(pid))
+            except OSError:
+                pass
+    return pids
+
+
+def run(cmd, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 120)
+    return subprocess.run(cmd, **kw)
+
+
+__all__ = ["HUSK", "OCI_LAYOUT", "host_ulimits", "husk_containers", "cgroups_named", "processes_with", "run"]
