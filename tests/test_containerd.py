@@ -196,3 +196,11 @@ def test_task_kill_all(ctd, task):
     while "STOPPED" not in ctd.ok("tasks", "ls") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "STOPPED" in ctd.ok("tasks", "ls")
+
+
+def test_husk_errors_reach_the_user_through_the_shim_log(ctd):
+    # The shim reads husk's last JSON error line from log.json and ctr prints it.
+    r = ctd.run_task("err1", "no-such-program")
+    assert r.returncode != 0
+    assert "no-such-program" in r.stderr and "executable file not found" in r.stderr
+    assert_clean(ctd, "err1")

@@ -162,3 +162,9 @@ def test_rm_f_of_a_running_container_leaves_nothing(podman):
     assert any(c.startswith(cid[:12]) for c in husk_containers())
     podman.ok("rm", "-f", cid)
     assert_nothing_left(podman, cid)
+
+
+def test_husk_errors_reach_the_user(podman):
+    r = run_rm(podman, IMAGE, "no-such-program")
+    assert r.returncode != 0
+    assert "no-such-program" in r.stderr and "executable file not found" in r.stderr
