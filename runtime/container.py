@@ -262,7 +262,10 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 def _kill_and_wait(st: ContainerState) -> None:
     husk = st.data.get("husk") or {}
     if husk.get("cgroup"):
-        manager_for(husk["cgroup"], husk.get("cgroup_created") or []).kill_all(signal.SIGKILL)
+        cg = manager_for(husk["cgroup"], husk.get("cgroup_created") or [])
+        cg.kill_all(signal.SIGKILL)
+        if cg.frozen():
+            cg.thaw()  # SIGKILL waits in a frozen (v1) task until it thaws
     try:
         pidfd = os.pidfd_open(st.pid)
     except (ProcessLookupError, ValueError):
@@ -275,10 +278,67 @@ def _kill_and_wait(st: ContainerState) -> None:
         os.close(pidfd)
 
 
+OOM_ANNOTATION = "io.github.husk.oom-killed"
+
+
 def state(root: str, container_id: str) -> dict[str, Any]:
     st = ContainerState(root, container_id)
     with st.locked():
-        return st.oci_state()
+        result = st.oci_state()
+        if result["status"] == "stopped" and _cgroup(st).oom_kills() > 0:
+            # The cgroup lives until delete: the OOM killer's count says why it stopped.
+            result["annotations"] = dict(result["annotations"], **{OOM_ANNOTATION: "true"})
+        return result
+
+
+def _cgroup(st: ContainerState):
+    husk = st.data.get("husk") or {}
+    return manager_for(husk["cgroup"], husk.get("cgroup_created") or [])
+
+
+def update(root: str, container_id: str, resources: dict[str, Any]) -> None:
+    """Apply new linux.resources to a live container's cgroup."""
+    st = ContainerState(root, container_id)
+    with st.locked():
+        if st.status() == "stopped":
+            raise WrongState("update", f"container {container_id!r} is stopped")
+        _cgroup(st).apply(resources)
+
+
+def pause(root: str, container_id: str) -> None:
+    st = ContainerState(root, container_id)
+    with st.locked():
+        status = st.status()
+        if status != "running":
+            raise WrongState("pause", f"container {container_id!r} is {status}, not running")
+        _cgroup(st).freeze()
+        st.data["husk"]["paused"] = True
+        st.save()
+
+
+def resume(root: str, container_id: str) -> None:
+    st = ContainerState(root, container_id)
+    with st.locked():
+        status = st.status()
+        if status != "paused":
+            raise WrongState("resume", f"container {container_id!r} is {status}, not paused")
+        _cgroup(st).thaw()
+        st.data["husk"]["paused"] = False
+        st.save()
+
+
+def stats(root: str, container_id: str) -> dict[str, Any]:
+    st = ContainerState(root, container_id)
+    with st.locked():
+        if st.status() == "stopped":
+            raise WrongState("events", f"container {container_id!r} is stopped")
+        return _cgroup(st).stats()
+
+
+def oom_kills(root: str, container_id: str) -> int:
+    st = ContainerState(root, container_id)
+    with st.locked():
+        return _cgroup(st).oom_kills()
 
 
 def wait_exit(pid: int) -> int:

@@ -11,6 +11,8 @@
  *   husk-checker trap-term N    sleep until SIGTERM, then exit N
  *   husk-checker write PATH S   write S to PATH (report the errno if refused)
  *   husk-checker stat PATH      type, mode, uid, gid, rdev of PATH (lstat)
+ *   husk-checker memhog MB      touch MB MiB of memory, then print "survived"
+ *   husk-checker forkbomb N     fork up to N sleeping children; print how many forked
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #define _GNU_SOURCE
@@ -285,6 +287,36 @@ main (int argc, char **argv)
     }
   else if (strcmp (cmd, "stat") == 0 && argc > 2)
     stat_path (argv[2]);
+  else if (strcmp (cmd, "memhog") == 0 && argc > 2)
+    {
+      long mb = atol (argv[2]);
+      for (long i = 0; i < mb; i++)
+        {
+          char *p = malloc (1 << 20);
+          if (p == NULL)
+            break;
+          memset (p, 1, 1 << 20); /* touch every page: charge it to the cgroup */
+        }
+      printf ("survived\n");
+    }
+  else if (strcmp (cmd, "forkbomb") == 0 && argc > 2)
+    {
+      int n = atoi (argv[2]), forked = 0;
+      for (; forked < n; forked++)
+        {
+          pid_t pid = fork ();
+          if (pid < 0)
+            break;
+          if (pid == 0)
+            {
+              pause ();
+              _exit (0);
+            }
+        }
+      printf ("%d\n", forked);
+      fflush (stdout);
+      kill (0, SIGKILL);
+    }
   else
     {
       fprintf (stderr, "husk-checker: unknown command %s\n", cmd);

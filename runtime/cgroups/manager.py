@@ -1,7 +1,8 @@
-"""One container's cgroup: create, join, limit, list, kill, remove.
+"""One container's cgroup: create, join, limit, list, freeze, kill, remove.
 
-A CgroupManager has a v1 and a v2 implementation (hybrid hosts use the v1
-one, which also keeps a directory in the cgroup2 mount).  Every path is
+The manager places the container in every hierarchy of the host's layout
+and gives each controller's work to its class (controllers.py), v1 or v2
+by where the controller is mounted - on a hybrid host, both.  Every path is
 built under a cgroup mount point from a cleaned cgroupsPath, so nothing
 is ever created or written outside the cgroup filesystems.
 """
@@ -12,9 +13,11 @@ import errno
 import os
 import signal
 import time
-from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
+from runtime.cgroups import controllers
+from runtime.cgroups.controllers import Controller
 from runtime.cgroups.layout import Layout, detect
 from runtime.errors import ConfigError, HuskError
 
@@ -71,32 +74,96 @@ def _read_pids(procs_file: str) -> list[int]:
         return []
 
 
-class CgroupManager(ABC):
+@dataclass
+class Placement:
+    """The container's directory in one hierarchy and the controllers it serves."""
+    dir: str
+    controllers: dict[str, Controller]
+    v2: bool
+
+
+class CgroupManager:
+    """A container's cgroup across every hierarchy of this host's layout:
+    one directory per v1 hierarchy, plus one in the cgroup2 mount (v2,
+    or hybrid, where it holds the controllers v1 does not)."""
+
     def __init__(self, path: str, layout: Layout, created: list[str] | None = None) -> None:
         self.path = path
         self.layout = layout
         self.created: list[str] = list(created or [])
+        rel = path.lstrip("/")
+        self.placements: list[Placement] = []
+        for name, point in layout.v1.items():
+            ctrls = {c: controllers.V1[c] for c in name.split(",") if c in controllers.V1}
+            self.placements.append(Placement(os.path.join(point, rel), ctrls, False))
+        if layout.unified:
+            available = controllers.read(layout.unified, "cgroup.controllers").split()
+            taken = layout.v1_controllers
+            ctrls = {c: controllers.V2[c] for c in available if c in controllers.V2 and c not in taken}
+            self.placements.append(Placement(os.path.join(layout.unified, rel), ctrls, True))
 
-    @abstractmethod
     def dirs(self) -> list[str]:
-        """Every directory of this container's cgroup."""
+        return [p.dir for p in self.placements]
 
-    @abstractmethod
-    def apply(self, resources: dict[str, Any]) -> None:
-        """Write linux.resources into the cgroup files."""
+    def dir_of(self, controller: str) -> str | None:
+        for p in self.placements:
+            if controller in p.controllers:
+                return p.dir
+        return None
+
+    @property
+    def v2_dir(self) -> str | None:
+        return next((p.dir for p in self.placements if p.v2), None)
+
+    # Life cycle
 
     def create(self) -> None:
-        for d in self.dirs():
-            _makedirs(d, self.created)
+        for p in self.placements:
+            _makedirs(p.dir, self.created)
+            if p.v2:
+                self._enable_v2(p)
+        cpuset = self.dir_of("cpuset")
+        if cpuset and not self.layout.mode == "v2":
+            self._inherit_cpuset(cpuset)
+
+    def _enable_v2(self, p: Placement) -> None:
+        """Controllers must be enabled in each ancestor's subtree_control."""
+        wanted = [c for c in p.controllers if c != "devices"]
+        if not wanted:
+            return
+        d = self.layout.unified
+        for part in self.path.strip("/").split("/"):
+            enabled = controllers.read(d, "cgroup.subtree_control").split()
+            missing = " ".join(f"+{c}" for c in wanted if c not in enabled)
+            if missing:
+                _write(f"{d}/cgroup.subtree_control", missing)
+            d = os.path.join(d, part)
+
+    @staticmethod
+    def _inherit_cpuset(d: str) -> None:
+        """A new v1 cpuset cgroup starts empty: copy the nearest parent's cpus and mems."""
+        for file in ("cpuset.cpus", "cpuset.mems"):
+            chain, p = [], d
+            while not controllers.read(p, file):
+                chain.append(p)
+                p = os.path.dirname(p)
+            value = controllers.read(p, file)
+            for c in reversed(chain):
+                _write(f"{c}/{file}", value)
 
     def add(self, pid: int) -> None:
         for d in self.dirs():
             _write(os.path.join(d, "cgroup.procs"), str(pid))
 
     def pids(self) -> list[int]:
-        return _read_pids(os.path.join(self.dirs()[0], "cgroup.procs"))
+        d = self.dir_of("pids") or self.v2_dir or self.dirs()[0]
+        return _read_pids(os.path.join(d, "cgroup.procs"))
 
     def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        kill_file = os.path.join(self.v2_dir or "", "cgroup.kill")
+        if sig == signal.SIGKILL and self.layout.mode == "v2" and os.path.exists(kill_file):
+            _write(kill_file, "1")  # atomic: no fork can slip past (Linux 5.14+)
+            return
         for pid in self.pids():
             try:
                 os.kill(pid, sig)
@@ -105,6 +172,8 @@ class CgroupManager(ABC):
 
     def destroy(self) -> None:
         """Kill what is left, then remove the directories we created, deepest first."""
+        if self.frozen():
+            self.thaw()  # a frozen task cannot die (v1)
         for _ in range(500):
             self.kill_all()
             if not self.pids():
@@ -122,143 +191,79 @@ class CgroupManager(ABC):
                         break  # not empty: another container lives below a shared parent
                     time.sleep(0.002)  # exited tasks linger for a moment
 
-
-class V1Manager(CgroupManager):
-    """cgroup v1 (and hybrid): one directory per hierarchy."""
-
-    def dirs(self) -> list[str]:
-        dirs = [os.path.join(point, self.path.lstrip("/")) for point in self.layout.v1.values()]
-        if self.layout.unified:
-            dirs.append(os.path.join(self.layout.unified, self.path.lstrip("/")))
-        return dirs
-
-    def _dir(self, controller: str) -> str | None:
-        for name, point in self.layout.v1.items():
-            if controller in name.split(","):
-                return os.path.join(point, self.path.lstrip("/"))
-        return None
-
-    def pids(self) -> list[int]:
-        d = self._dir("pids") or self.dirs()[0]
-        return _read_pids(os.path.join(d, "cgroup.procs"))
+    # Resources
 
     def apply(self, resources: dict[str, Any]) -> None:
-        mem = resources.get("memory") or {}
-        if mem.get("limit") is not None and (d := self._dir("memory")):
-            _write(f"{d}/memory.limit_in_bytes", str(mem["limit"]))
-            if mem.get("swap") is not None and os.path.exists(f"{d}/memory.memsw.limit_in_bytes"):
-                _write(f"{d}/memory.memsw.limit_in_bytes", str(mem["swap"]))
-        pids = resources.get("pids") or {}
-        if pids.get("limit") is not None and (d := self._dir("pids")):
-            limit = pids["limit"]
-            _write(f"{d}/pids.max", "max" if limit <= 0 else str(limit))
-        cpu = resources.get("cpu") or {}
-        if (d := self._dir("cpu")):
-            if cpu.get("shares"):
-                _write(f"{d}/cpu.shares", str(cpu["shares"]))
-            if cpu.get("period"):
-                _write(f"{d}/cpu.cfs_period_us", str(cpu["period"]))
-            if cpu.get("quota") is not None:
-                _write(f"{d}/cpu.cfs_quota_us", str(cpu["quota"]))
-        if (d := self._dir("cpuset")):
-            for key, file in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
-                if cpu.get(key):
-                    _write(f"{d}/{file}", cpu[key])
-        devices = resources.get("devices")
-        if devices and (d := self._dir("devices")):
-            for rule in devices:
-                _write(f"{d}/{'devices.allow' if rule.get('allow') else 'devices.deny'}", _device_rule(rule))
+        """linux.resources -> cgroup files; a field no controller here can
+        serve is refused, naming it."""
+        for key, needs in controllers.NEEDS.items():
+            if resources.get(key) and not any(self.dir_of(c) for c in needs):
+                raise ConfigError(f"linux.resources.{key}",
+                                  f"the {' or '.join(needs)} controller is not available on this host")
+        for p in self.placements:
+            for ctrl in p.controllers.values():
+                ctrl.apply(p.dir, resources)
+        if resources.get("devices") and self.layout.mode == "v2":
+            pass  # the eBPF device program is attached by husk-init (see devices_bpf)
+        unified = resources.get("unified") or {}
+        if unified:
+            if self.layout.mode != "v2":
+                raise ConfigError("linux.resources.unified", "needs cgroup v2; this host is " + self.layout.mode)
+            for key, value in unified.items():
+                if "/" in key or key.startswith(".") or "." not in key:
+                    raise ConfigError(f"linux.resources.unified.{key}", "not a cgroup interface file name")
+                controllers.write(self.v2_dir, key, value, f"linux.resources.unified.{key}")
 
-    def create(self) -> None:
-        super().create()
-        # A new cpuset cgroup starts empty: inherit the parent's cpus and mems.
-        d = self._dir("cpuset")
-        if d:
-            for file in ("cpuset.cpus", "cpuset.mems"):
-                chain = []
-                p = d
-                while not open(f"{p}/{file}").read().strip():
-                    chain.append(p)
-                    p = os.path.dirname(p)
-                value = open(f"{p}/{file}").read().strip()
-                for c in reversed(chain):
-                    _write(f"{c}/{file}", value)
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for p in self.placements:
+            for ctrl in p.controllers.values():
+                for k, v in ctrl.stats(p.dir).items():
+                    data.setdefault(k, {}).update(v)
+        return data
 
+    def oom_kills(self) -> int:
+        d = self.dir_of("memory")
+        if d is None:
+            return 0
+        mem = self.placement_of("memory").controllers["memory"]
+        return mem.oom_kills(d)
 
-class V2Manager(CgroupManager):
-    """cgroup v2: one directory in the unified hierarchy."""
+    def placement_of(self, controller: str) -> Placement:
+        return next(p for p in self.placements if controller in p.controllers)
 
-    def dirs(self) -> list[str]:
-        return [os.path.join(self.layout.unified or "/sys/fs/cgroup", self.path.lstrip("/"))]
+    # Freezer
 
-    def create(self) -> None:
-        root = self.layout.unified or "/sys/fs/cgroup"
-        super().create()
-        # Controllers must be enabled in every ancestor's subtree_control.
-        with open(f"{root}/cgroup.controllers") as f:
-            available = f.read().split()
-        parent = root
-        for part in self.path.strip("/").split("/")[:-1]:
-            self._enable(parent, available)
-            parent = os.path.join(parent, part)
-        self._enable(parent, available)
+    def freeze(self) -> None:
+        self._set_frozen(True)
 
-    @staticmethod
-    def _enable(directory: str, controllers: list[str]) -> None:
-        with open(f"{directory}/cgroup.subtree_control") as f:
-            enabled = set(f.read().split())
-        wanted = [c for c in ("cpu", "cpuset", "memory", "pids", "io", "hugetlb") if c in controllers]
-        missing = " ".join(f"+{c}" for c in wanted if c not in enabled)
-        if missing:
-            _write(f"{directory}/cgroup.subtree_control", missing)
+    def thaw(self) -> None:
+        self._set_frozen(False)
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
-        kill_file = os.path.join(self.dirs()[0], "cgroup.kill")
-        if sig == signal.SIGKILL and os.path.exists(kill_file):
-            _write(kill_file, "1")  # atomic: no fork can slip past (Linux 5.14+)
-            return
-        super().kill_all(sig)
+    def frozen(self) -> bool:
+        if self.layout.mode == "v2":
+            return "frozen 1" in controllers.read(self.v2_dir, "cgroup.events")
+        d = self.dir_of("freezer")
+        return bool(d) and controllers.FreezerV1.frozen(d)
 
-    def apply(self, resources: dict[str, Any]) -> None:
-        d = self.dirs()[0]
-        mem = resources.get("memory") or {}
-        if mem.get("limit") is not None:
-            _write(f"{d}/memory.max", "max" if mem["limit"] < 0 else str(mem["limit"]))
-            if mem.get("swap") is not None and os.path.exists(f"{d}/memory.swap.max"):
-                swap = mem["swap"]
-                _write(f"{d}/memory.swap.max", "max" if swap < 0 else str(max(swap - mem["limit"], 0)))
-        pids = resources.get("pids") or {}
-        if pids.get("limit") is not None:
-            _write(f"{d}/pids.max", "max" if pids["limit"] <= 0 else str(pids["limit"]))
-        cpu = resources.get("cpu") or {}
-        if cpu.get("shares"):
-            # runc's conversion of v1 shares [2, 262144] to v2 weight [1, 10000].
-            _write(f"{d}/cpu.weight", str(1 + ((cpu["shares"] - 2) * 9999) // 262142))
-        if cpu.get("quota") is not None or cpu.get("period"):
-            quota = cpu.get("quota")
-            limit = "max" if quota is None or quota < 0 else quota
-            _write(f"{d}/cpu.max", f"{limit} {cpu.get('period') or 100000}")
-        for key, file in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
-            if cpu.get(key):
-                _write(f"{d}/{file}", cpu[key])
-
-
-def _device_rule(rule: dict[str, Any]) -> str:
-    dtype = rule.get("type") or "a"
-    major = rule.get("major")
-    minor = rule.get("minor")
-    access = rule.get("access") or "rwm"
-    if dtype == "a":
-        return "a"
-    def number(n):
-        return "*" if n is None or n < 0 else n
-    return f"{dtype} {number(major)}:{number(minor)} {access}"
+    def _set_frozen(self, frozen: bool) -> None:
+        if self.layout.mode == "v2":
+            _write(os.path.join(self.v2_dir, "cgroup.freeze"), "1" if frozen else "0")
+        else:
+            d = self.dir_of("freezer")
+            if d is None:
+                raise HuskError("pause", "no freezer controller on this host")
+            _write(os.path.join(d, "freezer.state"), "FROZEN" if frozen else "THAWED")
+        # Freezing takes effect task by task: wait until the kernel says so.
+        for _ in range(5000):
+            if self.frozen() == frozen:
+                return
+            time.sleep(0.001)
+        raise HuskError("pause" if frozen else "resume", f"cgroup {self.path} did not settle")
 
 
 def manager_for(path: str, created: list[str] | None = None) -> CgroupManager:
-    layout = detect()
-    cls = V2Manager if layout.mode == "v2" else V1Manager
-    return cls(path, layout, created)
+    return CgroupManager(path, detect(), created)
 
 
 def container_cgroup_mounts(manager: CgroupManager, cgroupns: bool, dest: str, flags: int) -> list:

@@ -19,6 +19,7 @@ from runtime.oci.state import DEFAULT_ROOT
 VERBS = {
     "create": "create", "start": "start", "state": "state", "kill": "kill", "delete": "delete",
     "run": "run", "list": "list_", "spec": "spec", "features": "features", "exec": "exec_", "ps": "ps",
+    "update": "update", "pause": "pause", "resume": "resume", "events": "events",
 }
 
 
