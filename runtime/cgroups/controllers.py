@@ -96,7 +96,8 @@ class MemoryV1(Controller):
                       "limit": read_int(d, "memory.limit_in_bytes"), "failcnt": read_int(d, "memory.failcnt")},
             "swap": {"usage": read_int(d, "memory.memsw.usage_in_bytes"),
                      "max": read_int(d, "memory.memsw.max_usage_in_bytes"),
-                     "limit": read_int(d, "memory.memsw.limit_in_bytes"), "failcnt": read_int(d, "memory.memsw.failcnt")},
+                     "limit": read_int(d, "memory.memsw.limit_in_bytes"),
+                     "failcnt": read_int(d, "memory.memsw.failcnt")},
             "cache": raw.get("cache", 0), "raw": raw}}
 
     @staticmethod
