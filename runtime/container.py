@@ -85,7 +85,11 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
 
         undo.callback(cg.destroy)
         cg.create()
-        cg.apply(resources_with_default_devices(get_obj(linux, "resources", "linux.resources")))
+        resources = resources_with_default_devices(get_obj(linux, "resources", "linux.resources"))
+        cg.apply(resources)
+        program = cg.device_program(resources)
+        if program:
+            plan.device_bpf, plan.device_bpf_cgroup = program
         os.mkfifo(st.fifo)
         # Writable by the container's user, whoever that is: it reopens the
         # fifo through /proc/self/fd after dropping to process.user.

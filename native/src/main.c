@@ -20,6 +20,7 @@
 #include "process.h"
 #include "rootfs.h"
 #include "seccomp.h"
+#include "cgroup_bpf.h"
 #include "util.h"
 
 #include <errno.h>
@@ -212,6 +213,8 @@ main (int argc, char **argv)
         die (errno, "oomScoreAdj", "%s", v);
     }
 
+  /* Device rules on cgroup v2: attach before the container exists. */
+  attach_device_program (&plan);
   join_namespaces (&plan);
   /* Once inside a container's namespaces, stay out of its reach:
    * no ptrace, no /proc/<pid>/exe (CVE-2019-5736). */

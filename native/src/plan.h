@@ -113,6 +113,9 @@ struct plan
   size_t nseccomp_arches;
   struct seccomp_rule *seccomp_rules;
   size_t nseccomp_rules;
+  char *device_bpf;       /* instructions, or NULL */
+  size_t device_bpf_len;
+  char *device_bpf_cgroup;
 };
 
 /* Read records from fd until PLAN_END; dies on a malformed plan. */

@@ -203,8 +203,6 @@ class CgroupManager:
         for p in self.placements:
             for ctrl in p.controllers.values():
                 ctrl.apply(p.dir, resources)
-        if resources.get("devices") and self.layout.mode == "v2":
-            pass  # the eBPF device program is attached by husk-init (see devices_bpf)
         unified = resources.get("unified") or {}
         if unified:
             if self.layout.mode != "v2":
@@ -213,6 +211,14 @@ class CgroupManager:
                 if "/" in key or key.startswith(".") or "." not in key:
                     raise ConfigError(f"linux.resources.unified.{key}", "not a cgroup interface file name")
                 controllers.write(self.v2_dir, key, value, f"linux.resources.unified.{key}")
+
+    def device_program(self, resources: dict[str, Any]) -> tuple[bytes, str] | None:
+        """On cgroup v2, linux.resources.devices becomes an eBPF program
+        for husk-init to attach: (instructions, cgroup directory)."""
+        if not resources.get("devices") or self.layout.mode != "v2":
+            return None
+        from runtime.cgroups.devices_bpf import device_program
+        return device_program(resources["devices"]), self.v2_dir
 
     def stats(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
