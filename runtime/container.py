@@ -439,7 +439,8 @@ def exec_process(root: str, container_id: str, process: dict[str, Any], *, detac
         status = st.status()
         if status not in ("created", "running"):
             raise WrongState("exec", f"container {container_id!r} is {status}")
-        plan = proto.Plan(mode=proto.MODE_EXEC, dumpable_off=True, preserve_fds=preserve_fds)
+        plan = proto.Plan(mode=proto.MODE_EXEC, dumpable_off=True, preserve_fds=preserve_fds,
+                          exec_root=f"/proc/{st.pid}/root")
         husk = st.data["husk"]
         process_plan(process, plan, k.cap_last_cap(), {"seccomp": husk.get("seccomp")})
         check_raisable(plan.rlimits)

@@ -19,6 +19,7 @@ PKGS=(
   runc crun hyperfine         # bench/: the runtimes husk is measured against
   podman conmon containerd    # tests run husk under the real clients
   uidmap skopeo
+  qemu-system-x86             # the cgroup v2 tests boot Debian's kernel in a VM
   vagrant                     # tests validate the Vagrantfile (offline)
 )
 missing=()

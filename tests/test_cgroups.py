@@ -260,3 +260,16 @@ def test_events_reports_oom(bundle):
         events.kill()
         events.wait()
         bundle.husk("delete", "--force", "c1", check=True)
+
+
+def test_unified_keys_on_cgroup_v2(bundle):
+    if not V2:
+        pytest.skip("needs cgroup v2")
+    bundle.config["linux"]["resources"]["unified"] = {"memory.high": "50000000", "pids.max": "33"}
+    detached(bundle, "/checker", "wait-signal")
+    try:
+        d = cgdir(bundle, "memory")
+        assert read(f"{d}/memory.high") == "49999872"  # rounded down to pages
+        assert read(f"{d}/pids.max") == "33"
+    finally:
+        bundle.husk("delete", "--force", "c1", check=True)

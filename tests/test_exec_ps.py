@@ -58,3 +58,17 @@ def test_exec_missing_program_fails_clearly(running):
 def test_ps_table(running):
     out = running.husk("ps", "c1").out
     assert "/checker wait-signal" in out
+
+
+def test_exec_into_a_no_pivot_container(bundle):
+    # After MS_MOVE + chroot the mount namespace's root is not the container's:
+    # exec must take the init's root, not the namespace's.
+    bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+    bundle.save()
+    bundle.husk("run", "--no-pivot", "--detach", "--bundle", bundle.path, "c1", check=True)
+    try:
+        r = bundle.husk("exec", "c1", "/checker", "report")
+        assert r.code == 0, r.err
+        assert any(m["target"] == "/proc" for m in r.json()["mounts"])
+    finally:
+        bundle.husk("delete", "--force", "c1", check=True)

@@ -86,6 +86,7 @@ enum husk_plan_tag
   PLAN_SECCOMP_RULE = 83,    /* int: libseccomp action; a new rule follows */
   PLAN_SECCOMP_NAME = 84,    /* str, repeated: a syscall of the rule */
   PLAN_SECCOMP_ARG = 85,     /* raw: u32 index | u32 op (SCMP_CMP_*) | u64 value | u64 value2 */
+  PLAN_EXEC_ROOT = 86,       /* str: /proc/PID/root of the container's init (exec) */
   PLAN_DEVICE_BPF = 90,      /* raw: struct bpf_insn[] of a BPF_PROG_TYPE_CGROUP_DEVICE program */
   PLAN_DEVICE_BPF_CGROUP = 91, /* str: the cgroup v2 directory to attach it to */
 };

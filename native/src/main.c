@@ -215,7 +215,21 @@ main (int argc, char **argv)
 
   /* Device rules on cgroup v2: attach before the container exists. */
   attach_device_program (&plan);
+
+  /* setns(CLONE_NEWNS) puts us at the mount namespace's root, which is
+   * the container's root only if its init pivoted from the namespace
+   * root: not after --no-pivot (chroot), nor when husk itself runs
+   * chrooted.  Take the init's own root, opened before joining. */
+  int exec_root = -1;
+  if (plan.exec_root && (exec_root = open (plan.exec_root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+    die (errno, "exec", "open %s", plan.exec_root);
   join_namespaces (&plan);
+  if (exec_root >= 0)
+    {
+      if (fchdir (exec_root) < 0 || chroot (".") < 0 || chdir ("/") < 0)
+        die (errno, "exec", "enter the container's root %s", plan.exec_root);
+      close (exec_root);
+    }
   /* Once inside a container's namespaces, stay out of its reach:
    * no ptrace, no /proc/<pid>/exe (CVE-2019-5736). */
   if (plan.dumpable_off && prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)

@@ -140,6 +140,7 @@ plan_read (int fd, struct plan *p)
             push_str (&r->names, &r->nnames, v);
             continue;
           }
+        case PLAN_EXEC_ROOT: p->exec_root = v; continue;
         case PLAN_DEVICE_BPF: p->device_bpf = v; p->device_bpf_len = len; continue;
         case PLAN_DEVICE_BPF_CGROUP: p->device_bpf_cgroup = v; continue;
         case PLAN_SECCOMP_ARG:

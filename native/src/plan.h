@@ -113,6 +113,7 @@ struct plan
   size_t nseccomp_arches;
   struct seccomp_rule *seccomp_rules;
   size_t nseccomp_rules;
+  char *exec_root;        /* exec: the container init's root, to chroot into */
   char *device_bpf;       /* instructions, or NULL */
   size_t device_bpf_len;
   char *device_bpf_cgroup;

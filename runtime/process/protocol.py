@@ -86,6 +86,7 @@ class Tag(enum.IntEnum):
     SECCOMP_RULE = 83
     SECCOMP_NAME = 84
     SECCOMP_ARG = 85
+    EXEC_ROOT = 86
     DEVICE_BPF = 90
     DEVICE_BPF_CGROUP = 91
 
@@ -175,6 +176,7 @@ class Plan:
     personality: int | None = None
     dumpable_off: bool = False
     seccomp: "Filter | None" = None
+    exec_root: str | None = None  # exec: /proc/PID/root of the container's init
     device_bpf: bytes | None = None  # cgroup v2 device program...
     device_bpf_cgroup: str | None = None  # ...and the cgroup to attach it to
 
@@ -285,6 +287,8 @@ def encode_plan(plan: Plan) -> bytes:
                 w.str(Tag.SECCOMP_NAME, name)
             for index, op, value, value2 in rule.args:
                 w.raw(Tag.SECCOMP_ARG, _ARG.pack(index, op, value, value2))
+    if plan.exec_root:
+        w.str(Tag.EXEC_ROOT, plan.exec_root)
     if plan.device_bpf is not None and plan.device_bpf_cgroup:
         w.raw(Tag.DEVICE_BPF, plan.device_bpf)
         w.str(Tag.DEVICE_BPF_CGROUP, plan.device_bpf_cgroup)

@@ -1,0 +1,31 @@
+"""The cgroup tests again, on a real cgroup v2 kernel in a qemu VM
+(tests/vm/run_v2.py), so v2 is tested on every change, whatever this
+machine's own layout is."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from runtime.cgroups.layout import detect
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+V2_MODULES = ["tests/test_cgroups.py", "tests/test_devices.py", "tests/test_exec_ps.py", "tests/test_namespaces.py"]
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.environ.get("HUSK_IN_VM") == "1", reason="already inside the VM"),
+    pytest.mark.skipif(detect().mode == "v2", reason="this host is cgroup v2: the tests ran here directly"),
+    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="qemu-system-x86 is not installed"),
+]
+
+
+def test_cgroup_tests_pass_on_a_cgroup_v2_kernel():
+    r = subprocess.run([sys.executable, os.path.join(REPO, "tests", "vm", "run_v2.py"), "-q", "-ra", *V2_MODULES],
+                       cwd=REPO, capture_output=True, text=True, timeout=3000)
+    lines = [line for line in r.stdout.splitlines() if not line.startswith("[")]
+    summary = "\n".join(lines[-40:])
+    assert r.returncode == 0, f"in the cgroup v2 VM:\n{summary}\n{r.stderr[-2000:]}"
+    assert "cgroup controllers: " in r.stdout and "memory" in r.stdout
