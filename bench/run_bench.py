@@ -35,17 +35,23 @@ exec unshare -m sh -c 'mount --bind "$0" /sys/fs/cgroup/unified/cgroup.controlle
 """
 
 
-def make_bundle(work: str) -> str:
+LIMITS = {"memory": {"limit": 256 << 20}, "pids": {"limit": 1024}, "cpu": {"shares": 512, "quota": 50000,
+                                                                        "period": 100000}}
+
+
+def make_bundle(work: str, name: str = "bundle", limits: bool = False) -> str:
     sys.path.insert(0, REPO)
     from runtime.oci.example import example_spec
 
-    bundle = os.path.join(work, "bundle")
+    bundle = os.path.join(work, name)
     os.makedirs(bundle)
     config = example_spec(args=["/bin/true"], terminal=False)
     config["root"]["path"] = os.path.join(REPO, "rootfs", "build", "bundle", "rootfs")
     config["ociVersion"] = "1.0.2"  # crun 1.8 knows no later version
     # runc and crun do not know the "cgroup" mount of a cgroup v1 host the same way; drop it for all three.
     config["mounts"] = [m for m in config["mounts"] if m["type"] != "cgroup"]
+    if limits:
+        config["linux"]["resources"].update(LIMITS)
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(config, f)
     return bundle
@@ -68,10 +74,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30, help="one-shot runs per runtime (median)")
     ap.add_argument("--sequential", type=int, default=100, help="runs in the sequential batch")
+    ap.add_argument("--cgroups", action="store_true",
+                    help="instead: the cost of memory+pids+cpu limits, husk and runc, without and with them")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
 
+    if args.cgroups:
+        return cgroup_cost(args.runs)
     work = tempfile.mkdtemp(prefix="husk-bench-")
     try:
         bundle = make_bundle(work)
@@ -119,6 +129,30 @@ def main() -> None:
                       f"  batch {batch['husk'] / batch[other]:.2f}  rss {rss['husk'] / rss[other]:.2f}")
         floor = [timed([sys.executable, "-I", "-S", "-c", "pass"], work)[0] for _ in range(10)]
         print(f"floor: python3 -I -S -c pass = {statistics.median(floor) * 1000:.1f} ms")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def cgroup_cost(runs: int) -> None:
+    """Median `run` of /bin/true without and with a memory+pids+cpu limit."""
+    work = tempfile.mkdtemp(prefix="husk-bench-")
+    try:
+        bundles = {"plain": make_bundle(work, "plain"), "limited": make_bundle(work, "limited", limits=True)}
+        runtimes = {"husk": [HUSK, "--root", f"{work}/husk"]}
+        if shutil.which("runc"):
+            runtimes["runc"] = [shutil.which("runc"), "--root", f"{work}/runc"]
+        samples = {(r, b): [] for r in runtimes for b in bundles}
+        for i in range(runs + 1):
+            for r, argv in runtimes.items():
+                for b, path in bundles.items():
+                    t, _ = timed(argv + ["run", "--bundle", path, f"c-{r}-{b}-{i}"], path)
+                    if i:  # the first round warms the caches
+                        samples[(r, b)].append(t)
+        print(f"cgroup cost: median of {runs} `run` of /bin/true, limits = {json.dumps(LIMITS)}")
+        for r in runtimes:
+            plain = statistics.median(samples[(r, "plain")]) * 1000
+            limited = statistics.median(samples[(r, "limited")]) * 1000
+            print(f"{r:<6} plain {plain:7.1f} ms   limited {limited:7.1f} ms   limits add {limited - plain:+6.1f} ms")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

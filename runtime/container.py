@@ -266,10 +266,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 def _kill_and_wait(st: ContainerState) -> None:
     husk = st.data.get("husk") or {}
     if husk.get("cgroup"):
-        cg = manager_for(husk["cgroup"], husk.get("cgroup_created") or [])
-        cg.kill_all(signal.SIGKILL)
-        if cg.frozen():
-            cg.thaw()  # SIGKILL waits in a frozen (v1) task until it thaws
+        manager_for(husk["cgroup"], husk.get("cgroup_created") or []).kill_all(signal.SIGKILL)
     try:
         pidfd = os.pidfd_open(st.pid)
     except (ProcessLookupError, ValueError):

@@ -99,7 +99,9 @@ def test_cgroup_namespace_hides_the_host_path(bundle):
 
 def test_container_sees_only_its_own_cgroup(bundle):
     # `read` is a shell builtin: no second process joins the cgroup to read it.
-    bundle.config["process"]["args"] = ["sh", "-c", "while read p; do echo $p; done < /sys/fs/cgroup/pids/cgroup.procs"]
+    # v1 shows the pids hierarchy under pids/, v2 the container's own cgroup at the top.
+    bundle.config["process"]["args"] = ["sh", "-c", "f=/sys/fs/cgroup/pids/cgroup.procs; [ -e $f ] || "
+                                        "f=/sys/fs/cgroup/cgroup.procs; while read p; do echo $p; done < $f"]
     r = bundle.run()
     assert r.code == 0, r.err
     assert r.out.split() == ["1"]

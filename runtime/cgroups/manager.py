@@ -164,16 +164,27 @@ class CgroupManager:
         if sig == signal.SIGKILL and self.layout.mode == "v2" and os.path.exists(kill_file):
             _write(kill_file, "1")  # atomic: no fork can slip past (Linux 5.14+)
             return
-        for pid in self.pids():
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        if not self.pids():
+            return
+        # v1: freeze first, so nothing forks between reading the list and the
+        # signals; SIGKILL lands when the cgroup thaws.
+        freezer = self.dir_of("freezer")
+        freeze = sig == signal.SIGKILL and self.layout.mode != "v2" and freezer is not None and os.path.isdir(freezer)
+        was_frozen = freeze and self.frozen()
+        if freeze and not was_frozen:
+            self.freeze()
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if freeze:
+                self.thaw()
 
     def destroy(self) -> None:
         """Kill what is left, then remove the directories we created, deepest first."""
-        if self.frozen():
-            self.thaw()  # a frozen task cannot die (v1)
         for _ in range(500):
             self.kill_all()
             if not self.pids():

@@ -7,6 +7,7 @@ from typing import Any
 
 from runtime import OCI_VERSION, __version__
 from runtime.cgroups.layout import detect
+from runtime.cgroups.manager import manager_for
 from runtime.linux import constants as k
 from runtime.linux import seccomp
 from runtime.oci.specconv import HOOK_KINDS
@@ -23,8 +24,9 @@ def features() -> dict[str, Any]:
         "linux": {
             "namespaces": list(k.NAMESPACES),
             "capabilities": [c for c in k.CAPABILITIES if k.CAP_NUMBERS[c] <= last],
-            "cgroup": {"v1": layout.mode != "v2", "v2": layout.mode in ("v2", "hybrid"),
-                       "systemd": False, "systemdUser": False, "rdma": False},
+            "cgroup": {"v1": layout.mode != "v2", "v2": layout.mode == "v2",
+                       "systemd": False, "systemdUser": False,
+                       "rdma": manager_for("/").dir_of("rdma") is not None},
             "seccomp": {"enabled": True, "actions": list(seccomp.ACTIONS),
                         "operators": list(seccomp.OPERATORS), "archs": list(seccomp.ARCHES),
                         "knownFlags": list(seccomp.FLAGS), "supportedFlags": list(seccomp.FLAGS)},
