@@ -54,13 +54,15 @@ exec switch_root /newroot /bin/sh -c {inner}
 
 INNER = """
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
-mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+# Not a tmpfs on /tmp: the checkout itself may live there.  The overlay is
+# writable already; the tests get a temp dir of their own.
+mkdir -p /husk-vm-tmp
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 cd {repo}
-export PATH={path} HOME=/root HUSK_IN_VM=1 PYTHONDONTWRITEBYTECODE=1
+export PATH={path} HOME=/root HUSK_IN_VM=1 PYTHONDONTWRITEBYTECODE=1 TMPDIR=/husk-vm-tmp
 echo "cgroup controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 {python} -I -m pytest -p no:cacheprovider --color=no {args}
 echo "{marker}$?"
@@ -161,7 +163,7 @@ def main() -> int:
     cmd = [qemu, "-m", "4096", "-smp", "2", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
            "-kernel", vmlinuz, "-initrd", initrd,
            "-append", "console=ttyS0 panic=-1 quiet cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1",
-           "-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,id=hostroot",
+           "-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap,id=hostroot",
            "-nic", "none"]
     if kvm_usable():
         cmd[1:1] = ["-enable-kvm"]
