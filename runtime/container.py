@@ -307,24 +307,27 @@ def update(root: str, container_id: str, resources: dict[str, Any]) -> None:
 
 
 def pause(root: str, container_id: str) -> None:
-    st = ContainerState(root, container_id)
-    with st.locked():
-        status = st.status()
-        if status != "running":
-            raise WrongState("pause", f"container {container_id!r} is {status}, not running")
-        _cgroup(st).freeze()
-        st.data["husk"]["paused"] = True
-        st.save()
+    _set_paused(root, container_id, True)
 
 
 def resume(root: str, container_id: str) -> None:
+    _set_paused(root, container_id, False)
+
+
+def _set_paused(root: str, container_id: str, paused: bool) -> None:
+    """Freeze (pause) or thaw (resume) the container's cgroup."""
+    verb, needed = ("pause", "running") if paused else ("resume", "paused")
     st = ContainerState(root, container_id)
     with st.locked():
         status = st.status()
-        if status != "paused":
-            raise WrongState("resume", f"container {container_id!r} is {status}, not paused")
-        _cgroup(st).thaw()
-        st.data["husk"]["paused"] = False
+        if status != needed:
+            raise WrongState(verb, f"container {container_id!r} is {status}, not {needed}")
+        cg = _cgroup(st)
+        if paused:
+            cg.freeze()
+        else:
+            cg.thaw()
+        st.data["husk"]["paused"] = paused
         st.save()
 
 

@@ -3,7 +3,8 @@ import json
 import click
 
 from runtime import container
-from runtime.errors import ConfigError, HuskError
+from runtime.cli.main import load_json_arg
+from runtime.errors import HuskError
 from runtime.oci.state import ContainerState
 
 
@@ -27,13 +28,7 @@ def command(g, process_file, tty, console_socket, detach, pid_file, cwd, env, us
             no_new_privs, preserve_fds, container_id, command):
     """Run a process in a running container; exit with its code."""
     if process_file:
-        try:
-            with open(process_file) as f:
-                process = json.load(f)
-        except (OSError, ValueError) as e:
-            raise ConfigError("--process", f"{process_file}: {e}") from None
-        if not isinstance(process, dict):
-            raise ConfigError("--process", "must be a JSON object")
+        process = load_json_arg(process_file, "--process")
     else:
         if not command:
             raise HuskError("exec", "give a command, or --process FILE")

@@ -7,6 +7,7 @@ Verbs live in one module each and are imported only when invoked, so
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 
@@ -57,6 +58,20 @@ def cli(ctx, root, log, log_format, debug, systemd_cgroup):
         raise HuskError("--systemd-cgroup", "husk manages cgroups through cgroupfs only; drop the flag")
 
 
+def load_json_arg(path: str, flag: str) -> dict:
+    """A JSON object from a file named by a flag (or stdin for -)."""
+    from runtime.errors import ConfigError
+
+    try:
+        raw = sys.stdin.read() if path == "-" else open(path).read()
+        value = json.loads(raw)
+    except (OSError, ValueError) as e:
+        raise ConfigError(flag, f"{path}: {e}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(flag, f"{path}: must be a JSON object")
+    return value
+
+
 def report(g: Globals | None, message: str, level: str = "error") -> None:
     """One line to stderr, and to --log in the format asked for."""
     if level == "error":
@@ -64,7 +79,6 @@ def report(g: Globals | None, message: str, level: str = "error") -> None:
     if g is None or not g.log:
         return
     import datetime  # only on the error path: keep the CLI's start small
-    import json
 
     now = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
     if g.log_format == "json":

@@ -1,9 +1,7 @@
-import json
-import sys
-
 import click
 
 from runtime import container
+from runtime.cli.main import load_json_arg
 from runtime.errors import ConfigError
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
@@ -45,13 +43,7 @@ def size(text: str, flag: str) -> int:
 def command(g, resources_file, container_id, **flags):
     """Change a running container's resources (runc's flags, or -r FILE)."""
     if resources_file:
-        try:
-            raw = sys.stdin.read() if resources_file == "-" else open(resources_file).read()
-            resources = json.loads(raw)
-        except (OSError, ValueError) as e:
-            raise ConfigError("--resources", f"{resources_file}: {e}") from None
-        if not isinstance(resources, dict):
-            raise ConfigError("--resources", "must be a JSON object (linux.resources)")
+        resources = load_json_arg(resources_file, "--resources")
     else:
         resources = from_flags(flags)
     container.update(g.root, container_id, resources)
