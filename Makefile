@@ -8,9 +8,11 @@ HUSK = $(shell $(PYTHON) -c 'import os,sys; print(os.path.join(os.path.dirname(s
 deps:
 	PYTHON=$(PYTHON) ./scripts/install-deps.sh
 
-# Build everything and run a container from the built-in busybox bundle.
+# Build everything, load the built-in busybox image into the store as
+# busybox:latest and run a container from it.
 demo: deps
-	$(HUSK) run --bundle rootfs/build/demo demo-$$$$
+	$(HUSK) load -q -i rootfs/build/oci
+	$(HUSK) run --rm --pull=never busybox echo "hello from a husk container"
 
 # Build everything and run the whole test suite.
 test: deps

@@ -19,6 +19,9 @@ PKGS=(
   runc crun hyperfine         # bench/: the runtimes husk is measured against
   podman conmon containerd    # tests run husk under the real clients
   uidmap skopeo
+  docker-registry umoci       # image tests: a real registry, and umoci's unpack to compare with
+  debootstrap                 # image tests: a Debian minbase image with many layers' worth of files
+  apache2-utils openssl       # image tests: htpasswd for basic auth, a CA for HTTPS
   qemu-system-x86             # the cgroup v2 tests boot Debian's kernel in a VM
   vagrant                     # tests validate the Vagrantfile (offline)
 )

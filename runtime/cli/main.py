@@ -21,6 +21,9 @@ VERBS = {
     "create": "create", "start": "start", "state": "state", "kill": "kill", "delete": "delete",
     "run": "run", "list": "list_", "spec": "spec", "features": "features", "exec": "exec_", "ps": "ps",
     "update": "update", "pause": "pause", "resume": "resume", "events": "events",
+    # the docker-like face: images and the containers made from them
+    "pull": "pull", "images": "images", "image": "image", "rmi": "rmi", "load": "load", "save": "save",
+    "login": "login", "logout": "logout", "rm": "rm", "containers": "containers",
 }
 
 
@@ -36,8 +39,9 @@ class LazyGroup(click.Group):
 
 
 class Globals:
-    def __init__(self, root: str, log: str | None, log_format: str, debug: bool) -> None:
+    def __init__(self, root: str, log: str | None, log_format: str, debug: bool, storage_root: str) -> None:
         self.root = root
+        self.storage_root = storage_root
         self.log = log
         self.log_format = log_format
         self.debug = debug
@@ -45,15 +49,17 @@ class Globals:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Directory for container state.")
+@click.option("--storage-root", envvar="HUSK_STORAGE_ROOT", default="/var/lib/husk", show_default=True,
+              help="Image store: blobs, unpacked layers, image names, image containers (env HUSK_STORAGE_ROOT).")
 @click.option("--log", type=click.Path(dir_okay=False), help="Append errors and debug lines to this file.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--debug", is_flag=True, help="Log debug lines too.")
 @click.option("--systemd-cgroup", is_flag=True, help="Use systemd for cgroups (not supported: husk uses cgroupfs).")
 @click.version_option(package_name="husk-runtime", prog_name="husk")
 @click.pass_context
-def cli(ctx, root, log, log_format, debug, systemd_cgroup):
+def cli(ctx, root, storage_root, log, log_format, debug, systemd_cgroup):
     """husk: run OCI containers with namespaces, cgroups and a C clone-to-exec helper."""
-    ctx.obj = Globals(os.path.abspath(root), log, log_format, debug)
+    ctx.obj = Globals(os.path.abspath(root), log, log_format, debug, os.path.abspath(storage_root))
     if systemd_cgroup:
         raise HuskError("--systemd-cgroup", "husk manages cgroups through cgroupfs only; drop the flag")
 

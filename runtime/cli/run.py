@@ -1,22 +1,79 @@
+"""`husk run`: one verb, two faces.
+
+    husk run [--bundle DIR] [runc flags] ID          the OCI runtime's run (runc)
+    husk run [docker flags] IMAGE [COMMAND ARGS...]  a container from an image
+
+It is the OCI form when --bundle or a runc-only flag is given, or when
+the only argument names no image while ./config.json exists (what runc
+users type in a bundle directory).  Everything else is the image form.
+"""
+
 import click
 
 from runtime import container
 
+OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "keep")
+IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", "entrypoint", "name",
+              "hostname", "read_only", "pull", "platform", "quiet", "storage_driver", "authfile", "tls_verify")
 
-@click.command()
-@click.option("--bundle", "-b", default=".", help="Path to the bundle.")
-@click.option("--detach", "-d", is_flag=True, help="Return once the process has started.")
-@click.option("--pid-file", help="Write the container's host pid here.")
-@click.option("--console-socket", help="Unix socket that receives the pty master.")
-@click.option("--no-pivot", is_flag=True, help="Use MS_MOVE + chroot instead of pivot_root.")
-@click.option("--no-new-keyring", is_flag=True, help="Accepted for runc compatibility.")
-@click.option("--preserve-fds", type=click.IntRange(min=0), default=0)
-@click.option("--keep", is_flag=True, help="Do not delete the container when it exits.")
-@click.argument("container_id")
-@click.pass_obj
-def command(g, bundle, detach, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds, keep,
-            container_id):
-    """Create and start a container, wait for it, delete it; exit with its code."""
-    return container.run(g.root, container_id, bundle, detach=detach, pid_file=pid_file,
-                         console_socket=console_socket, no_pivot=no_pivot, preserve_fds=preserve_fds,
-                         keep=keep)
+
+@click.command(context_settings={"allow_interspersed_args": False})
+# runc's flags
+@click.option("--bundle", "-b", default=None, help="[OCI] Path to the bundle (default: .).")
+@click.option("--detach", "-d", is_flag=True, help="[OCI] Return once the process has started.")
+@click.option("--pid-file", help="[OCI] Write the container's host pid here.")
+@click.option("--console-socket", help="[OCI] Unix socket that receives the pty master.")
+@click.option("--no-pivot", is_flag=True, help="[OCI] Use MS_MOVE + chroot instead of pivot_root.")
+@click.option("--no-new-keyring", is_flag=True, help="[OCI] Accepted for runc compatibility.")
+@click.option("--preserve-fds", type=click.IntRange(min=0), default=None, help="[OCI] Pass fds 3..3+N-1.")
+@click.option("--keep", is_flag=True, help="[OCI] Do not delete the container when it exits.")
+# docker's flags
+@click.option("--rm", is_flag=True, help="[image] Remove the container (and its changes) when it exits.")
+@click.option("--interactive", "-i", is_flag=True, help="[image] Keep stdin open.")
+@click.option("--tty", "-t", is_flag=True, help="[image] Give the process a terminal.")
+@click.option("--env", "-e", multiple=True, help="[image] Set KEY=VALUE (repeatable).")
+@click.option("--env-file", multiple=True, type=click.Path(dir_okay=False), help="[image] Read KEY=VALUE lines.")
+@click.option("--workdir", "-w", help="[image] Working directory inside the container.")
+@click.option("--user", "-u", help="[image] USER[:GROUP], names or ids (from the image's /etc/passwd).")
+@click.option("--entrypoint", help="[image] Replace the image's entrypoint.")
+@click.option("--name", help="[image] Name the container.")
+@click.option("--hostname", "-h", "hostname", help="[image] Container hostname.")
+@click.option("--read-only", is_flag=True, help="[image] Mount the root filesystem read-only.")
+@click.option("--pull", type=click.Choice(["missing", "always", "never"]), default="missing", show_default=True)
+@click.option("--platform", help="[image] os/arch[/variant] to pull.")
+@click.option("--quiet", "-q", is_flag=True, help="[image] No pull progress.")
+@click.option("--storage-driver", type=click.Choice(["overlay", "vfs"]), default="overlay", show_default=True,
+              help="[image] overlay mounts the layers; vfs copies them.")
+@click.option("--authfile", envvar="REGISTRY_AUTH_FILE", help="[image] Registry credentials file.")
+@click.option("--tls-verify/--no-tls-verify", "tls_verify", default=True, help="[image] Verify registry TLS.")
+@click.argument("target")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def command(ctx, target, command, **opts):
+    """Run a container: from a bundle (OCI, like runc) or from an image (like docker)."""
+    g = ctx.obj
+    if _is_oci(ctx, target, command):
+        if command:
+            raise click.UsageError("the OCI form takes one container id")
+        return container.run(g.root, target, opts["bundle"] or ".", detach=opts["detach"],
+                             pid_file=opts["pid_file"], console_socket=opts["console_socket"],
+                             no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0, keep=opts["keep"])
+    from runtime.cli.run_image import run_image
+
+    if any(_given(ctx, k) for k in OCI_ONLY):
+        raise click.UsageError("runc flags (--bundle, --pid-file, ...) do not go with an image")
+    return run_image(g, target, list(command), opts)
+
+
+def _given(ctx, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _is_oci(ctx, target: str, command) -> bool:
+    import os
+
+    if any(_given(ctx, k) for k in OCI_ONLY):
+        return True
+    if command or any(_given(ctx, k) for k in IMAGE_ONLY):
+        return False
+    return os.path.exists("config.json")

@@ -1,0 +1,40 @@
+"""`husk image ls|inspect|rm|prune|pull|load|save`, as podman groups them."""
+
+import json
+
+import click
+
+from runtime.cli._image_opts import store
+from runtime.cli import images as images_cmd, load as load_cmd, pull as pull_cmd, rmi as rmi_cmd, save as save_cmd
+
+
+@click.group()
+def command():
+    """Manage images."""
+
+
+@command.command()
+@click.argument("images", nargs=-1, required=True)
+@click.pass_obj
+def inspect(g, images):
+    """Show an image's config, layers and manifest as JSON."""
+    from runtime.image import images as imgs
+
+    click.echo(json.dumps([imgs.inspect(store(g), i) for i in images], indent=2))
+
+
+@command.command()
+@click.pass_obj
+def prune(g):
+    """Remove blobs and layers no image or container uses."""
+    from runtime.image import images as imgs
+
+    r = imgs.prune(store(g))
+    click.echo(f"Removed {r['blobs']} blobs and {r['layers']} layers, {r['bytes'] / 1e6:.1f} MB")
+
+
+command.add_command(images_cmd.command, "ls")
+command.add_command(rmi_cmd.command, "rm")
+command.add_command(pull_cmd.command, "pull")
+command.add_command(load_cmd.command, "load")
+command.add_command(save_cmd.command, "save")

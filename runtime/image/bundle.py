@@ -1,0 +1,72 @@
+"""An OCI config.json for a container made from an image: the runtime's
+defaults (`husk spec`) with the image config's Env, Entrypoint, Cmd,
+WorkingDir and User, and the options `husk run` was given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.errors import HuskError
+from runtime.image import users
+from runtime.oci.example import example_spec
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class RunOptions:
+    command: list[str] = field(default_factory=list)
+    entrypoint: str | None = None
+    env: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    tty: bool = False
+    read_only: bool = False
+
+
+def merge_env(base: list[str], extra: list[str]) -> list[str]:
+    """KEY=VALUE lists merged by key, later wins, order kept."""
+    out: dict[str, str] = {}
+    for item in base + extra:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise HuskError("env", f"{item!r}: expected KEY=VALUE")
+        out[key] = item if sep else f"{key}="
+    return list(out.values())
+
+
+def make_config(image_config: dict[str, Any], rootfs: str, opts: RunOptions, container_id: str,
+                cgroups_path: str) -> dict[str, Any]:
+    cfg = image_config.get("config") or {}
+    entrypoint = [opts.entrypoint] if opts.entrypoint is not None else list(cfg.get("Entrypoint") or [])
+    if opts.entrypoint == "":
+        entrypoint = []
+    # docker: --entrypoint resets the image's Cmd; a command given replaces it.
+    cmd = opts.command or ([] if opts.entrypoint is not None else list(cfg.get("Cmd") or []))
+    args = entrypoint + cmd
+    if not args:
+        raise HuskError("command", "the image has no Entrypoint or Cmd: give a command")
+    user = users.resolve(rootfs, opts.user if opts.user is not None else cfg.get("User") or "")
+    hostname = opts.hostname or container_id[:12]
+    env = merge_env([DEFAULT_PATH, f"HOSTNAME={hostname}", f"HOME={user.home}"],
+                    list(cfg.get("Env") or []) + (["TERM=xterm"] if opts.tty else []) + opts.env)
+    workdir = opts.workdir or cfg.get("WorkingDir") or "/"
+    if not workdir.startswith("/"):
+        raise HuskError("workdir", f"{workdir!r} must be an absolute path")
+
+    spec = example_spec(args=args, terminal=opts.tty)
+    process = spec["process"]
+    process["env"] = env
+    process["cwd"] = workdir
+    process["user"] = {"uid": user.uid, "gid": user.gid}
+    if user.additional_gids:
+        process["user"]["additionalGids"] = user.additional_gids
+    # Docker's default: no_new_privs off, so setuid binaries in images work.
+    process["noNewPrivileges"] = False
+    spec["root"] = {"path": "rootfs", "readonly": opts.read_only}
+    spec["hostname"] = hostname
+    spec["linux"]["cgroupsPath"] = cgroups_path
+    spec["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
+    return spec

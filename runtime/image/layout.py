@@ -1,0 +1,174 @@
+"""Local image sources: OCI image layout directories, oci-archive and
+docker-archive tarballs.
+
+Archives are first unpacked into the store's tmp/ with the same safe
+unpacker as layers (a hostile archive can no more escape than a hostile
+layer), then read as directories.  Every blob is still verified against
+its digest when it enters the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from runtime.errors import HuskError
+from runtime.image import digest as digests
+from runtime.image import mediatypes as mt
+
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
+
+
+@dataclass
+class LocalImage:
+    names: list[str]  # references as written in the archive (full, familiar or just a tag)
+    digest: str  # of the manifest (or index)
+    media_type: str
+
+
+class LayoutSource:
+    """An OCI image layout (image-spec image-layout.md)."""
+
+    resumable = True
+
+    def __init__(self, path: str, description: str | None = None) -> None:
+        self.path = path
+        self.description = description or path
+        try:
+            with open(os.path.join(path, "oci-layout")) as f:
+                version = json.load(f).get("imageLayoutVersion")
+            with open(os.path.join(path, "index.json")) as f:
+                self.index = json.load(f)
+        except (OSError, ValueError, AttributeError) as e:
+            raise HuskError(self.description, f"not an OCI image layout: {e}") from None
+        if version != "1.0.0":
+            raise HuskError(self.description, f"oci-layout: unsupported imageLayoutVersion {version!r}")
+        self.media_types: dict[str, str] = {}
+
+    def images(self) -> list[LocalImage]:
+        out = []
+        for i, d in enumerate(self.index.get("manifests") or []):
+            if not isinstance(d, dict) or not isinstance(d.get("digest"), str):
+                raise HuskError(self.description, f"index.json: manifests[{i}] has no digest")
+            digests.check(d["digest"], f"{self.description}: index.json manifests[{i}].digest")
+            ann = d.get("annotations") or {}
+            names = [n for n in (ann.get(CONTAINERD_NAME), ann.get(REF_NAME)) if n]
+            self.media_types[d["digest"]] = d.get("mediaType", "")
+            out.append(LocalImage(names[:1], d["digest"], d.get("mediaType", "")))
+        if not out:
+            raise HuskError(self.description, "index.json lists no images")
+        return out
+
+    def _blob_path(self, digest: str) -> str:
+        algo, hexd = digests.check(digest).split(":", 1)
+        return os.path.join(self.path, "blobs", algo, hexd)
+
+    def manifest(self, reference: str) -> tuple[bytes, str]:
+        try:
+            with open(self._blob_path(reference), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise HuskError(self.description, f"blob {reference} is missing") from None
+        media_type = self.media_types.get(reference) or _media_type_of(data)
+        return data, media_type
+
+    def blob(self, descriptor: dict, offset: int = 0):
+        try:
+            f = open(self._blob_path(descriptor["digest"]), "rb")
+        except FileNotFoundError:
+            raise HuskError(self.description, f"blob {descriptor['digest']} is missing") from None
+        f.seek(offset)
+        return f
+
+
+class DockerArchiveSource(LayoutSource):
+    """`docker save` output: manifest.json naming a config file and layer
+    tarballs per image.  Each image gets an OCI manifest made here, whose
+    digests are computed from the files (and checked against the names
+    docker gives them, which are digests)."""
+
+    def __init__(self, path: str, description: str) -> None:
+        self.path = path
+        self.description = description
+        self.media_types = {}
+        self.made: dict[str, bytes] = {}  # manifest digest -> manifest we built
+        self.files: dict[str, str] = {}  # blob digest -> file in the archive
+        try:
+            with open(os.path.join(path, "manifest.json")) as f:
+                self.entries = json.load(f)
+        except (OSError, ValueError) as e:
+            raise HuskError(description, f"not a docker archive: manifest.json: {e}") from None
+        if not isinstance(self.entries, list) or not self.entries:
+            raise HuskError(description, "manifest.json lists no images")
+
+    def _file(self, name: str, field: str) -> tuple[str, int, str]:
+        if not isinstance(name, str) or name.startswith("/") or ".." in name.split("/"):
+            raise HuskError(self.description, f"manifest.json: {field}: bad path {name!r}")
+        path = os.path.join(self.path, name)
+        h = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except OSError as e:
+            raise HuskError(self.description, f"manifest.json: {field}: {name}: {e.strerror}") from None
+        digest = "sha256:" + h.hexdigest()
+        self.files[digest] = path
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        return digest, os.path.getsize(path), magic
+
+    def images(self) -> list[LocalImage]:
+        out = []
+        for i, entry in enumerate(self.entries):
+            if not isinstance(entry, dict):
+                raise HuskError(self.description, f"manifest.json[{i}] is not an object")
+            cdigest, csize, _ = self._file(entry.get("Config"), f"[{i}].Config")
+            layers = []
+            for j, name in enumerate(entry.get("Layers") or []):
+                ldigest, lsize, magic = self._file(name, f"[{i}].Layers[{j}]")
+                if magic[:2] == b"\x1f\x8b":
+                    media = "application/vnd.oci.image.layer.v1.tar+gzip"
+                elif magic == b"\x28\xb5\x2f\xfd":
+                    media = "application/vnd.oci.image.layer.v1.tar+zstd"
+                else:
+                    media = "application/vnd.oci.image.layer.v1.tar"
+                layers.append({"mediaType": media, "digest": ldigest, "size": lsize})
+            manifest = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+                                   "config": {"mediaType": mt.OCI_CONFIG, "digest": cdigest, "size": csize},
+                                   "layers": layers}, separators=(",", ":")).encode()
+            mdigest = digests.of_bytes(manifest)
+            self.made[mdigest] = manifest
+            tags = entry.get("RepoTags") or []
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise HuskError(self.description, f"manifest.json[{i}].RepoTags must be a list of names")
+            out.append(LocalImage(tags, mdigest, mt.OCI_MANIFEST))
+        return out
+
+    def manifest(self, reference: str) -> tuple[bytes, str]:
+        if reference in self.made:
+            return self.made[reference], mt.OCI_MANIFEST
+        raise HuskError(self.description, f"no manifest {reference}")
+
+    def blob(self, descriptor: dict, offset: int = 0):
+        path = self.files.get(descriptor["digest"])
+        if path is None:
+            raise HuskError(self.description, f"blob {descriptor['digest']} is not in the archive")
+        f = open(path, "rb")
+        f.seek(offset)
+        return f
+
+
+def _media_type_of(data: bytes) -> str:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return ""
+    if not isinstance(value, dict):
+        return ""
+    if value.get("mediaType"):
+        return value["mediaType"]
+    return mt.OCI_INDEX if "manifests" in value else mt.OCI_MANIFEST if "layers" in value else ""
