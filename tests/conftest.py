@@ -205,3 +205,7 @@ def subreaper_and_cgroup_parent():
             os.rmdir(os.path.join(base, CGROUP_PARENT))
         except OSError:
             pass
+
+
+# Image tests: stores, layouts and registries (tests/imagefixtures.py).
+from imagefixtures import http_registry, husk_env, layouts, tls_registry, token_registry  # noqa: E402,F401

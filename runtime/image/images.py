@@ -78,6 +78,9 @@ def load(store: Store, path: str, name: str | None = None, quiet: bool = False) 
                     unpack(TarStream(f, "gzip" if magic == b"\x1f\x8b" else "", path), tmp, os.path.basename(path))
             except OSError as e:
                 raise HuskError("load", f"{path}: {e.strerror}") from None
+            except HuskError as e:
+                raise HuskError("load", f"{path}: not an OCI layout, oci-archive or docker-archive: "
+                                f"{e.detail}") from None
             if os.path.exists(os.path.join(tmp, "oci-layout")):
                 source = LayoutSource(tmp, path)
             else:

@@ -39,13 +39,14 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 # or redirects) and the host's security label.
 FORBIDDEN_XATTRS = ("trusted.overlay.", "user.overlay.", "security.selinux")
 CHUNK = 1 << 20
-_ZEROS = bytes(CHUNK)
+HOLE = 64 << 10
+_ZEROS = memoryview(bytes(HOLE))
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class LayerError(HuskError):
     def __init__(self, layer: str, entry: str, problem: str) -> None:
-        super().__init__(f"layer {layer}", f"entry {entry!r}: {problem}")
+        super().__init__(f"layer {layer}", f"entry {entry!r}: {problem}" if entry else problem)
 
 
 @dataclass
@@ -247,12 +248,7 @@ class Unpacker:
                 if not chunk:
                     raise LayerError(self.layer, m.name, "truncated file data")
                 left -= len(chunk)
-                # Runs of zeros become holes, so sparse files stay sparse.
-                if chunk[0] == 0 and chunk[-1] == 0 and chunk == _ZEROS[:len(chunk)]:
-                    os.lseek(fd, len(chunk), os.SEEK_CUR)
-                    sparse = True
-                else:
-                    _write_all(fd, chunk)
+                sparse |= _write_sparse(fd, chunk)
             if sparse:
                 os.ftruncate(fd, m.size)
             self.stats.bytes += m.size
@@ -333,7 +329,22 @@ def _ns(mtime: float) -> int:
     return int(mtime * 1_000_000_000)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_sparse(fd: int, chunk: bytes) -> bool:
+    """Write CHUNK, seeking over 64 KiB runs of zeros so they become holes
+    (sparse files stay sparse).  Returns whether it left a hole."""
+    hole = False
+    view = memoryview(chunk)
+    for off in range(0, len(chunk), HOLE):
+        piece = view[off:off + HOLE]
+        if piece[0] == 0 and piece[-1] == 0 and piece == _ZEROS[:len(piece)]:
+            os.lseek(fd, len(piece), os.SEEK_CUR)
+            hole = True
+        else:
+            _write_all(fd, piece)
+    return hole
+
+
+def _write_all(fd: int, data) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

@@ -1,0 +1,213 @@
+"""Fixtures for the image tests: a private store and state root per test
+with a leak check, the test images as OCI layouts, and real registries."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+
+import pytest
+
+import registry as registries
+from tarbuild import Layout, entry, layer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUSYBOX_LAYOUT = os.path.join(REPO, "rootfs", "build", "oci")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class HuskEnv:
+    def __init__(self, base: str) -> None:
+        from conftest import HUSK
+
+        self.husk_bin = HUSK
+        self.store = os.path.join(base, "store")
+        self.state = os.path.join(base, "state")
+        self.home = os.path.join(base, "home")
+        os.makedirs(self.home, exist_ok=True)
+
+    def env(self, extra: dict | None = None) -> dict:
+        env = dict(os.environ, HOME=self.home, HUSK_PULL_BACKOFF="0.05")
+        env.pop("REGISTRY_AUTH_FILE", None)
+        env.pop("HUSK_STORAGE_ROOT", None)
+        env.update(extra or {})
+        return env
+
+    def __call__(self, *args, input=None, timeout=300, env=None, check=False, store=None) -> Result:
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.run([self.husk_bin, "--root", self.state, "--storage-root", store or self.store, *args],
+                               input=input, stdout=out, stderr=err, text=True, timeout=timeout,
+                               env=self.env(env), stdin=None if input is not None else subprocess.DEVNULL)
+            out.seek(0)
+            err.seek(0)
+            r = Result(p.returncode, out.read(), err.read())
+        if check and r.code != 0:
+            raise AssertionError(f"husk {' '.join(args)} failed ({r.code}): {r.err}")
+        return r
+
+    def load_busybox(self) -> None:
+        self("load", "-q", "-i", BUSYBOX_LAYOUT, check=True)
+
+    def names(self) -> dict:
+        try:
+            with open(os.path.join(self.store, "images.json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {}
+
+    def store_files(self, sub: str) -> list[str]:
+        path = os.path.join(self.store, sub)
+        out = []
+        for dirpath, dirnames, filenames in os.walk(path):
+            out += [os.path.relpath(os.path.join(dirpath, n), path) for n in filenames]
+            if dirpath != path and dirpath.count(os.sep) - path.count(os.sep) >= 2:
+                dirnames[:] = []
+                out.append(os.path.relpath(dirpath, path))
+        return sorted(out)
+
+
+def leaks(h: HuskEnv) -> list[str]:
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        found += [f"mount {line.split()[4]}" for line in f if h.store in line.split()[4]]
+    tmp = os.path.join(h.store, "tmp")
+    if os.path.isdir(tmp) and os.listdir(tmp):
+        found += [f"store tmp/{n}" for n in os.listdir(tmp)]
+    if os.path.isdir(h.state) and os.listdir(h.state):
+        found += [f"state {n}" for n in os.listdir(h.state)]
+    from conftest import _cgroup_mounts
+
+    for base in _cgroup_mounts():
+        d = os.path.join(base, "husk")
+        if os.path.isdir(d):
+            found += [f"cgroup {d}/{n}" for n in os.listdir(d) if os.path.isdir(os.path.join(d, n))]
+    return found
+
+
+@pytest.fixture
+def husk_env(tmp_path):
+    h = HuskEnv(str(tmp_path))
+    yield h
+    found = []
+    for _ in range(40):
+        found = leaks(h)
+        if not found:
+            break
+        time.sleep(0.05)
+    # Containers made by `husk run IMAGE` without --rm are the test's to
+    # remove; everything else must be gone.
+    for cid in os.listdir(os.path.join(h.store, "containers")) if os.path.isdir(h.store + "/containers") else []:
+        subprocess.run([h.husk_bin, "--root", h.state, "--storage-root", h.store, "rm", "-f", cid],
+                       capture_output=True)
+    assert not found, f"left behind: {found}"
+
+
+def busybox_layer_tar() -> bytes:
+    """The built-in image's one layer, uncompressed."""
+    with open(os.path.join(BUSYBOX_LAYOUT, "index.json")) as f:
+        mdigest = json.load(f)["manifests"][0]["digest"]
+    blob = lambda d: open(os.path.join(BUSYBOX_LAYOUT, "blobs", "sha256", d[7:]), "rb").read()  # noqa: E731
+    manifest = json.loads(blob(mdigest))
+    return gzip.decompress(blob(manifest["layers"][0]["digest"]))
+
+
+def feature_layer() -> bytes:
+    """A second layer: a file deleted, a directory made opaque, new files of
+    every kind, a setuid binary, an xattr, a hardlink and a symlink."""
+    return layer([
+        entry("etc/.wh.os-release"),
+        entry("home/.wh..wh..opq"),
+        entry("home/fresh", "dir"),
+        entry("home/fresh/file", data=b"fresh\n", uid=1000, gid=1000, mode=0o640),
+        entry("opt", "dir"),
+        entry("opt/app", "dir"),
+        entry("opt/app/run.sh", data=b"#!/bin/sh\necho app says \"$@\"\n", mode=0o755),
+        entry("opt/app/suid", data=b"not really a binary", mode=0o4755),
+        entry("opt/app/hard", "hardlink", link="opt/app/run.sh"),
+        entry("opt/app/abs", "symlink", link="/opt/app/run.sh"),
+        entry("opt/app/xattr", data=b"x", xattrs={"user.husk": "kept"}),
+        entry("opt/app/fifo", "fifo"),
+        entry("etc/motd", data=b"welcome to layer two\n"),
+        entry("etc/group", data=b"root:x:0:\nstaff:x:50:user\nuser:x:1000:\n"),
+    ])
+
+
+@pytest.fixture(scope="session")
+def layouts(tmp_path_factory):
+    """OCI layouts: busybox (the built-in image), `layers` (two layers,
+    gzip), `zstd` (the same, zstd), `multiarch` (an index of amd64 and
+    arm64), `entrypoint` (Entrypoint/Cmd/WorkingDir/User/Env set)."""
+    base = tmp_path_factory.mktemp("layouts")
+    out = {"busybox": BUSYBOX_LAYOUT}
+    bb = busybox_layer_tar()
+    two = feature_layer()
+    for name, comp in (("layers", "gzip"), ("zstd", "zstd"), ("plain", "")):
+        lay = Layout(str(base / name))
+        mdesc, _ = lay.image([bb, two], compression=comp)
+        lay.tag(mdesc, "latest")
+        out[name] = lay.save()
+    lay = Layout(str(base / "multiarch"))
+    descs = []
+    for arch in ("amd64", "arm64"):
+        marker = layer([entry("etc/arch", data=f"{arch}\n".encode())])
+        mdesc, _ = lay.image([bb, marker], arch=arch)
+        descs.append(mdesc)
+    lay.index(descs, "latest")
+    out["multiarch"] = lay.save()
+    lay = Layout(str(base / "entrypoint"))
+    mdesc, _ = lay.image([bb, two], config={
+        "Entrypoint": ["/opt/app/run.sh"], "Cmd": ["default", "args"], "WorkingDir": "/opt/app",
+        "User": "user", "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                "GREETING=from-image", "HOME=/nowhere"]})
+    lay.tag(mdesc, "latest")
+    out["entrypoint"] = lay.save()
+    return out
+
+
+@pytest.fixture(scope="session")
+def http_registry(tmp_path_factory, layouts):
+    reg = registries.start(str(tmp_path_factory.mktemp("registry-http")))
+    for name in ("busybox", "layers", "zstd", "entrypoint"):
+        reg.push(layouts[name], "latest", f"test/{name}:latest")
+    reg.push(layouts["multiarch"], "latest", "test/multiarch:latest", all_platforms=True)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory, layouts):
+    reg = registries.start(str(tmp_path_factory.mktemp("registry-tls")), "tls")
+    reg.push(layouts["busybox"], "latest", "private/busybox:latest")
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory, layouts):
+    workdir = str(tmp_path_factory.mktemp("registry-token"))
+    tokens = registries.TokenServer(workdir)
+    reg = registries.start(workdir, "token", token_realm=tokens.realm)
+    tokens.ca, tokens.ca_key = reg.extra["ca"], reg.extra["ca_key"]
+    reg.push(layouts["busybox"], "latest", "public/busybox:latest")
+    reg.push(layouts["busybox"], "latest", "private/busybox:latest")
+    reg.tokens = tokens
+    yield reg
+    reg.stop()
+    tokens.stop()
+
+
+def copy_layout(src: str, dst: str) -> str:
+    shutil.copytree(src, dst)
+    return dst
