@@ -226,4 +226,6 @@ class TokenServer:
 
 
 def api_get(reg: Registry, path: str) -> bytes:
-    return urllib.request.urlopen(f"http://{reg.host}{path}", timeout=10).read()
+    accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"
+    req = urllib.request.Request(f"http://{reg.host}{path}", headers={"Accept": accept})
+    return urllib.request.urlopen(req, timeout=10).read()

@@ -1,6 +1,7 @@
 """An OCI config.json for a container made from an image: the runtime's
-defaults (`husk spec`) with the image config's Env, Entrypoint, Cmd,
-WorkingDir and User, and the options `husk run` was given."""
+defaults (`husk spec`) with docker's capability set, the image config's
+Env, Entrypoint, Cmd, WorkingDir and User, and the options `husk run`
+was given."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from runtime.errors import HuskError
 from runtime.image import users
+from runtime.oci.defaults import defaults
 from runtime.oci.example import example_spec
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -65,6 +67,8 @@ def make_config(image_config: dict[str, Any], rootfs: str, opts: RunOptions, con
         process["user"]["additionalGids"] = user.additional_gids
     # Docker's default: no_new_privs off, so setuid binaries in images work.
     process["noNewPrivileges"] = False
+    caps = list(defaults()["image_capabilities"]["caps"])
+    process["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
     spec["root"] = {"path": "rootfs", "readonly": opts.read_only}
     spec["hostname"] = hostname
     spec["linux"]["cgroupsPath"] = cgroups_path

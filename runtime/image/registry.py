@@ -106,12 +106,13 @@ class Registry:
             conn.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
             conn.getresponse().read()
             self.scheme = "https"
+        except ssl.SSLCertVerificationError as e:
+            raise RegistryError(self.host, f"TLS: certificate verify failed: {e.verify_message}; put the "
+                                f"registry's CA in {CERT_DIRS[0]}/{self.host}/ca.crt or pass --cert-dir") from None
         except ssl.SSLError as e:
             if not insecure_ok or "WRONG_VERSION_NUMBER" not in str(e) and "record layer" not in str(e):
                 raise RegistryError(self.host, f"TLS: {e.reason or e}") from None
             self.scheme = "http"  # the registry speaks plain HTTP
-        except ssl.CertificateError as e:
-            raise RegistryError(self.host, f"TLS: {e}") from None
         except (ConnectionResetError, http.client.BadStatusLine, http.client.RemoteDisconnected):
             if not insecure_ok:
                 raise RegistryError(self.host, "TLS handshake failed") from None
