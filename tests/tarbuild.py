@@ -67,11 +67,14 @@ class Layout:
 
     def image(self, layers: list[bytes], *, compression: str = "gzip", config: dict | None = None,
               arch: str = "amd64", layer_media_type: str | None = None, diff_ids: list[str] | None = None,
-              ) -> tuple[dict, dict]:
-        """Add an image; returns (manifest descriptor, config)."""
+              compressed: list[bytes] | None = None) -> tuple[dict, dict]:
+        """Add an image; returns (manifest descriptor, config).  COMPRESSED:
+        the layers already compressed with COMPRESSION, to store as they are."""
         descs = []
-        for tar in layers:
+        for i, tar in enumerate(layers):
             blob, media = compress(tar, compression)
+            if compressed:
+                blob = compressed[i]
             descs.append(dict(self.put(blob), mediaType=layer_media_type or media))
         cfg = {"architecture": arch, "os": "linux", "created": "2026-11-26T00:00:00Z",
                "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],

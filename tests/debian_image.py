@@ -1,0 +1,71 @@
+"""A larger, real image: Debian minbase from debootstrap, split into three
+layers the way a Dockerfile would make them:
+
+    0  the system without /usr/share
+    1  /usr/share
+    2  changes: files deleted (whiteouts), /usr/share/doc replaced
+       (an opaque directory), a file rewritten, a directory added
+
+The debootstrap tree is cached (HUSK_TEST_CACHE, default
+/var/cache/husk-test); layouts are rebuilt from it per test session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from tarbuild import Layout, entry, layer
+
+CACHE = os.environ.get("HUSK_TEST_CACHE", "/var/cache/husk-test")
+MIRROR = os.environ.get("HUSK_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SUITE = "bookworm"
+
+
+def minbase() -> str:
+    root = os.path.join(CACHE, f"debian-{SUITE}-minbase")
+    if os.path.isdir(root):
+        return root
+    tmp = root + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(CACHE, exist_ok=True)
+    subprocess.run(["debootstrap", "--variant=minbase", SUITE, tmp, MIRROR], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.rename(tmp, root)
+    return root
+
+
+def _tar(root: str, *args: str) -> bytes:
+    return subprocess.run(["tar", "-C", root, "--numeric-owner", "--format=posix", "--xattrs",
+                           "--xattrs-include=*", "--pax-option=delete=atime,delete=ctime", "-cf", "-", *args],
+                          check=True, capture_output=True).stdout
+
+
+def changes_layer() -> bytes:
+    return layer([
+        entry("etc/.wh.motd"),
+        entry("usr/bin/.wh.rgrep"),
+        entry("usr/share/doc/.wh..wh..opq"),
+        entry("usr/share/doc/README.husk", data=b"docs were replaced by this layer\n"),
+        entry("etc/hostname", data=b"debian-husk\n"),
+        entry("srv/data", "dir", mode=0o750, uid=33, gid=33),
+        entry("srv/data/file", data=b"x" * 10000, uid=33, gid=33, mode=0o640),
+    ])
+
+
+def build_layout(dest: str, compression: str = "gzip") -> str:
+    """An OCI layout at DEST tagged `latest`."""
+    root = minbase()
+    layers = [_tar(root, "--exclude=./usr/share", "."), _tar(root, "./usr/share"), changes_layer()]
+    lay = Layout(dest)
+    compressed = None
+    if compression == "gzip":
+        # gzip -1 from the command line: much faster than Python's level 9.
+        compressed = [subprocess.run(["gzip", "-1", "-n"], input=t, check=True, capture_output=True).stdout
+                      for t in layers]
+    mdesc, _ = lay.image(layers, compression="" if compressed else compression, compressed=compressed,
+                         layer_media_type="application/vnd.oci.image.layer.v1.tar+gzip" if compressed else None,
+                         config={"Cmd": ["bash"]})
+    lay.tag(mdesc, "latest")
+    return lay.save()
