@@ -62,7 +62,7 @@ def run_image(g, target: str, command: list[str], opts: dict) -> int:
                                      workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"],
                                      tty=opts["tty"], read_only=opts["read_only"])
         record = containers.create(store, digest, name or target, run_opts, name=opts["name"],
-                                   driver=opts["storage_driver"])
+                                   driver=opts["storage_driver"], remove_after=opts["rm"])
     except HuskError as e:
         report(g, str(e))
         return HUSK_FAILED

@@ -16,7 +16,6 @@ import datetime
 import json
 import os
 import re
-import secrets
 from typing import Any
 
 from runtime.errors import HuskError
@@ -42,9 +41,9 @@ def find(store: Store, text: str) -> dict[str, Any]:
 
 
 def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOptions, *,
-           name: str | None = None, driver: str = "overlay") -> dict[str, Any]:
+           name: str | None = None, driver: str = "overlay", remove_after: bool = False) -> dict[str, Any]:
     """Make the record, the rootfs and config.json; undone if any step fails."""
-    cid = secrets.token_hex(32)
+    cid = os.urandom(32).hex()
     name = name or f"husk-{cid[:12]}"
     if not _NAME.match(name):
         raise HuskError("--name", f"{name!r}: use letters, digits and _ . - (up to 128)")
@@ -60,7 +59,7 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
             _write_json(_record_path(store, cid), record)
         try:
             config = store.config(image_digest)
-            record["driver"] = rootfs.make(store, config["rootfs"]["diff_ids"], cdir, driver)
+            record["driver"] = rootfs.make(store, config["rootfs"]["diff_ids"], cdir, driver, volatile=remove_after)
             spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/husk/{cid}")
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f, indent=1)

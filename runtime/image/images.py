@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
-import tempfile
 from typing import Any
 
 from runtime.errors import HuskError
-from runtime.image import digest as digests
 from runtime.image import gc, reference
-from runtime.image.progress import Progress
-from runtime.image.pull import Importer
 from runtime.image.store import Store, remove_tree
 
 
 def pull(store: Store, ref_text: str, *, platform: str | None = None, tls_verify: bool = True,
          cert_dir: str | None = None, authfile: str | None = None, quiet: bool = False) -> str:
     from runtime.image import platform as platforms
+    from runtime.image.progress import Progress
+    from runtime.image.pull import Importer
     from runtime.image.registry import Registry, RegistrySource
 
     ref = reference.parse(ref_text)
@@ -59,7 +56,11 @@ def image_id(store: Store, manifest_digest: str) -> str:
 def load(store: Store, path: str, name: str | None = None, quiet: bool = False) -> list[str]:
     """Import an OCI layout directory, an oci-archive or a docker-archive."""
     from runtime.image.layout import DockerArchiveSource, LayoutSource
+    from runtime.image.progress import Progress
+    from runtime.image.pull import Importer
     from runtime.image.unpack import unpack
+
+    import tempfile
 
     progress = Progress(quiet=quiet)
     store.ensure()
@@ -75,7 +76,8 @@ def load(store: Store, path: str, name: str | None = None, quiet: bool = False) 
 
                     magic = f.read(2)
                     f.seek(0)
-                    unpack(TarStream(f, "gzip" if magic == b"\x1f\x8b" else "", path), tmp, os.path.basename(path))
+                    with TarStream(f, "gzip" if magic == b"\x1f\x8b" else "", path) as stream:
+                        unpack(stream, tmp, os.path.basename(path))
             except OSError as e:
                 raise HuskError("load", f"{path}: {e.strerror}") from None
             except HuskError as e:
@@ -113,6 +115,8 @@ def _name_for(archive_name: str | None, given: str | None, path: str) -> str:
 
 def save(store: Store, texts: list[str], output: str) -> None:
     """Write images to an oci-archive (an OCI layout in a tar)."""
+    import tarfile
+
     manifests = []
     blobs: list[str] = []
     for text in texts:
@@ -149,8 +153,9 @@ def save(store: Store, texts: list[str], output: str) -> None:
             os.unlink(tmp)
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def _add_bytes(tar, name: str, data: bytes) -> None:
     import io
+    import tarfile
 
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -218,4 +223,3 @@ def prune(store: Store) -> dict[str, int]:
     return gc.collect(store)
 
 
-__all__ = ["pull", "load", "save", "listing", "inspect", "remove", "prune", "find", "digests"]

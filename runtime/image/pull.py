@@ -224,8 +224,8 @@ class Importer:
         dest = tempfile.mkdtemp(dir=tmp, prefix="layer-")
         os.chmod(dest, 0o755)  # a root entry ("./") in the tar overrides this
         try:
-            with open(self.store.blob_path(desc["digest"]), "rb") as raw:
-                stream = TarStream(raw, mt.layer_compression(desc["mediaType"]), f"layer {what}")
+            with open(self.store.blob_path(desc["digest"]), "rb") as raw, \
+                    TarStream(raw, mt.layer_compression(desc["mediaType"]), f"layer {what}") as stream:
                 stats = unpack(stream, dest, what)
                 stream.drain()
             if stream.diff_id != diff_id:

@@ -26,8 +26,12 @@ from runtime.image.unpack import OPAQUE_XATTR
 from runtime.linux import syscalls
 
 
-def make(store: Store, diff_ids: list[str], cdir: str, driver: str = "overlay") -> str:
-    """Build DIR/rootfs for a container; returns the driver used."""
+def make(store: Store, diff_ids: list[str], cdir: str, driver: str = "overlay", volatile: bool = False) -> str:
+    """Build DIR/rootfs for a container; returns the driver used.
+
+    VOLATILE (for --rm containers, whose changes are thrown away): the
+    overlay skips every sync of its upper directory, so unmounting does
+    not wait for writeback (overlayfs "volatile", Linux 5.10+)."""
     target = os.path.join(cdir, "rootfs")
     os.makedirs(target, mode=0o755, exist_ok=True)
     lowers = [store.layer_dir(d) for d in reversed(diff_ids)]
@@ -36,7 +40,7 @@ def make(store: Store, diff_ids: list[str], cdir: str, driver: str = "overlay") 
         os.makedirs(upper, mode=0o755, exist_ok=True)
         os.makedirs(work, mode=0o700, exist_ok=True)
         try:
-            _mount_overlay(lowers, upper, work, target)
+            _mount_overlay(lowers, upper, work, target, volatile)
             return "overlay"
         except OSError as e:
             print(f"husk: overlay mount failed ({e.strerror}); copying the layers instead "
@@ -48,7 +52,7 @@ def make(store: Store, diff_ids: list[str], cdir: str, driver: str = "overlay") 
     return "vfs"
 
 
-def _mount_overlay(lowers: list[str], upper: str, work: str, target: str) -> None:
+def _mount_overlay(lowers: list[str], upper: str, work: str, target: str, volatile: bool) -> None:
     if not lowers:
         lowers = [_empty_lower(os.path.dirname(target))]
     try:
@@ -62,6 +66,8 @@ def _mount_overlay(lowers: list[str], upper: str, work: str, target: str) -> Non
             syscalls.fsconfig_string(fs, "upperdir", upper)
             syscalls.fsconfig_string(fs, "workdir", work)
             syscalls.fsconfig_string(fs, "source", "husk")
+            if volatile:
+                syscalls.fsconfig_flag(fs, "volatile")
             syscalls.fsconfig_create(fs)
             mnt = syscalls.fsmount(fs)
             try:
@@ -80,6 +86,7 @@ def _mount_overlay(lowers: list[str], upper: str, work: str, target: str) -> Non
     os.chdir(base)
     try:
         data = f"lowerdir={':'.join(os.path.relpath(p, base) for p in lowers)},upperdir={upper},workdir={work}"
+        data += ",volatile" if volatile else ""
         syscalls.mount("husk", target, "overlay", 0, data)
     finally:
         os.chdir(cwd)

@@ -371,8 +371,9 @@ def _rmtree_at(parent: int, name: str) -> None:
 def unpack(stream, dest: str, layer: str) -> Stats:
     """Extract the (decompressed) tar STREAM into DEST, an empty directory."""
     try:
-        # A large bufsize: tarfile's stream mode reads in bufsize pieces.
-        tar = tarfile.open(fileobj=stream, mode="r|", errorlevel=2, bufsize=CHUNK)
+        # tarfile's stream mode copies its whole buffer on every read:
+        # 64 KiB keeps that small for 512-byte headers.
+        tar = tarfile.open(fileobj=stream, mode="r|", errorlevel=2, bufsize=64 << 10)
     except tarfile.TarError as e:
         raise LayerError(layer, "", f"not a tar archive: {e}") from None
     with Unpacker(dest, layer) as unpacker, tar:
