@@ -11,7 +11,7 @@ deps:
 # Build everything, load the built-in busybox image into the store as
 # busybox:latest and run a container from it.
 demo: deps
-	$(HUSK) load -q -i rootfs/build/oci
+	$(HUSK) load -q --name busybox -i rootfs/build/oci
 	$(HUSK) run --rm --pull=never busybox echo "hello from a husk container"
 
 # Build everything and run the whole test suite.

@@ -93,7 +93,8 @@ def main() -> None:
         compare("2. pull from a local registry", args.runs, ("husk pull (+unpack)", husk_pull),
                 ("skopeo copy (no unpack)", skopeo_copy))
 
-        subprocess.run([HUSK, "--storage-root", store, "load", "-q", "-i", os.path.join(REPO, "rootfs/build/oci")],
+        subprocess.run([HUSK, "--storage-root", store, "load", "-q", "--name", "busybox", "-i",
+                        os.path.join(REPO, "rootfs/build/oci")],
                        check=True)
         bundle = os.path.join(REPO, "rootfs", "build", "bundle")
         with open(os.path.join(bundle, "config.json")) as f:

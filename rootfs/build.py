@@ -104,8 +104,7 @@ def make_layout(rootfs: str, out: str) -> None:
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
              "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest),
                             "size": len(manifest),
-                            "annotations": {"org.opencontainers.image.ref.name": "latest",
-                                            "io.containerd.image.name": "docker.io/library/busybox:latest"},
+                            "annotations": {"org.opencontainers.image.ref.name": "latest"},
                             "platform": {"architecture": arch, "os": "linux"}}]}
     with open(os.path.join(out, "index.json"), "w") as f:
         json.dump(index, f)

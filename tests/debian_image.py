@@ -48,7 +48,7 @@ def changes_layer() -> bytes:
         entry("usr/bin/.wh.rgrep"),
         entry("usr/share/doc/.wh..wh..opq"),
         entry("usr/share/doc/README.husk", data=b"docs were replaced by this layer\n"),
-        entry("etc/hostname", data=b"debian-husk\n"),
+        entry("etc/debian_version", data=b"husk\n"),
         entry("srv/data", "dir", mode=0o750, uid=33, gid=33),
         entry("srv/data/file", data=b"x" * 10000, uid=33, gid=33, mode=0o640),
     ])

@@ -58,7 +58,7 @@ class HuskEnv:
         return r
 
     def load_busybox(self) -> None:
-        self("load", "-q", "-i", BUSYBOX_LAYOUT, check=True)
+        self("load", "-q", "--name", "busybox", "-i", BUSYBOX_LAYOUT, check=True)
 
     def names(self) -> dict:
         try:
@@ -78,8 +78,28 @@ class HuskEnv:
         return sorted(out)
 
 
-def leaks(h: HuskEnv) -> list[str]:
+def network_leaks(h: HuskEnv) -> list[str]:
+    """What a container's network may not leave: veths, namespaces,
+    address allocations, nftables rules of containers."""
     found = []
+    with open("/proc/net/dev") as f:
+        found += [f"veth {line.split(':')[0].strip()}" for line in f if line.strip().startswith("veth")]
+    if os.path.isdir("/run/husk/netns"):
+        found += [f"netns {n}" for n in os.listdir("/run/husk/netns")]
+    nets = os.path.join(h.store, "networks")
+    for name in os.listdir(nets) if os.path.isdir(nets) else []:
+        ips = os.path.join(nets, name, "ips")
+        if os.path.isdir(ips) and os.listdir(ips):
+            found += [f"address {name}/{ip}" for ip in os.listdir(ips)]
+    p = subprocess.run(["nft", "-j", "list", "table", "inet", "husk"], capture_output=True, text=True)
+    if p.returncode == 0:
+        found += [f"nft rule {o['rule'].get('comment')}" for o in json.loads(p.stdout)["nftables"]
+                  if "rule" in o and o["rule"].get("comment", "").startswith("ctr:")]
+    return found
+
+
+def leaks(h: HuskEnv) -> list[str]:
+    found = network_leaks(h)
     with open("/proc/self/mountinfo") as f:
         found += [f"mount {line.split()[4]}" for line in f if h.store in line.split()[4]]
     tmp = os.path.join(h.store, "tmp")
@@ -111,6 +131,13 @@ def husk_env(tmp_path):
     for cid in os.listdir(os.path.join(h.store, "containers")) if os.path.isdir(h.store + "/containers") else []:
         subprocess.run([h.husk_bin, "--root", h.state, "--storage-root", h.store, "rm", "-f", cid],
                        capture_output=True)
+    if found:
+        subprocess.run([h.husk_bin, "--root", h.state, "--storage-root", h.store, "system", "prune"],
+                       capture_output=True)
+    # Bridges and husk's nftables table belong to networks, not containers:
+    # each test's store has its own, removed here.
+    if os.path.isdir(os.path.join(h.store, "networks")):
+        subprocess.run([h.husk_bin, "--storage-root", h.store, "network", "prune"], capture_output=True)
     assert not found, f"left behind: {found}"
 
 
@@ -166,6 +193,14 @@ def layouts(tmp_path_factory):
         descs.append(mdesc)
     lay.index(descs, "latest")
     out["multiarch"] = lay.save()
+    from conftest import CHECKER
+
+    lay = Layout(str(base / "netbox"))
+    with open(CHECKER, "rb") as f:
+        checker = layer([entry("checker", data=f.read(), mode=0o755)])
+    mdesc, _ = lay.image([bb, checker], config={"ExposedPorts": {"8080/tcp": {}, "9090/udp": {}}})
+    lay.tag(mdesc, "latest")
+    out["netbox"] = lay.save()
     lay = Layout(str(base / "entrypoint"))
     mdesc, _ = lay.image([bb, two], config={
         "Entrypoint": ["/opt/app/run.sh"], "Cmd": ["default", "args"], "WorkingDir": "/opt/app",

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.root
 
 def test_load_builtin_image_and_list(husk_env):
     h = husk_env
-    r = h("load", "-i", os.path.join(os.path.dirname(__file__), "..", "rootfs", "build", "oci"), check=True)
+    r = h("load", "--name", "busybox", "-i", os.path.join(os.path.dirname(__file__), "..", "rootfs", "build", "oci"),
+          check=True)
     assert "Loaded image: docker.io/library/busybox:latest" in r.err
     rows = json.loads(h("images", "--format", "json", check=True).out)
     assert [(x["name"], x["tag"]) for x in rows] == [("busybox", "latest")]

@@ -88,5 +88,5 @@ def test_debian_image_runs(husk_env, debian):
     h = husk_env
     h("load", "-q", "--name", "example/debian", "-i", layout, check=True)
     r = h("run", "--rm", "--pull=never", "example/debian", "bash", "-c",
-          "cat /etc/hostname; . /etc/os-release; echo $ID; ls /usr/share/doc; id -un")
-    assert r.out == "debian-husk\ndebian\nREADME.husk\nroot\n", r.err
+          "cat /etc/debian_version; . /etc/os-release; echo $ID; ls /usr/share/doc; id -un")
+    assert r.out == "husk\ndebian\nREADME.husk\nroot\n", r.err

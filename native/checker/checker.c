@@ -13,6 +13,8 @@
  *   husk-checker stat PATH      type, mode, uid, gid, rdev of PATH (lstat)
  *   husk-checker memhog MB      touch MB MiB of memory, then print "survived"
  *   husk-checker forkbomb N     fork up to N sleeping children; print how many forked
+ *   husk-checker udp-echo PORT  answer each UDP datagram on PORT with "echo:" + it
+ *   husk-checker tcp-echo PORT  answer each TCP connection's first read with "echo:" + it
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #define _GNU_SOURCE
@@ -25,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/personality.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -251,6 +255,44 @@ stat_path (const char *path)
 static volatile sig_atomic_t got;
 static void on_signal (int sig) { got = sig; }
 
+/* A tiny echo server for the network tests: prints "listening" once bound,
+ * then answers forever, so the test can reach it from the host. */
+static int
+echo_server (int udp, int port)
+{
+  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons (port) };
+  int one = 1, fd = socket (AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+  if (fd < 0 || setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
+      || bind (fd, (struct sockaddr *) &addr, sizeof addr) < 0 || (!udp && listen (fd, 16) < 0))
+    {
+      printf ("%s\n", strerrorname_np (errno));
+      return 1;
+    }
+  printf ("listening\n");
+  fflush (stdout);
+  for (;;)
+    {
+      char buf[1024], out[1100];
+      struct sockaddr_in peer;
+      socklen_t len = sizeof peer;
+      int conn = fd;
+      ssize_t n;
+      if (!udp && (conn = accept (fd, NULL, NULL)) < 0)
+        continue;
+      n = udp ? recvfrom (fd, buf, sizeof buf - 1, 0, (struct sockaddr *) &peer, &len) : read (conn, buf, sizeof buf - 1);
+      if (n > 0)
+        {
+          int m = snprintf (out, sizeof out, "echo:%.*s", (int) n, buf);
+          if (udp)
+            sendto (fd, out, m, 0, (struct sockaddr *) &peer, len);
+          else if (write (conn, out, m) < 0)
+            perror ("write");
+        }
+      if (!udp)
+        close (conn);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -299,6 +341,8 @@ main (int argc, char **argv)
         }
       printf ("survived\n");
     }
+  else if ((strcmp (cmd, "udp-echo") == 0 || strcmp (cmd, "tcp-echo") == 0) && argc > 2)
+    return echo_server (cmd[0] == 'u', atoi (argv[2]));
   else if (strcmp (cmd, "forkbomb") == 0 && argc > 2)
     {
       int n = atoi (argv[2]), forked = 0;

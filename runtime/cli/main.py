@@ -23,7 +23,8 @@ VERBS = {
     "update": "update", "pause": "pause", "resume": "resume", "events": "events",
     # the docker-like face: images and the containers made from them
     "pull": "pull", "images": "images", "image": "image", "rmi": "rmi", "load": "load", "save": "save",
-    "login": "login", "logout": "logout", "rm": "rm", "containers": "containers",
+    "login": "login", "logout": "logout", "rm": "rm", "containers": "containers", "network": "network",
+    "system": "system",
 }
 
 

@@ -27,5 +27,5 @@ def command(g, force, containers):
         if st:
             with contextlib.suppress(NotFound):
                 container.delete(g.root, record["id"], force=True)
-        ctrs.destroy(s, record["id"])
+        ctrs.destroy(s, record["id"])  # also its network and rootfs
         click.echo(record["name"])

@@ -14,13 +14,14 @@ from runtime import container
 
 OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "keep")
 IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", "entrypoint", "name",
-              "hostname", "read_only", "pull", "platform", "quiet", "storage_driver", "authfile", "tls_verify")
+              "hostname", "read_only", "pull", "platform", "quiet", "storage_driver", "authfile", "tls_verify",
+              "network", "publish", "publish_all", "ip", "dns", "add_host")
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
 # runc's flags
 @click.option("--bundle", "-b", default=None, help="[OCI] Path to the bundle (default: .).")
-@click.option("--detach", "-d", is_flag=True, help="[OCI] Return once the process has started.")
+@click.option("--detach", "-d", is_flag=True, help="Return once the process has started (image: output to a log).")
 @click.option("--pid-file", help="[OCI] Write the container's host pid here.")
 @click.option("--console-socket", help="[OCI] Unix socket that receives the pty master.")
 @click.option("--no-pivot", is_flag=True, help="[OCI] Use MS_MOVE + chroot instead of pivot_root.")
@@ -46,6 +47,14 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
               help="[image] overlay mounts the layers; vfs copies them.")
 @click.option("--authfile", envvar="REGISTRY_AUTH_FILE", help="[image] Registry credentials file.")
 @click.option("--tls-verify/--no-tls-verify", "tls_verify", default=True, help="[image] Verify registry TLS.")
+# networking
+@click.option("--network", "--net", "network", default="bridge", show_default=True,
+              help="[image] bridge, none, host, container:NAME or a network's name.")
+@click.option("--publish", "-p", multiple=True, help="[image] [HOSTIP:]HOSTPORT:PORT[/tcp|udp] (repeatable).")
+@click.option("--publish-all", "-P", is_flag=True, help="[image] Publish the image's exposed ports on free host ports.")
+@click.option("--ip", help="[image] Ask for this address on the network.")
+@click.option("--dns", multiple=True, help="[image] Nameserver for /etc/resolv.conf (repeatable).")
+@click.option("--add-host", multiple=True, help="[image] NAME:IP line for /etc/hosts (repeatable).")
 @click.argument("target")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context

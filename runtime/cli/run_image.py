@@ -61,12 +61,20 @@ def run_image(g, target: str, command: list[str], opts: dict) -> int:
         run_opts = bundle.RunOptions(command=command, entrypoint=opts["entrypoint"], env=env,
                                      workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"],
                                      tty=opts["tty"], read_only=opts["read_only"])
+        if opts["detach"] and (opts["rm"] or opts["tty"] or opts["interactive"]):
+            raise HuskError("--detach", "goes without --rm, -t and -i: nothing would wait for the container")
+        from runtime.network.attach import NetworkRequest
+
+        net = NetworkRequest(opts["network"], list(opts["publish"]), opts["publish_all"], opts["ip"],
+                             list(opts["dns"]), list(opts["add_host"]))
         record = containers.create(store, digest, name or target, run_opts, name=opts["name"],
-                                   driver=opts["storage_driver"], remove_after=opts["rm"])
+                                   driver=opts["storage_driver"], remove_after=opts["rm"], network=net)
     except HuskError as e:
         report(g, str(e))
         return HUSK_FAILED
     cid = record["id"]
+    if opts["detach"]:
+        return _run_detached(g, store, record)
     code = HUSK_FAILED
     try:
         if not opts["interactive"] and not opts["tty"]:
@@ -77,12 +85,41 @@ def run_image(g, target: str, command: list[str], opts: dict) -> int:
         if e.step == "exec":
             code = NOT_FOUND if e.errno == errno.ENOENT else CANNOT_EXECUTE
     finally:
-        containers.unmount(store, cid)
         if opts["rm"]:
             containers.destroy(store, cid)
         else:
+            containers.release(store, cid)
             containers.set_status(store, cid, "exited", code)
     return code
+
+
+def _run_detached(g, store: Store, record: dict) -> int:
+    """Start it and return; stdout and stderr go to <container dir>/container.log.
+    `husk rm -f` stops it and releases its rootfs and network."""
+    import click
+
+    cid = record["id"]
+    log = os.open(os.path.join(record["dir"], "container.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                  0o600)
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        _stdin_from_devnull()
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        container.run(g.root, cid, record["dir"], detach=True)
+    except HuskError as e:
+        os.dup2(saved[1], 2)
+        report(g, str(e))
+        containers.destroy(store, cid)
+        return CANNOT_EXECUTE if e.step == "exec" else HUSK_FAILED
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [log]:
+            os.close(fd)
+    containers.set_status(store, cid, "running")
+    click.echo(cid)
+    return 0
 
 
 def _stdin_from_devnull() -> None:

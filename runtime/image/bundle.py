@@ -39,8 +39,14 @@ def merge_env(base: list[str], extra: list[str]) -> list[str]:
     return list(out.values())
 
 
+def hostname_for(container_id: str) -> str:
+    return container_id[:12]
+
+
 def make_config(image_config: dict[str, Any], rootfs: str, opts: RunOptions, container_id: str,
-                cgroups_path: str) -> dict[str, Any]:
+                cgroups_path: str, network: dict[str, Any] | None = None) -> dict[str, Any]:
+    """NETWORK: what network.attach returned: the network namespace entry
+    (None for the host's) and the bind mounts of resolv.conf, hosts, hostname."""
     cfg = image_config.get("config") or {}
     entrypoint = [opts.entrypoint] if opts.entrypoint is not None else list(cfg.get("Entrypoint") or [])
     if opts.entrypoint == "":
@@ -51,7 +57,7 @@ def make_config(image_config: dict[str, Any], rootfs: str, opts: RunOptions, con
     if not args:
         raise HuskError("command", "the image has no Entrypoint or Cmd: give a command")
     user = users.resolve(rootfs, opts.user if opts.user is not None else cfg.get("User") or "")
-    hostname = opts.hostname or container_id[:12]
+    hostname = opts.hostname or hostname_for(container_id)
     env = merge_env([DEFAULT_PATH, f"HOSTNAME={hostname}", f"HOME={user.home}"],
                     list(cfg.get("Env") or []) + (["TERM=xterm"] if opts.tty else []) + opts.env)
     workdir = opts.workdir or cfg.get("WorkingDir") or "/"
@@ -73,4 +79,10 @@ def make_config(image_config: dict[str, Any], rootfs: str, opts: RunOptions, con
     spec["hostname"] = hostname
     spec["linux"]["cgroupsPath"] = cgroups_path
     spec["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
+    if network is not None:
+        namespaces = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != "network"]
+        if network["namespace"]:
+            namespaces.append(network["namespace"])
+        spec["linux"]["namespaces"] = namespaces
+        spec["mounts"] += network["mounts"]
     return spec

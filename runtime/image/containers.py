@@ -41,8 +41,10 @@ def find(store: Store, text: str) -> dict[str, Any]:
 
 
 def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOptions, *,
-           name: str | None = None, driver: str = "overlay", remove_after: bool = False) -> dict[str, Any]:
-    """Make the record, the rootfs and config.json; undone if any step fails."""
+           name: str | None = None, driver: str = "overlay", remove_after: bool = False,
+           network=None) -> dict[str, Any]:
+    """Make the record, the rootfs, the network (a network.attach.NetworkRequest)
+    and config.json; all undone if any step fails."""
     cid = os.urandom(32).hex()
     name = name or f"husk-{cid[:12]}"
     if not _NAME.match(name):
@@ -60,7 +62,16 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
         try:
             config = store.config(image_digest)
             record["driver"] = rootfs.make(store, config["rootfs"]["diff_ids"], cdir, driver, volatile=remove_after)
-            spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/husk/{cid}")
+            net = None
+            if network is not None:
+                from runtime.network import attach
+
+                exposed = sorted((config.get("config") or {}).get("ExposedPorts") or {})
+                hostname = opts.hostname or bundle.hostname_for(cid)
+                net = attach.attach(store.root, cid, name, hostname, cdir, network, exposed,
+                                    alive=lambda owner: os.path.isdir(store.container_dir(owner)))
+                record["network"] = {k: net["record"].get(k) for k in ("mode", "network", "ip", "ports")}
+            spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/husk/{cid}", net)
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f, indent=1)
             _write_json(_record_path(store, cid), record)
@@ -81,8 +92,16 @@ def set_status(store: Store, cid: str, status: str, exit_code: int | None = None
     _write_json(path, record)
 
 
+def release(store: Store, cid: str) -> None:
+    """After the container stops: its network (veth, address, ports) and
+    the overlay mount go; the upper dir stays until `husk rm`."""
+    from runtime.network import attach
+
+    attach.detach(store.root, store.container_dir(cid))
+    unmount(store, cid)
+
+
 def unmount(store: Store, cid: str) -> None:
-    """After the container stops: the overlay goes, the upper dir stays."""
     target = os.path.join(store.container_dir(cid), "rootfs")
     if os.path.ismount(target):
         from runtime.linux import syscalls
@@ -92,5 +111,9 @@ def unmount(store: Store, cid: str) -> None:
 
 def destroy(store: Store, cid: str) -> None:
     cdir = store.container_dir(cid)
+    if os.path.exists(os.path.join(cdir, "network.json")):
+        from runtime.network import attach
+
+        attach.detach(store.root, cdir)
     rootfs.remove(cdir)
     remove_tree(cdir)

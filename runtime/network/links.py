@@ -1,0 +1,126 @@
+"""Network namespaces, bridges and veth pairs.
+
+A container's network namespace is made by husk before the container
+(podman and CNI do the same): a thread unshares CLONE_NEWNET, the
+namespace is bind-mounted on /run/husk/netns/<id> to keep it alive, and
+the bundle's config.json names that path.  The runtime core then just
+joins it.  Links are made through pyroute2's IPRoute, in the host and,
+with IPRoute(netns=...), inside the namespace.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import socket
+import struct
+import threading
+
+from runtime.errors import HuskError
+from runtime.linux import syscalls
+
+NETNS_DIR = "/run/husk/netns"
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+def _lo_up() -> None:
+    """ip link set lo up, with one ioctl: no netlink library needed for --network none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def create_netns(name: str) -> str:
+    """A new network namespace with lo up, kept at NETNS_DIR/NAME."""
+    os.makedirs(NETNS_DIR, mode=0o755, exist_ok=True)
+    path = os.path.join(NETNS_DIR, name)
+    with open(path, "x"):
+        pass
+    errors: list[BaseException] = []
+
+    def in_thread() -> None:
+        # unshare(2) moves only this thread into the new namespace.
+        libc = ctypes.CDLL(None, use_errno=True)
+        try:
+            if libc.unshare(CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
+            syscalls.mount("/proc/thread-self/ns/net", path, "", MS_BIND)
+            _lo_up()
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=in_thread)
+    t.start()
+    t.join()
+    if errors:
+        remove_netns(path)
+        raise HuskError("network namespace", str(errors[0]))
+    return path
+
+
+def remove_netns(path: str) -> None:
+    if os.path.ismount(path):
+        syscalls.umount(path, syscalls.MNT_DETACH)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _sysctl(key: str, value: str) -> None:
+    with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+        f.write(value)
+
+
+def ensure_bridge(ipr, bridge: str, gateway: str, prefixlen: int, mtu: int) -> None:
+    """The network's bridge with the gateway address, up; made once."""
+    if not ipr.link_lookup(ifname=bridge):
+        try:
+            ipr.link("add", ifname=bridge, kind="bridge", mtu=mtu)
+        except Exception as e:  # NetlinkError: EEXIST from a concurrent husk run
+            if getattr(e, "code", 0) != 17:
+                raise
+    idx = ipr.link_lookup(ifname=bridge)[0]
+    if not any(a.get_attr("IFA_ADDRESS") == gateway for a in ipr.get_addr(index=idx, family=socket.AF_INET)):
+        try:
+            ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+        except Exception as e:
+            if getattr(e, "code", 0) != 17:
+                raise
+    ipr.link("set", index=idx, state="up")
+    # Packets from the containers are forwarded (egress, NAT); a host
+    # connection to 127.0.0.1:PORT DNATed into the bridge keeps its
+    # loopback source until masquerade, which route_localnet allows.
+    _sysctl(f"net.ipv4.conf.{bridge}.forwarding", "1")
+    _sysctl(f"net.ipv4.conf.{bridge}.route_localnet", "1")
+    _sysctl("net.ipv4.ip_forward", "1")  # replies to NATed egress come in on the uplink (docker does the same)
+
+
+def add_veth(ipr, host_name: str, bridge: str, netns: str, mtu: int) -> None:
+    """A veth pair: HOST_NAME on the bridge, its peer made directly in the
+    container's namespace as eth0 (no rename or move afterwards)."""
+    bidx = ipr.link_lookup(ifname=bridge)[0]
+    ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, peer={"ifname": "eth0", "net_ns_fd": netns, "mtu": mtu})
+    idx = ipr.link_lookup(ifname=host_name)[0]
+    ipr.link("set", index=idx, master=bidx, state="up")
+
+
+def configure_eth0(netns: str, address: str, prefixlen: int, gateway: str) -> None:
+    from pyroute2 import IPRoute
+
+    with IPRoute(netns=netns) as ns:
+        idx = ns.link_lookup(ifname="eth0")[0]
+        ns.addr("add", index=idx, address=address, prefixlen=prefixlen)
+        ns.link("set", index=idx, state="up")
+        ns.route("add", dst="default", gateway=gateway)
+
+
+def delete_link(ipr, name: str) -> None:
+    idx = ipr.link_lookup(ifname=name)
+    if idx:
+        ipr.link("del", index=idx[0])

@@ -1,0 +1,93 @@
+"""Whole-network operations: inspect, remove, prune, and cleaning up
+after containers that died without `husk rm` (system prune)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import asdict
+from typing import Any
+
+from runtime.errors import HuskError
+from runtime.network import ipam, links, networks, nft
+
+
+def inspect(store_root: str, name: str) -> dict[str, Any]:
+    net = networks.load(store_root, name)
+    from runtime.network.attach import load_record
+
+    containers = {}
+    for ip, owner in ipam.allocations(store_root, net).items():
+        rec = load_record(os.path.join(store_root, "containers", owner)) or {}
+        containers[owner] = {"name": rec.get("name", ""), "ip": ip}
+    return dict(asdict(net), containers=containers)
+
+
+def remove(store_root: str, name: str) -> None:
+    net = networks.load(store_root, name)
+    if ipam.allocations(store_root, net):
+        raise HuskError("network rm", f"{name}: containers are still connected (husk network inspect {name})")
+    _teardown(store_root, net)
+    if name != networks.DEFAULT_NETWORK:
+        networks.remove(store_root, name)
+    with contextlib.suppress(OSError):
+        import shutil
+
+        shutil.rmtree(os.path.join(networks.networks_dir(store_root), name))
+
+
+def _teardown(store_root: str, net) -> None:
+    from pyroute2 import IPRoute
+
+    with nft.locked(networks.networks_dir(store_root)):
+        nft.remove_tagged((f"net:{net.name}",))
+        with IPRoute() as ipr:
+            links.delete_link(ipr, net.bridge)
+        if not nft.rules():
+            nft.delete_table()
+
+
+def prune(store_root: str) -> list[str]:
+    """Remove every network no container uses (husk's table and bridges
+    with them); the default network's definition stays."""
+    removed = []
+    for net in networks.listing(store_root):
+        if not ipam.allocations(store_root, net):
+            remove(store_root, net.name)
+            removed.append(net.name)
+    with nft.locked(networks.networks_dir(store_root)):
+        if not nft.rules():
+            nft.delete_table()
+    return removed
+
+
+def stale(store_root: str, alive) -> dict[str, int]:
+    """After a crash: free what containers that no longer exist hold -
+    addresses, nftables rules, veths, namespaces."""
+    out = {"addresses": 0, "rules": 0, "links": 0, "netns": 0}
+    for net in networks.listing(store_root):
+        out["addresses"] += ipam.reclaim(store_root, net, alive)
+    with nft.locked(networks.networks_dir(store_root)):
+        dead = sorted({r.get("comment", "")[4:] for r in nft.rules() if r.get("comment", "").startswith("ctr:")
+                       and not alive(r["comment"][4:])})
+        if dead:
+            out["rules"] = nft.remove_tagged(tuple(f"ctr:{c}" for c in dead))
+    live = [c for c in os.listdir(os.path.join(store_root, "containers"))] \
+        if os.path.isdir(os.path.join(store_root, "containers")) else []
+    if os.path.isdir(links.NETNS_DIR):
+        for name in os.listdir(links.NETNS_DIR):
+            if not alive(name):
+                links.remove_netns(os.path.join(links.NETNS_DIR, name))
+                out["netns"] += 1
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            name = link.get_attr("IFLA_IFNAME") or ""
+            if name.startswith("veth") and len(name) == 14 and not any(c.startswith(name[4:]) for c in live):
+                kind = (link.get_attr("IFLA_LINKINFO") or {}).get_attr("IFLA_INFO_KIND") \
+                    if link.get_attr("IFLA_LINKINFO") else None
+                if kind == "veth":
+                    ipr.link("del", index=link["index"])
+                    out["links"] += 1
+    return out
