@@ -217,6 +217,10 @@ def http_registry(tmp_path_factory, layouts):
     for name in ("busybox", "layers", "zstd", "entrypoint"):
         reg.push(layouts[name], "latest", f"test/{name}:latest")
     reg.push(layouts["multiarch"], "latest", "test/multiarch:latest", all_platforms=True)
+    reg.push(layouts["plain"], "latest", "test/plain:latest")
+    # Docker's own formats: a schema 2 manifest, and a manifest list
+    reg.push(layouts["layers"], "latest", "test/docker-v2s2:latest", fmt="v2s2")
+    reg.push(layouts["multiarch"], "latest", "test/docker-list:latest", all_platforms=True, fmt="v2s2")
     yield reg
     reg.stop()
 

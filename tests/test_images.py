@@ -131,6 +131,13 @@ def test_load_bad_inputs_leave_nothing(husk_env, layouts, tmp_path):
     lay.tag(mdesc, "latest")
     r = h("load", "-i", lay.save())
     assert r.code != 0 and "unknown layer media type 'application/vnd.example.mystery'" in r.err, r.err
+    # a foreign layer (Windows base layers were these): refused by name
+    lay = Layout(str(tmp_path / "foreign"))
+    mdesc, _ = lay.image([layer([entry("a", data=b"a")])],
+                         layer_media_type="application/vnd.docker.image.rootfs.foreign.diff.tar.gzip")
+    lay.tag(mdesc, "latest")
+    r = h("load", "-i", lay.save())
+    assert r.code != 0 and "foreign layer" in r.err, r.err
     # a hostile layer: named image, layer and entry
     lay = Layout(str(tmp_path / "hostile"))
     mdesc, _ = lay.image([layer([entry("../escape", data=b"x")])])

@@ -50,7 +50,7 @@ def test_pull_by_digest(husk_env, http_registry):
     assert r.code != 0 and "not found" in r.err, r.err
 
 
-@pytest.mark.parametrize("image", ["layers", "zstd"])
+@pytest.mark.parametrize("image", ["layers", "zstd", "plain", "docker-v2s2"])
 def test_whiteouts_opaque_dirs_and_file_kinds_after_pull(husk_env, http_registry, image):
     h = husk_env
     ref = f"{http_registry.host}/test/{image}"
@@ -65,9 +65,18 @@ def test_whiteouts_opaque_dirs_and_file_kinds_after_pull(husk_env, http_registry
                                  "/opt/app/run.sh", "fifo", "app says hi", ""]
 
 
-def test_platform_selection_from_an_index(husk_env, http_registry):
+def test_docker_formats_are_what_was_pulled(husk_env, http_registry):
     h = husk_env
-    ref = f"{http_registry.host}/test/multiarch"
+    h("pull", "-q", f"{http_registry.host}/test/docker-v2s2", check=True)
+    info = json.loads(h("image", "inspect", f"{http_registry.host}/test/docker-v2s2", check=True).out)[0]
+    assert info["Manifest"]["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert {layer["mediaType"] for layer in info["Layers"]} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
+
+
+@pytest.mark.parametrize("repo", ["multiarch", "docker-list"])
+def test_platform_selection_from_an_index(husk_env, http_registry, repo):
+    h = husk_env
+    ref = f"{http_registry.host}/test/{repo}"
     h("pull", "-q", ref, check=True)
     assert h("run", "--rm", "--pull=never", ref, "cat", "/etc/arch").out == "amd64\n"
     h("pull", "-q", "--platform", "linux/arm64", ref, check=True)
@@ -262,3 +271,50 @@ def test_concurrent_pulls_of_the_same_image(husk_env, http_registry):
     assert len({o[0] for o in outs}) == 1
     assert h("run", "--rm", "--pull=never", ref, "cat", "/etc/motd").out == "welcome to layer two\n"
 
+
+
+class RateLimitingProxy(CuttingProxy):
+    """Answers the first N manifest requests with 429 and Retry-After: 0,
+    as Docker Hub does when a pull limit is hit, then passes through."""
+
+    def __init__(self, upstream: str, limited: int) -> None:
+        super().__init__(upstream, cut_after=0, cuts=0)
+        self.limited = limited
+        self.refused = 0
+
+    def pipe(self, client):
+        request = client.recv(65536)
+        if b"/manifests/" in request.split(b"\r\n", 1)[0] and self.refused < self.limited:
+            self.refused += 1
+            body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}'
+            client.sendall(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            client.close()
+            return
+        up = socket.create_connection((self.upstream[0], int(self.upstream[1])))
+        up.sendall(request)
+        try:
+            while data := up.recv(65536):
+                client.sendall(data)
+        except OSError:
+            pass
+        client.close()
+        up.close()
+
+
+def test_rate_limit_is_retried_then_reported(husk_env, http_registry):
+    h = husk_env
+    proxy = RateLimitingProxy(http_registry.host, limited=2)
+    try:
+        h("pull", "-q", f"{proxy.host}/test/busybox", check=True)
+        assert proxy.refused == 2
+    finally:
+        proxy.close()
+    h("rmi", f"{proxy.host}/test/busybox", check=True)
+    proxy = RateLimitingProxy(http_registry.host, limited=1000)
+    try:
+        r = h("pull", "-q", f"{proxy.host}/test/busybox")
+        assert r.code != 0 and "rate limited" in r.err and "TOOMANYREQUESTS" in r.err, r.err
+    finally:
+        proxy.close()
+    assert h.names() == {}
