@@ -19,13 +19,13 @@ from typing import Any
 
 from runtime.cgroups.manager import clean_cgroups_path, container_cgroup_mounts, manager_for
 from runtime.errors import HuskError, NotFound, WrongState
+from runtime.linux import constants as k
+from runtime.linux.rlimits import check_raisable
 from runtime.oci.defaults import defaults
 from runtime.oci.hooks import run_hooks
 from runtime.oci.spec import get_obj, load_config
 from runtime.oci.specconv import hooks_of, parse_namespaces, process_plan, spec_to_plan
 from runtime.oci.state import ContainerState, process_start_time
-from runtime.linux import constants as k
-from runtime.linux.rlimits import check_raisable
 from runtime.process import protocol as proto
 from runtime.process.launcher import Launch
 

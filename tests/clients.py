@@ -57,4 +57,4 @@ def run(cmd, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, **kw)
 
 
-__all__ = ["HUSK", "OCI_LAYOUT", "host_ulimits", "husk_containers", "cgroups_named", "processes_with", "run"]
+__all__ = ["HUSK", "OCI_LAYOUT", "cgroups_named", "host_ulimits", "husk_containers", "processes_with", "run"]

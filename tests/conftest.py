@@ -25,7 +25,7 @@ BUILT = os.path.join(REPO, "rootfs", "build", "bundle")
 HUSK = os.path.join(os.path.dirname(sys.executable), "husk")
 # The installed package under test (the suite runs with python -I, so
 # ./runtime is not on sys.path) carries husk-init and husk-checker.
-import runtime  # noqa: E402
+import runtime
 
 CHECKER = os.path.join(os.path.dirname(runtime.__file__), "_bin", "husk-checker")
 CGROUP_PARENT = "husk-test"
@@ -208,4 +208,4 @@ def subreaper_and_cgroup_parent():
 
 
 # Image tests: stores, layouts and registries (tests/imagefixtures.py).
-from imagefixtures import http_registry, husk_env, layouts, tls_registry, token_registry  # noqa: E402,F401
+from imagefixtures import http_registry, husk_env, layouts, tls_registry, token_registry  # noqa: F401

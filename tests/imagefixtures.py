@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 
 import pytest
-
 import registry as registries
 from tarbuild import Layout, entry, layer
 
@@ -145,7 +144,7 @@ def busybox_layer_tar() -> bytes:
     """The built-in image's one layer, uncompressed."""
     with open(os.path.join(BUSYBOX_LAYOUT, "index.json")) as f:
         mdigest = json.load(f)["manifests"][0]["digest"]
-    blob = lambda d: open(os.path.join(BUSYBOX_LAYOUT, "blobs", "sha256", d[7:]), "rb").read()  # noqa: E731
+    blob = lambda d: open(os.path.join(BUSYBOX_LAYOUT, "blobs", "sha256", d[7:]), "rb").read()
     manifest = json.loads(blob(mdigest))
     return gzip.decompress(blob(manifest["layers"][0]["digest"]))
 

@@ -138,7 +138,7 @@ def make_ca_and_cert(workdir: str) -> tuple[str, str, str]:
     """A CA, and a server certificate for 127.0.0.1 signed by it (openssl)."""
     ca, ca_key = os.path.join(workdir, "ca.crt"), os.path.join(workdir, "ca.key")
     cert, key = os.path.join(workdir, "server.crt"), os.path.join(workdir, "server.key")
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=husk test CA",
         "-keyout", ca_key, "-out", ca)
     csr = os.path.join(workdir, "server.csr")

@@ -13,7 +13,6 @@ import subprocess
 import time
 
 import pytest
-
 from clients import HUSK, OCI_LAYOUT, cgroups_named, processes_with, run
 
 pytestmark = [pytest.mark.root,

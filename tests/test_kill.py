@@ -4,7 +4,6 @@ import os
 import time
 
 import pytest
-
 from test_lifecycle import wait_status
 
 pytestmark = pytest.mark.root

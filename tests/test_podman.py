@@ -10,7 +10,6 @@ import shutil
 import time
 
 import pytest
-
 from clients import HUSK, OCI_LAYOUT, cgroups_named, host_ulimits, husk_containers, processes_with, run
 
 pytestmark = [pytest.mark.root,

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-
 import socket
 import subprocess
 import threading
 
 import pytest
-
 import registry as registries
 
 pytestmark = pytest.mark.root

@@ -9,7 +9,6 @@ import os
 import stat
 
 import pytest
-
 from tarbuild import entry, layer
 
 pytestmark = pytest.mark.root

@@ -50,20 +50,30 @@ def _write(path: str, value: str) -> None:
 
 
 def _makedirs(path: str, created: list[str]) -> None:
-    """mkdir -p that records what it made, so removal takes only those."""
-    missing = []
-    p = path
-    while not os.path.isdir(p):
-        missing.append(p)
-        p = os.path.dirname(p)
-    for d in reversed(missing):
+    """mkdir -p that records what it made, so removal takes only those.
+
+    Containers share parents (/husk/<id>): another container's delete may
+    remove an empty parent between our check and our mkdir.  ENOENT then
+    means "walk again", not failure."""
+    for _ in range(100):
+        missing = []
+        p = path
+        while not os.path.isdir(p):
+            missing.append(p)
+            p = os.path.dirname(p)
         try:
-            os.mkdir(d)
-            created.append(d)
-        except FileExistsError:
-            pass
+            for d in reversed(missing):
+                try:
+                    os.mkdir(d)
+                    created.append(d)
+                except FileExistsError:
+                    pass
+            return
+        except FileNotFoundError:
+            continue
         except OSError as e:
             raise HuskError("cgroup", f"create {d}", e.errno) from None
+    raise HuskError("cgroup", f"create {path}: its parent keeps disappearing")
 
 
 def _read_pids(procs_file: str) -> list[int]:

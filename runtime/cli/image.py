@@ -4,8 +4,12 @@ import json
 
 import click
 
+from runtime.cli import images as images_cmd
+from runtime.cli import load as load_cmd
+from runtime.cli import pull as pull_cmd
+from runtime.cli import rmi as rmi_cmd
+from runtime.cli import save as save_cmd
 from runtime.cli._image_opts import store
-from runtime.cli import images as images_cmd, load as load_cmd, pull as pull_cmd, rmi as rmi_cmd, save as save_cmd
 
 
 @click.group()

@@ -55,12 +55,12 @@ def image_id(store: Store, manifest_digest: str) -> str:
 
 def load(store: Store, path: str, name: str | None = None, quiet: bool = False) -> list[str]:
     """Import an OCI layout directory, an oci-archive or a docker-archive."""
+    import tempfile
+
     from runtime.image.layout import DockerArchiveSource, LayoutSource
     from runtime.image.progress import Progress
     from runtime.image.pull import Importer
     from runtime.image.unpack import unpack
-
-    import tempfile
 
     progress = Progress(quiet=quiet)
     store.ensure()

@@ -55,7 +55,7 @@ class Reference:
         """What docker prints: busybox:latest, not docker.io/library/busybox:latest."""
         repo = self.repository
         if self.domain == DEFAULT_DOMAIN:
-            repo = self.path[len("library/"):] if self.path.startswith("library/") else self.path
+            repo = self.path.removeprefix("library/")
         return repo + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
     @property

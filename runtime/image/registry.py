@@ -27,7 +27,8 @@ import threading
 import urllib.parse
 
 from runtime.errors import HuskError
-from runtime.image import auth, mediatypes as mt
+from runtime.image import auth
+from runtime.image import mediatypes as mt
 from runtime.image.reference import Reference
 from runtime.image.source import TransientError
 
@@ -297,7 +298,7 @@ class _Body:
     def read(self, n: int = -1) -> bytes:
         try:
             return self.resp.read(n)
-        except (OSError, http.client.HTTPException, socket.timeout) as e:
+        except (TimeoutError, OSError, http.client.HTTPException) as e:
             raise TransientError(f"download interrupted: {e!r}") from None
 
     def close(self) -> None:

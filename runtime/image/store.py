@@ -26,7 +26,8 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from runtime.errors import HuskError
 from runtime.image import digest as digests
@@ -48,7 +49,7 @@ class Store:
         self.tmp = os.path.join(self.root, "tmp")
         self.names_file = os.path.join(self.root, "images.json")
 
-    def ensure(self) -> "Store":
+    def ensure(self) -> Store:
         for d in (self.blobs, self.layers, self.containers, self.tmp,
                   os.path.join(self.blobs, "sha256"), os.path.join(self.layers, "sha256")):
             os.makedirs(d, mode=0o700, exist_ok=True)

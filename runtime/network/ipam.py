@@ -16,7 +16,7 @@ import contextlib
 import fcntl
 import ipaddress
 import os
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from runtime.errors import HuskError
 from runtime.network.networks import Network, networks_dir
@@ -42,9 +42,8 @@ def allocations(store_root: str, net: Network) -> dict[str, str]:
     d = _dir(store_root, net)
     out = {}
     for ip in sorted(os.listdir(d)) if os.path.isdir(d) else []:
-        with contextlib.suppress(OSError):
-            with open(os.path.join(d, ip)) as f:
-                out[ip] = f.read().strip()
+        with contextlib.suppress(OSError), open(os.path.join(d, ip)) as f:
+            out[ip] = f.read().strip()
     return out
 
 

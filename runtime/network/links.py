@@ -21,6 +21,7 @@ from runtime.errors import HuskError
 from runtime.linux import syscalls
 
 NETNS_DIR = "/run/husk/netns"
+SAVED_IP_FORWARD = "/run/husk/ip_forward.saved"
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
@@ -98,7 +99,16 @@ def ensure_bridge(ipr, bridge: str, gateway: str, prefixlen: int, mtu: int) -> N
     # loopback source until masquerade, which route_localnet allows.
     _sysctl(f"net.ipv4.conf.{bridge}.forwarding", "1")
     _sysctl(f"net.ipv4.conf.{bridge}.route_localnet", "1")
-    _sysctl("net.ipv4.ip_forward", "1")  # replies to NATed egress come in on the uplink (docker does the same)
+    # Replies to NATed egress come in on the uplink, so forwarding must be
+    # on there too (docker does the same).  The host's old value is kept
+    # and put back when the last husk bridge goes (restore_ip_forward).
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        old = f.read().strip()
+    if old != "1":
+        os.makedirs(os.path.dirname(SAVED_IP_FORWARD), exist_ok=True)
+        with open(SAVED_IP_FORWARD, "w") as f:
+            f.write(old)
+        _sysctl("net.ipv4.ip_forward", "1")
 
 
 def add_veth(ipr, host_name: str, bridge: str, netns: str, mtu: int) -> None:
@@ -124,3 +134,16 @@ def delete_link(ipr, name: str) -> None:
     idx = ipr.link_lookup(ifname=name)
     if idx:
         ipr.link("del", index=idx[0])
+
+
+def restore_ip_forward(ipr) -> None:
+    """Put net.ipv4.ip_forward back once no husk bridge is left."""
+    if any((link.get_attr("IFLA_IFNAME") or "").startswith("husk") for link in ipr.get_links()):
+        return
+    try:
+        with open(SAVED_IP_FORWARD) as f:
+            old = f.read().strip()
+    except FileNotFoundError:
+        return
+    _sysctl("net.ipv4.ip_forward", old)
+    os.unlink(SAVED_IP_FORWARD)

@@ -43,6 +43,7 @@ def _teardown(store_root: str, net) -> None:
         nft.remove_tagged((f"net:{net.name}",))
         with IPRoute() as ipr:
             links.delete_link(ipr, net.bridge)
+            links.restore_ip_forward(ipr)
         if not nft.rules():
             nft.delete_table()
 

@@ -8,6 +8,7 @@ The default network `husk` (bridge husk0) is created on first use.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
@@ -82,9 +83,10 @@ def _host_routes() -> list[ipaddress.IPv4Network]:
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
+        routes = ipr.get_routes(family=2, table=254)  # before the links: every route's link is then known
         names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
         out = []
-        for r in ipr.get_routes(family=2, table=254):
+        for r in routes:
             dst = r.get_attr("RTA_DST")
             if dst and r["dst_len"] and not (names.get(r.get_attr("RTA_OIF")) or "").startswith("husk"):
                 out.append(ipaddress.IPv4Network(f"{dst}/{r['dst_len']}", strict=False))
@@ -96,6 +98,18 @@ def create(store_root: str, name: str, subnet: str | None = None, *, bridge: str
     if not _NAME.match(name):
         raise HuskError("network", f"{name!r}: use letters, digits and _ . - (up to 64)")
     os.makedirs(networks_dir(store_root), mode=0o700, exist_ok=True)
+    # One creator at a time: the overlap checks below read the others.
+    fd = os.open(os.path.join(networks_dir(store_root), "networks.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _create(store_root, name, subnet, bridge, gateway, mtu, exist_ok)
+    finally:
+        os.close(fd)
+
+
+def _create(store_root: str, name: str, subnet: str | None, bridge: str | None, gateway: str | None, mtu: int,
+            exist_ok: bool) -> Network:
     if os.path.exists(_path(store_root, name)):
         if exist_ok:
             return load(store_root, name)
@@ -128,14 +142,7 @@ def create(store_root: str, name: str, subnet: str | None = None, *, bridge: str
     tmp = f"{_path(store_root, name)}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(asdict(network), f, indent=1)
-    try:
-        os.link(tmp, _path(store_root, name))  # link(2) fails if it exists: one creator wins
-    except FileExistsError:
-        if not exist_ok:
-            raise HuskError("network", f"{name!r} already exists") from None
-        network = load(store_root, name)
-    finally:
-        os.unlink(tmp)
+    os.rename(tmp, _path(store_root, name))
     return network
 
 

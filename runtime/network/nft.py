@@ -20,7 +20,7 @@ import fcntl
 import json
 import os
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 from runtime.errors import HuskError
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from runtime.errors import ConfigError
 from runtime.linux import constants as k
 from runtime.linux.seccomp import parse_seccomp
-from runtime.oci.spec import (absolute_path, get_bool, get_int, get_list, get_obj, get_objects, get_str,
-                              get_str_list)
-from runtime.process.protocol import (HOOK_CREATE_CONTAINER, HOOK_START_CONTAINER, Device, Hook,
-                                      Mount, Plan, Tag)
+from runtime.oci.spec import absolute_path, get_bool, get_int, get_list, get_obj, get_objects, get_str, get_str_list
+from runtime.process.protocol import HOOK_CREATE_CONTAINER, HOOK_START_CONTAINER, Device, Hook, Mount, Plan, Tag
 
 # (destination, MS_* flags of the config's mount) -> the mounts that make it.
 CgroupMounts = Callable[[str, int], "list[Mount]"]
@@ -84,7 +83,7 @@ def parse_mount_options(options: list[str], where: str) -> tuple[int, int, str]:
     return flags, propagation, ",".join(data)
 
 
-def _mounts(config: dict, bundle: str, cgroup_mounts: "CgroupMounts | None") -> list[Mount]:
+def _mounts(config: dict, bundle: str, cgroup_mounts: CgroupMounts | None) -> list[Mount]:
     result: list[Mount] = []
     for where, entry in get_objects(config, "mounts", "mounts"):
         dest = absolute_path(get_str(entry, "destination", f"{where}.destination", required=True),
@@ -245,7 +244,7 @@ def process_plan(process: dict, plan: Plan, last_cap: int, linux: dict | None = 
             raise ConfigError(f"process.{unsupported}", "no LSM support in husk yet; leave it empty")
 
 
-def spec_to_plan(config: dict, bundle: str, *, cgroup_mounts: "CgroupMounts | None" = None,
+def spec_to_plan(config: dict, bundle: str, *, cgroup_mounts: CgroupMounts | None = None,
                  last_cap: int | None = None) -> Plan:
     """A checked config.json -> the Plan husk-init executes for `create`."""
     if last_cap is None:

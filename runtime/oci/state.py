@@ -17,7 +17,8 @@ import json
 import os
 import re
 import shutil
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from runtime.errors import HuskError, NotFound
 
@@ -65,7 +66,7 @@ class ContainerState:
             raise HuskError("create", f"container {self.id!r} already exists") from None
         self._lock()
 
-    def open(self) -> "ContainerState":
+    def open(self) -> ContainerState:
         """Lock an existing container and load its state."""
         if not os.path.isdir(self.dir):
             raise NotFound(self.id)
@@ -92,7 +93,7 @@ class ContainerState:
             self._lock_fd = None
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator["ContainerState"]:
+    def locked(self) -> Iterator[ContainerState]:
         self.open()
         try:
             yield self

@@ -35,7 +35,7 @@ class Proxy:
                 size = fcntl.ioctl(stdin, termios.TIOCGWINSZ, b"\0" * 8)
                 fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
 
-    def __enter__(self) -> "Proxy":
+    def __enter__(self) -> Proxy:
         stdin = sys.stdin.fileno()
         if os.isatty(stdin):
             self._saved = termios.tcgetattr(stdin)

@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import subprocess
-from typing import Callable
+from collections.abc import Callable
 
 from runtime.errors import HuskError
 from runtime.process import protocol as proto

@@ -175,7 +175,7 @@ class Plan:
     hooks: list[Hook] = field(default_factory=list)
     personality: int | None = None
     dumpable_off: bool = False
-    seccomp: "Filter | None" = None
+    seccomp: Filter | None = None
     exec_root: str | None = None  # exec: /proc/PID/root of the container's init
     device_bpf: bytes | None = None  # cgroup v2 device program...
     device_bpf_cgroup: str | None = None  # ...and the cgroup to attach it to
