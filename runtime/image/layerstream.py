@@ -16,6 +16,7 @@ import threading
 import zlib
 
 from runtime.errors import HuskError
+from runtime.image.source import TransientError
 
 CHUNK = 1 << 20
 _EOF = object()
@@ -83,8 +84,8 @@ class TarStream:
                 if not self._put(data):
                     return
             self._put(_EOF)
-        except HuskError as e:
-            self._put(e)
+        except (HuskError, TransientError) as e:
+            self._put(e)  # a broken download stays a TransientError: the importer resumes it
         except zlib.error as e:
             self._put(HuskError(self.what, f"gzip: {e}"))
         except Exception as e:  # zstandard.ZstdError, OSError from the blob file

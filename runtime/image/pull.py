@@ -160,74 +160,82 @@ class Importer:
     def _download(self, desc: dict, what: str, added: list[str], key: str | None = None) -> None:
         """Fetch a blob into tmp/, hashing as it comes; resume or restart
         on transient errors; rename into blobs/ once verified."""
-        label = f"{self.what}: {what}"
-        verifier = digests.Verifier(desc["digest"], desc.get("size"), label)
-        tmp = self.store.temp_file()
+        fetch = _Fetch(self, desc, what, key)
         try:
-            def attempt(n: int) -> None:
-                nonlocal verifier
-                offset = verifier.count if self.source.resumable else 0
-                if offset == 0 and verifier.count:
-                    verifier = digests.Verifier(desc["digest"], desc.get("size"), label)
-                    tmp.seek(0)
-                    tmp.truncate()
-                try:
-                    body = self.source.blob(desc, offset)
-                except TransientError as e:
-                    if offset and e.retry_after == 0:  # no Range support: start again
-                        verifier = digests.Verifier(desc["digest"], desc.get("size"), label)
-                        tmp.seek(0)
-                        tmp.truncate()
-                        body = self.source.blob(desc, 0)
-                    else:
-                        raise
-                with body:
-                    while True:
-                        chunk = body.read(1 << 20)
-                        if not chunk:
-                            break
-                        verifier.update(chunk)
-                        tmp.write(chunk)
-                        if key:
-                            self.progress.advance(key, len(chunk))
-                if desc.get("size") is not None and verifier.count < desc["size"]:
-                    raise TransientError(f"{what}: connection closed after {verifier.count} of {desc['size']} bytes")
-
-            retrying(label, attempt)
-            verifier.verify()
-            tmp.flush()
-            os.fsync(tmp.fileno())
-            tmp.close()
-            self.store.commit_blob(tmp.name, desc["digest"])
-            added.append(desc["digest"])
+            fetch.complete()
+            fetch.commit(added)
         finally:
-            tmp.close()
-            if os.path.exists(tmp.name):
-                os.unlink(tmp.name)
+            fetch.cleanup()
 
     def _layer(self, index: int, desc: dict, diff_id: str, added: list[str]) -> None:
         key = desc["digest"]
+        what = f"{index} ({desc['digest'][:19]}) of {self.what}"
         if not self.store.has_blob(desc["digest"]):
-            self.progress.state(key, "Downloading")
-            self._download(desc, f"layer {index} ({desc['digest'][:19]})", added, key)
+            self.progress.state(key, "Pulling")
+            fetch = _Fetch(self, desc, f"layer {what}", key)
+            try:
+                if self._stream_layer(fetch, desc, diff_id, what, added):
+                    self.progress.state(key, "Done")
+                    return
+                # The stream broke off: resume the download into the file
+                # (HTTP Range from the bytes already hashed), then unpack.
+                self.progress.state(key, "Downloading")
+                fetch.complete()
+                fetch.commit(added)
+            finally:
+                fetch.cleanup()
         self.progress.state(key, "Extracting")
-        self.unpack_layer(desc, diff_id, f"{index} ({desc['digest'][:19]}) of {self.what}")
+        self.unpack_layer(desc, diff_id, what)
         added.append(diff_id)
         self.progress.state(key, "Done")
 
-    def unpack_layer(self, desc: dict, diff_id: str, what: str) -> None:
-        if self.store.has_layer(diff_id):
+    def _stream_layer(self, fetch: _Fetch, desc: dict, diff_id: str, what: str, added: list[str]) -> bool:
+        """Download and unpack in one pass: the bytes are hashed and saved
+        while they are inflated and extracted into a private temp dir.
+        Nothing becomes visible before both the blob digest and the diffID
+        match.  False: the download broke off, FETCH holds what came."""
+        try:
+            body = retrying(fetch.label, lambda _: self.source.blob(desc, 0))
+        except HuskError:
+            return False
+        try:
+            with body:
+                self.unpack_layer(desc, diff_id, what, raw=_Tee(body, fetch),
+                                  before_commit=lambda: (fetch.check_complete(), fetch.commit(added)))
+        except TransientError:
+            return False
+        except digests.DigestError:
+            raise
+        except HuskError:
+            if fetch.committed:
+                raise  # the blob is right: the layer itself is broken
+            # The stream did not unpack.  Fetch the rest: a download that
+            # fails or a blob that is wrong is the error to report; if the
+            # blob is right, the file is unpacked instead (and a layer that
+            # is really broken fails there again, with its own error).
+            fetch.complete()
+            fetch.verifier.verify()
+            return False
+        added.append(diff_id)
+        return True
+
+    def unpack_layer(self, desc: dict, diff_id: str, what: str, raw=None, before_commit=None) -> None:
+        """Unpack a layer (from RAW, or from its blob in the store) into a
+        temp dir, check its diffID, and rename it into place."""
+        if self.store.has_layer(diff_id) and raw is None:
             return
-        tmp = self.store.ensure().tmp
+        import contextlib
         import tempfile
 
-        dest = tempfile.mkdtemp(dir=tmp, prefix="layer-")
+        dest = tempfile.mkdtemp(dir=self.store.ensure().tmp, prefix="layer-")
         os.chmod(dest, 0o755)  # a root entry ("./") in the tar overrides this
         try:
-            with open(self.store.blob_path(desc["digest"]), "rb") as raw, \
-                    TarStream(raw, mt.layer_compression(desc["mediaType"]), f"layer {what}") as stream:
+            source = contextlib.nullcontext(raw) if raw is not None else open(self.store.blob_path(desc["digest"]), "rb")
+            with source as f, TarStream(f, mt.layer_compression(desc["mediaType"]), f"layer {what}") as stream:
                 stats = unpack(stream, dest, what)
                 stream.drain()
+            if before_commit:
+                before_commit()
             if stream.diff_id != diff_id:
                 raise HuskError(f"layer {what}", f"diffID mismatch: the layer is {stream.diff_id}, "
                                 f"the config says {diff_id}")
@@ -244,6 +252,89 @@ class Importer:
         if added:
             from runtime.image import gc
             gc.collect(self.store, wait=False)
+
+
+class _Fetch:
+    """One blob on its way into the store: a temp file, a running digest,
+    and the resume logic (HTTP Range from the bytes already hashed)."""
+
+    def __init__(self, importer: Importer, desc: dict, what: str, key: str | None) -> None:
+        self.importer = importer
+        self.desc = desc
+        self.key = key
+        self.label = f"{importer.what}: {what}"
+        self.verifier = digests.Verifier(desc["digest"], desc.get("size"), self.label)
+        self.tmp = importer.store.temp_file()
+        self.committed = False
+
+    def take(self, chunk: bytes) -> None:
+        self.verifier.update(chunk)
+        self.tmp.write(chunk)
+        if self.key:
+            self.importer.progress.advance(self.key, len(chunk))
+
+    def _restart(self) -> None:
+        self.verifier = digests.Verifier(self.desc["digest"], self.desc.get("size"), self.label)
+        self.tmp.seek(0)
+        self.tmp.truncate()
+
+    def check_complete(self) -> None:
+        size = self.desc.get("size")
+        if size is not None and self.verifier.count < size:
+            raise TransientError(f"connection closed after {self.verifier.count} of {size} bytes")
+
+    def complete(self) -> None:
+        """Fetch whatever is still missing, with retries."""
+        source = self.importer.source
+
+        def attempt(_n: int) -> None:
+            offset = self.verifier.count if source.resumable else 0
+            if offset == 0 and self.verifier.count:
+                self._restart()
+            size = self.desc.get("size")
+            if size is not None and offset == size:
+                return
+            try:
+                body = source.blob(self.desc, offset)
+            except TransientError as e:
+                if not (offset and e.retry_after == 0):  # 0: no Range support, start again
+                    raise
+                self._restart()
+                body = source.blob(self.desc, 0)
+            with body:
+                while chunk := body.read(1 << 20):
+                    self.take(chunk)
+            self.check_complete()
+
+        retrying(self.label, attempt)
+
+    def commit(self, added: list[str]) -> None:
+        self.verifier.verify()
+        self.tmp.flush()
+        os.fsync(self.tmp.fileno())
+        self.tmp.close()
+        self.importer.store.commit_blob(self.tmp.name, self.desc["digest"])
+        self.committed = True
+        added.append(self.desc["digest"])
+
+    def cleanup(self) -> None:
+        self.tmp.close()
+        if os.path.exists(self.tmp.name):
+            os.unlink(self.tmp.name)
+
+
+class _Tee:
+    """A blob body read by the unpacker that also feeds a _Fetch."""
+
+    def __init__(self, body, fetch: _Fetch) -> None:
+        self.body = body
+        self.fetch = fetch
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.body.read(n)
+        if chunk:
+            self.fetch.take(chunk)
+        return chunk
 
 
 def _check_descriptor(desc: Any, what: str, field: str) -> None:

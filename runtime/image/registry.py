@@ -297,9 +297,14 @@ class _Body:
 
     def read(self, n: int = -1) -> bytes:
         try:
-            return self.resp.read(n)
+            data = self.resp.read(n)
         except (TimeoutError, OSError, http.client.HTTPException) as e:
             raise TransientError(f"download interrupted: {e!r}") from None
+        # http.client returns b"" when the server hangs up early on a
+        # sized read; the bytes still owed (resp.length) tell.
+        if not data and n and self.resp.length:
+            raise TransientError(f"download interrupted: {self.resp.length} bytes missing")
+        return data
 
     def close(self) -> None:
         self.resp.close()
