@@ -68,15 +68,8 @@ class Bundle:
 
         Output goes to files, not pipes: a created container keeps husk's
         stdio, so a pipe would not see EOF until the container exits."""
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            proc = subprocess.run([HUSK, "--root", self.root, *args], input=input, stdout=out, stderr=err,
-                                  text=True, timeout=timeout, env=env, cwd=cwd or self.path, pass_fds=pass_fds)
-            out.seek(0)
-            err.seek(0)
-            result = Result(proc.returncode, out.read(), err.read())
-        if check and result.code != 0:
-            raise AssertionError(f"husk {' '.join(args)} failed ({result.code}): {result.err}")
-        return result
+        return run_husk([HUSK, "--root", self.root, *args], input=input, timeout=timeout, check=check, env=env,
+                        cwd=cwd or self.path, pass_fds=pass_fds)
 
     def run(self, *args, cid="c1", **kw) -> Result:
         """Set process.args and `husk run` the bundle."""
@@ -90,6 +83,18 @@ class Bundle:
         r = self.run("/checker", "report", cid=cid, **kw)
         assert r.code == 0, f"checker failed ({r.code}): {r.err}"
         return r.json()
+
+
+def run_husk(argv: list[str], *, input=None, timeout=60, check=False, **kw) -> Result:
+    """Run husk with stdout and stderr in temp files (see Bundle.husk)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.run(argv, input=input, stdout=out, stderr=err, text=True, timeout=timeout, **kw)
+        out.seek(0)
+        err.seek(0)
+        result = Result(proc.returncode, out.read(), err.read())
+    if check and result.code != 0:
+        raise AssertionError(f"{' '.join(argv[3:])} failed ({result.code}): {result.err}")
+    return result
 
 
 def base_config() -> dict:

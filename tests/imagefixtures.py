@@ -8,9 +8,7 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
-from dataclasses import dataclass
 
 import pytest
 import registry as registries
@@ -18,13 +16,6 @@ from tarbuild import Layout, entry, layer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUSYBOX_LAYOUT = os.path.join(REPO, "rootfs", "build", "oci")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 class HuskEnv:
@@ -44,17 +35,13 @@ class HuskEnv:
         env.update(extra or {})
         return env
 
-    def __call__(self, *args, input=None, timeout=300, env=None, check=False, store=None) -> Result:
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            p = subprocess.run([self.husk_bin, "--root", self.state, "--storage-root", store or self.store, *args],
-                               input=input, stdout=out, stderr=err, text=True, timeout=timeout,
-                               env=self.env(env), stdin=None if input is not None else subprocess.DEVNULL)
-            out.seek(0)
-            err.seek(0)
-            r = Result(p.returncode, out.read(), err.read())
-        if check and r.code != 0:
-            raise AssertionError(f"husk {' '.join(args)} failed ({r.code}): {r.err}")
-        return r
+    def __call__(self, *args, input=None, timeout=300, env=None, check=False, store=None):
+        """Run husk on this test's state and store; returns conftest.Result."""
+        from conftest import run_husk
+
+        argv = [self.husk_bin, "--root", self.state, "--storage-root", store or self.store, *args]
+        return run_husk(argv, input=input, timeout=timeout, check=check, env=self.env(env),
+                        **({} if input is not None else {"stdin": subprocess.DEVNULL}))
 
     def load_busybox(self) -> None:
         self("load", "-q", "--name", "busybox", "-i", BUSYBOX_LAYOUT, check=True)
@@ -110,8 +97,8 @@ def leaks(h: HuskEnv) -> list[str]:
 
     for base in _cgroup_mounts():
         d = os.path.join(base, "husk")
-        if os.path.isdir(d):
-            found += [f"cgroup {d}/{n}" for n in os.listdir(d) if os.path.isdir(os.path.join(d, n))]
+        if os.path.isdir(d):  # the containers' cgroups, and their shared parent
+            found.append(f"cgroup {d}")
     return found
 
 

@@ -23,6 +23,9 @@ from runtime.image import bundle, rootfs
 from runtime.image.store import Store, _write_json, remove_tree
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+# Containers made from images live in /husk/<id> in every cgroup hierarchy,
+# as docker's live in /docker/<id>.
+CGROUP_PARENT = "husk"
 
 
 def _record_path(store: Store, cid: str) -> str:
@@ -71,7 +74,7 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
                 net = attach.attach(store.root, cid, name, hostname, cdir, network, exposed,
                                     alive=lambda owner: os.path.isdir(store.container_dir(owner)))
                 record["network"] = {k: net["record"].get(k) for k in ("mode", "network", "ip", "ports")}
-            spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/husk/{cid}", net)
+            spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/{CGROUP_PARENT}/{cid}", net)
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f, indent=1)
             _write_json(_record_path(store, cid), record)
@@ -99,6 +102,22 @@ def release(store: Store, cid: str) -> None:
 
     attach.detach(store.root, store.container_dir(cid))
     unmount(store, cid)
+    _remove_cgroup_parent()
+
+
+def _remove_cgroup_parent() -> None:
+    """The runtime core removes only the cgroup directories a container
+    created, so the shared /husk parent stays when its creator is not the
+    last to go.  Whoever leaves it empty removes it (rmdir(2) refuses a
+    parent that still has children)."""
+    import contextlib
+
+    from runtime.cgroups.layout import detect
+
+    layout = detect()
+    for base in set(layout.v1.values()) | ({layout.unified} if layout.unified else set()):
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(base, CGROUP_PARENT))
 
 
 def unmount(store: Store, cid: str) -> None:
@@ -117,3 +136,4 @@ def destroy(store: Store, cid: str) -> None:
         attach.detach(store.root, cdir)
     rootfs.remove(cdir)
     remove_tree(cdir)
+    _remove_cgroup_parent()
