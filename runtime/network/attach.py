@@ -210,7 +210,7 @@ def _refresh_hosts(store_root: str, network_name: str) -> None:
         text = files.hosts([(names, ip)], _members(store_root, net, exclude=owner),
                            [tuple(x) for x in rec.get("extra_hosts", [])])
         with contextlib.suppress(OSError):
-            files.write_in_place(os.path.join(cdir, "hosts"), text)
+            files.write_in_place(os.path.join(cdir, "hosts"), text, create=False)
 
 
 def detach(store_root: str, cdir: str) -> None:

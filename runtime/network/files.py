@@ -64,9 +64,11 @@ def parse_add_host(items: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def write_in_place(path: str, text: str) -> None:
-    """Rewrite without replacing the inode: a bind mount of it keeps working."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+def write_in_place(path: str, text: str, create: bool = True) -> None:
+    """Rewrite without replacing the inode: a bind mount of it keeps working.
+    CREATE=False for other containers' files: one being removed right now
+    must not get its file back (its directory would not empty)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT if create else 0), 0o644)
     with os.fdopen(fd, "w") as f:
         f.write(text)
         f.truncate()
