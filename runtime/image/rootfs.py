@@ -20,7 +20,6 @@ import stat
 import subprocess
 import sys
 
-from runtime.errors import HuskError
 from runtime.image.store import Store, remove_tree
 from runtime.image.unpack import OPAQUE_XATTR
 from runtime.linux import syscalls
@@ -145,8 +144,3 @@ def remove(cdir: str) -> None:
     for name in ("rootfs", "upper", "work", "empty"):
         remove_tree(os.path.join(cdir, name))
 
-
-def check_driver(driver: str) -> str:
-    if driver not in ("overlay", "vfs"):
-        raise HuskError("--storage-driver", f"{driver!r}: use overlay or vfs")
-    return driver

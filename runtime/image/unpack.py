@@ -27,7 +27,7 @@ import errno
 import os
 import stat
 import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from runtime.errors import HuskError
 from runtime.linux.syscalls import open_in_root
@@ -55,7 +55,6 @@ class Stats:
     bytes: int = 0
     whiteouts: int = 0
     opaque: int = 0
-    dirs_mtime: list = field(default_factory=list)
 
 
 def clean_name(name: str) -> list[str]:
