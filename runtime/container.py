@@ -24,7 +24,8 @@ from runtime.linux.rlimits import check_raisable
 from runtime.oci.defaults import defaults
 from runtime.oci.hooks import run_hooks
 from runtime.oci.spec import get_obj, load_config
-from runtime.oci.specconv import hooks_of, parse_namespaces, process_plan, spec_to_plan
+from runtime.oci.specconv import (bounding_set, hooks_of, limit_capabilities, parse_namespaces, process_plan,
+                                  spec_to_plan)
 from runtime.oci.state import ContainerState, process_start_time
 from runtime.process import protocol as proto
 from runtime.process.launcher import Launch
@@ -53,7 +54,7 @@ def _connect_console(path: str) -> socket.socket:
 
 def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = None,
            console_socket: str | None = None, console_fd: int | None = None,
-           no_pivot: bool = False, preserve_fds: int = 0) -> ContainerState:
+           no_pivot: bool = False, preserve_fds: int = 0, no_new_keyring: bool = False) -> ContainerState:
     """Set the container up to the point where only execve is left."""
     bundle = os.path.abspath(bundle)
     config = load_config(bundle)
@@ -70,6 +71,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         hooks = hooks_of(config)
         plan.no_pivot = no_pivot
         plan.preserve_fds = preserve_fds + _listen_fds()
+        plan.session_keyring = None if no_new_keyring else _session_keyring(container_id)
 
         console = None
         if plan.terminal:
@@ -102,7 +104,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
                      "cgroup_created": [], "hooks": {k: hooks[k] for k in ("poststart", "poststop")},
                      "start_time": None, "process": config["process"],
                      "namespaces": sorted(namespaces.new | set(namespaces.joined)),
-                     "seccomp": linux.get("seccomp")},
+                     "seccomp": linux.get("seccomp"), "no_new_keyring": no_new_keyring},
         }
         st.save()
 
@@ -129,6 +131,11 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         undo.pop_all()
     st.unlock()
     return st
+
+
+def _session_keyring(container_id: str) -> str:
+    """The name of the container's own session keyring (runc's "_ses.ID")."""
+    return f"_ses.{container_id}"
 
 
 def resources_with_default_devices(resources: dict[str, Any]) -> dict[str, Any]:
@@ -378,7 +385,7 @@ def forward_signals(pid: int):
 
 def run(root: str, container_id: str, bundle: str, *, detach: bool = False, pid_file: str | None = None,
         console_socket: str | None = None, no_pivot: bool = False, preserve_fds: int = 0,
-        keep: bool = False) -> int:
+        keep: bool = False, no_new_keyring: bool = False) -> int:
     """create + start (+ wait + delete unless detached).  Returns the exit code."""
     from runtime.process import console as tty
 
@@ -389,7 +396,8 @@ def run(root: str, container_id: str, bundle: str, *, detach: bool = False, pid_
         console_fd = proxy.remote_fd
     try:
         st = create(root, container_id, bundle, pid_file=pid_file, console_socket=console_socket,
-                    console_fd=console_fd, no_pivot=no_pivot, preserve_fds=preserve_fds)
+                    console_fd=console_fd, no_pivot=no_pivot, preserve_fds=preserve_fds,
+                    no_new_keyring=no_new_keyring)
     except BaseException:
         if proxy:
             proxy.close()
@@ -439,10 +447,13 @@ def exec_process(root: str, container_id: str, process: dict[str, Any], *, detac
         status = st.status()
         if status not in ("created", "running"):
             raise WrongState("exec", f"container {container_id!r} is {status}")
-        plan = proto.Plan(mode=proto.MODE_EXEC, dumpable_off=True, preserve_fds=preserve_fds,
-                          exec_root=f"/proc/{st.pid}/root")
+        plan = proto.Plan(mode=proto.MODE_EXEC, preserve_fds=preserve_fds, exec_root=f"/proc/{st.pid}/root")
         husk = st.data["husk"]
-        process_plan(process, plan, k.cap_last_cap(), {"seccomp": husk.get("seccomp")})
+        if not husk.get("no_new_keyring"):
+            plan.session_keyring = _session_keyring(container_id)
+        last_cap = k.cap_last_cap()
+        process_plan(process, plan, last_cap, {"seccomp": husk.get("seccomp")})
+        plan.caps = limit_capabilities(plan.caps, bounding_set(husk["process"], last_cap))
         check_raisable(plan.rlimits)
         for nstype in husk.get("namespaces") or []:
             name = k.NS_PROC_NAMES[nstype]

@@ -42,7 +42,7 @@ def test_create_start_state_delete(bundle, tmp_path):
     assert state["ociVersion"]
     assert pid_file.read_text() == str(state["pid"])
     # The user process must not run before start: the pid still runs husk-init.
-    assert os.readlink(f"/proc/{state['pid']}/exe").endswith("husk-init")
+    assert os.readlink(f"/proc/{state['pid']}/exe") == "/memfd:husk-init (deleted)"  # the sealed copy
 
     bundle.husk("start", "c1", check=True)
     state = bundle.husk("state", "c1").json()

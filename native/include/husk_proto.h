@@ -79,7 +79,7 @@ enum husk_plan_tag
   PLAN_HOOK_ENV = 73,        /* str, repeated */
   PLAN_HOOK_TIMEOUT = 74,    /* int: seconds, 0 = none */
   PLAN_PERSONALITY = 75,     /* int: personality(2) domain */
-  PLAN_DUMPABLE_OFF = 76,    /* int: 1 = PR_SET_DUMPABLE 0 once namespaces are joined (exec) */
+  PLAN_SESSION_KEYRING = 76, /* str: join a new session keyring of this name (absent: --no-new-keyring) */
   PLAN_SECCOMP_DEFAULT = 80, /* int: libseccomp action for unlisted syscalls (enables seccomp) */
   PLAN_SECCOMP_ARCH = 81,    /* str, repeated: libseccomp arch name ("x86_64") */
   PLAN_SECCOMP_FLAGS = 82,   /* int: HUSK_SECCOMP_LOG | HUSK_SECCOMP_SPEC_ALLOW */

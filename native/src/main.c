@@ -35,6 +35,8 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <dirent.h>
+#include <linux/keyctl.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -106,6 +108,84 @@ in_new_userns (struct plan *p)
   return 0;
 }
 
+/* argv's fd numbers: digits only, so a stray argument (husk-init run
+ * through a `#!/proc/self/exe` script) is refused, not read as fd 0. */
+static int
+parse_fd (const char *s)
+{
+  char *end;
+  errno = 0;
+  long n = strtol (s, &end, 10);
+  if (errno || end == s || *end || n < 3 || n > INT_MAX)
+    return -1;
+  return (int) n;
+}
+
+/* Mark every fd from `from` up close-on-exec.  close_range(2) does it in
+ * one call; where it is missing (ENOSYS) or refused (EPERM, a filter of
+ * the caller's), walk /proc/self/fd as runc's CloseExecFrom does. */
+static void
+mark_fds_cloexec (unsigned int from)
+{
+  if (close_range (from, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+    return;
+  if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
+    die (errno, "close fds", "close_range");
+  DIR *d = opendir ("/proc/self/fd");
+  if (d == NULL)
+    die (errno, "close fds", "open /proc/self/fd");
+  struct dirent *e;
+  while ((e = readdir (d)) != NULL)
+    {
+      int fd = atoi (e->d_name);
+      if (e->d_name[0] == '.' || fd == dirfd (d) || (unsigned int) fd < from)
+        continue;
+      int flags = fcntl (fd, F_GETFD);
+      if (flags >= 0 && fcntl (fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+        die (errno, "close fds", "fd %d", fd);
+    }
+  closedir (d);
+}
+
+/* The program starts with default signal dispositions and an empty mask,
+ * whatever husk's caller had: an ignored SIGPIPE or a blocked SIGTERM
+ * inherited from a shell or a supervisor would change how it behaves. */
+static void
+reset_signals (void)
+{
+  sigset_t none;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      signal (sig, SIG_DFL);  /* fails harmlessly for the glibc-reserved ones */
+  sigemptyset (&none);
+  if (sigprocmask (SIG_SETMASK, &none, NULL) < 0)
+    die (errno, "signals", "sigprocmask");
+}
+
+/* A session keyring of its own (keyctl KEYCTL_JOIN_SESSION_KEYRING, as
+ * runc does): otherwise the container shares the caller's, and with it
+ * whatever keys (credentials, tokens) were added to it on the host.
+ * Keys are not namespaced by any namespace but the user one. */
+static void
+join_session_keyring (struct plan *p)
+{
+  if (p->session_keyring == NULL)
+    return;  /* --no-new-keyring */
+  long serial = syscall (SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, p->session_keyring);
+  if (serial < 0)
+    {
+      /* Kernels without keys (CONFIG_KEYS=n), or a filter in the way:
+       * runc carries on; there is then no keyring to share either. */
+      if (errno == ENOSYS || errno == EPERM || errno == EACCES)
+        return;
+      die (errno, "session keyring", "join %s", p->session_keyring);
+    }
+  /* Possessor: everything; user: view, read, search, link; group and
+   * other: nothing.  The kernel's default plus "search", as runc sets. */
+  if (syscall (SYS_keyctl, KEYCTL_SETPERM, serial, 0x3f1b0000) < 0 && errno != EPERM)
+    die (errno, "session keyring", "set permissions of %s", p->session_keyring);
+}
+
 /* The container process, from clone to execve. */
 __attribute__ ((noreturn)) static void
 container_init (struct plan *p, int go, int fifo)
@@ -145,9 +225,16 @@ container_init (struct plan *p, int go, int fifo)
     }
 
   setup_terminal (p);
+  join_session_keyring (p);
   if (p->personality >= 0 && personality (p->personality) < 0)
     die (errno, "personality", "%#lx", (unsigned long) p->personality);
   apply_rlimits (p);
+  /* fd hygiene (CVE-2024-21626): whatever we hold above the fds the
+   * process is meant to get closes at execve.  Marked now, before the
+   * user's seccomp filter can forbid close_range; every fd husk-init
+   * opens from here on is O_CLOEXEC. */
+  mark_fds_cloexec (3 + p->preserve_fds);
+  reset_signals ();
   /* Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
    * while we still have it.  With no_new_privs it waits until just before
    * execve, so the filter need not allow husk-init's own syscalls. */
@@ -157,11 +244,6 @@ container_init (struct plan *p, int go, int fifo)
   enter_cwd (p);
   const char *exe = find_executable (p, exe_buf, sizeof exe_buf);
   umask (p->umask >= 0 ? p->umask : 022);
-
-  /* fd hygiene (CVE-2024-21626): whatever we still hold above the fds
-   * the process is meant to get closes at execve. */
-  if (close_range (3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-    die (errno, "close fds", "close_range");
 
   if (send_record (husk_sock, MSG_READY, NULL, 0) < 0)
     _exit (1);
@@ -194,12 +276,17 @@ main (int argc, char **argv)
   struct plan plan;
   int go[2];
 
-  if (argc != 2)
+  int self_fd = -1;
+  if ((argc != 2 && argc != 3) || (husk_sock = parse_fd (argv[1])) < 0
+      || (argc == 3 && (self_fd = parse_fd (argv[2])) < 0))
     {
-      fprintf (stderr, "usage: husk-init SOCKET-FD\n(husk-init is started by husk; it is not a command)\n");
+      fprintf (stderr, "usage: husk-init SOCKET-FD [SELF-FD]\n(husk-init is started by husk; it is not a command)\n");
       return 2;
     }
-  husk_sock = atoi (argv[1]);
+  /* SELF-FD is the sealed memfd husk executed us from (CVE-2019-5736):
+   * the kernel holds the file for as long as we run; we need no fd. */
+  if (self_fd >= 0)
+    close (self_fd);
   plan_read (husk_sock, &plan);
   if (plan.nargs == 0)
     die (EINVAL, "read plan", "no process.args");
@@ -212,6 +299,14 @@ main (int argc, char **argv)
       if (write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", v, n) < 0)
         die (errno, "oomScoreAdj", "%s", v);
     }
+
+  /* Non-dumpable from here to execve, in every stage (the clone child
+   * inherits it): a container process can then neither ptrace us nor
+   * open /proc/<pid>/exe, mem or fd of ours (CVE-2019-5736).  After
+   * oom_score_adj: a non-dumpable process cannot write its own /proc
+   * files.  execve resets it for the user's program. */
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    die (errno, "prctl", "PR_SET_DUMPABLE");
 
   /* Device rules on cgroup v2: attach before the container exists. */
   attach_device_program (&plan);
@@ -230,10 +325,6 @@ main (int argc, char **argv)
         die (errno, "exec", "enter the container's root %s", plan.exec_root);
       close (exec_root);
     }
-  /* Once inside a container's namespaces, stay out of its reach:
-   * no ptrace, no /proc/<pid>/exe (CVE-2019-5736). */
-  if (plan.dumpable_off && prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-    die (errno, "prctl", "PR_SET_DUMPABLE");
 
   /* A time namespace cannot be made by clone (its flag collides with the
    * exit-signal bits); unshare puts our future children in it. */

@@ -129,7 +129,7 @@ plan_read (int fd, struct plan *p)
           }
         case PLAN_HOOK_TIMEOUT: LAST (p->hooks, p->nhooks, "hook")->timeout = n; break;
         case PLAN_PERSONALITY: p->personality = n; break;
-        case PLAN_DUMPABLE_OFF: p->dumpable_off = n; break;
+        case PLAN_SESSION_KEYRING: p->session_keyring = v; continue;
         case PLAN_SECCOMP_DEFAULT: p->seccomp = 1; p->seccomp_default = n; break;
         case PLAN_SECCOMP_ARCH: push_str (&p->seccomp_arches, &p->nseccomp_arches, v); continue;
         case PLAN_SECCOMP_FLAGS: p->seccomp_flags = n; break;

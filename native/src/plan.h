@@ -106,7 +106,7 @@ struct plan
   struct hook *hooks;
   size_t nhooks;
   int64_t personality;    /* -1 = leave */
-  int dumpable_off;
+  char *session_keyring; /* NULL: keep the caller's (--no-new-keyring) */
   int seccomp;            /* 1 = install a filter */
   int64_t seccomp_default, seccomp_flags;
   char **seccomp_arches;

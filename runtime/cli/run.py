@@ -25,7 +25,7 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
 @click.option("--pid-file", help="[OCI] Write the container's host pid here.")
 @click.option("--console-socket", help="[OCI] Unix socket that receives the pty master.")
 @click.option("--no-pivot", is_flag=True, help="[OCI] Use MS_MOVE + chroot instead of pivot_root.")
-@click.option("--no-new-keyring", is_flag=True, help="[OCI] Accepted for runc compatibility.")
+@click.option("--no-new-keyring", is_flag=True, help="[OCI] Keep the caller's session keyring.")
 @click.option("--preserve-fds", type=click.IntRange(min=0), default=None, help="[OCI] Pass fds 3..3+N-1.")
 @click.option("--keep", is_flag=True, help="[OCI] Do not delete the container when it exits.")
 # docker's flags
@@ -66,7 +66,8 @@ def command(ctx, target, command, **opts):
             raise click.UsageError("the OCI form takes one container id")
         return container.run(g.root, target, opts["bundle"] or ".", detach=opts["detach"],
                              pid_file=opts["pid_file"], console_socket=opts["console_socket"],
-                             no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0, keep=opts["keep"])
+                             no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0, keep=opts["keep"],
+                             no_new_keyring=opts["no_new_keyring"])
     from runtime.cli.run_image import run_image
 
     if any(_given(ctx, k) for k in OCI_ONLY):

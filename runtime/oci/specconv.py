@@ -145,11 +145,12 @@ def _id_map(linux: dict, key: str) -> str | None:
 
 
 def _capabilities(process: dict, last_cap: int) -> dict[Tag, int]:
+    """The five capability masks.  A set the config leaves out is empty,
+    as in runc: a missing process.capabilities must never mean "whatever
+    husk (host root) holds"."""
     caps = get_obj(process, "capabilities", "process.capabilities")
     result: dict[Tag, int] = {}
     for name, tag in _CAP_SETS.items():
-        if name not in caps:
-            continue
         mask = 0
         for i, cap in enumerate(get_str_list(caps, name, f"process.capabilities.{name}")):
             number = k.CAP_NUMBERS.get(cap.upper() if cap.upper().startswith("CAP_") else "CAP_" + cap.upper())
@@ -158,7 +159,21 @@ def _capabilities(process: dict, last_cap: int) -> dict[Tag, int]:
             if number <= last_cap:  # a capability this kernel lacks cannot be held anyway
                 mask |= 1 << number
         result[tag] = mask
+    # An ambient capability must be permitted and inheritable, or the
+    # kernel refuses to raise it: runc and crun skip those (runc spec's
+    # own config lists ambient caps it does not make inheritable).
+    result[Tag.CAP_AMBIENT] &= result[Tag.CAP_INHERITABLE] & result[Tag.CAP_PERMITTED]
     return result
+
+
+def limit_capabilities(caps: dict[Tag, int], bounding: int) -> dict[Tag, int]:
+    """caps with every set cut down to a bounding set: an exec'd process
+    gets no capability the container's init could not have."""
+    return {tag: mask & bounding for tag, mask in caps.items()}
+
+
+def bounding_set(process: dict, last_cap: int) -> int:
+    return _capabilities(process, last_cap)[Tag.CAP_BOUNDING]
 
 
 def _rlimits(process: dict) -> list[tuple[int, int, int]]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from runtime.errors import HuskError
 from runtime.process import protocol as proto
+from runtime.process.inherited import inherited_fds
 from runtime.process.protocol import Msg, Plan
 
 HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bin", "husk-init")
@@ -25,6 +26,57 @@ def helper_path() -> str:
     if not os.access(HELPER, os.X_OK):
         raise HuskError("husk-init", f"{HELPER} is missing: reinstall husk (pip install .)", errno.ENOENT)
     return HELPER
+
+
+# memfd flags and seals Python 3.11 does not name (linux/memfd.h, fcntl.h).
+MFD_EXEC = 0x0010  # Linux 6.3+: executable even under vm.memfd_noexec=1
+F_SEAL_EXEC = 0x0020  # Linux 6.3+: the mode's exec bits can no longer change
+
+
+def sealed_helper() -> int:
+    """A sealed in-memory copy of husk-init; returns its fd (CLOEXEC).
+
+    CVE-2019-5736: a container whose /bin/sh is `#!/proc/self/exe` makes
+    a process that `husk exec` starts re-execute husk-init, then opens
+    /proc/PID/exe and writes through it, so the next husk run on the host
+    runs the attacker's code as root.  Each husk-init therefore runs from
+    a memfd copy sealed against writes, truncation and growth (as runc's
+    libcontainer/exeseal and crun's cloned_binary.c do): /proc/PID/exe
+    then names this copy, and no write can reach the installed file."""
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    try:
+        fd = os.memfd_create("husk-init", flags | MFD_EXEC)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # EINVAL: a kernel before 6.3 does not know MFD_EXEC
+            raise HuskError("husk-init", f"memfd_create: {e.strerror}", e.errno) from None
+        fd = os.memfd_create("husk-init", flags)
+    try:
+        src = os.open(helper_path(), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(src).st_size
+            copied = 0
+            while copied < size:
+                n = os.sendfile(fd, src, copied, size - copied)
+                if n == 0:
+                    raise HuskError("husk-init", f"{HELPER} shrank while it was copied", errno.EIO)
+                copied += n
+        finally:
+            os.close(src)
+        os.fchmod(fd, 0o500)
+        seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+        try:
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals | F_SEAL_EXEC)
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                raise
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+    except OSError as e:
+        os.close(fd)
+        raise HuskError("husk-init", f"seal a copy of {HELPER}: {e.strerror}", e.errno) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _above(fd: int, floor: int) -> int:
@@ -64,15 +116,25 @@ class Launch:
         self.sock = ours
         their_fd = _above(theirs.fileno(), floor)
         theirs.close()
-        pass_fds = list(range(3, floor)) + [their_fd]
+        # --preserve-fds N passes 3..3+N-1, but only those the caller really
+        # passed: a gap must not hand the container one of husk's own fds.
+        pass_fds = [fd for fd in range(3, floor) if fd in inherited_fds()] + [their_fd]
         console_fd = -1
         if plan.terminal and plan.console_fd >= 0:
             console_fd = _above(plan.console_fd, floor)
             plan.console_fd = console_fd
             pass_fds.append(console_fd)
+        sealed = sealed_helper()
+        exe_fd = _above(sealed, floor)
+        os.close(sealed)
+        pass_fds.append(exe_fd)
         try:
-            helper = subprocess.Popen([helper_path(), str(their_fd)], pass_fds=pass_fds, close_fds=True)
+            # execve(/proc/self/fd/N) runs the sealed copy; husk-init closes
+            # N (its second argument) first thing.
+            helper = subprocess.Popen([HELPER, str(their_fd), str(exe_fd)], executable=f"/proc/self/fd/{exe_fd}",
+                                      pass_fds=pass_fds, close_fds=True)
         finally:
+            os.close(exe_fd)
             os.close(their_fd)
             if console_fd >= 0:
                 os.close(console_fd)

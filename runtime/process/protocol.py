@@ -11,6 +11,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from runtime.errors import ConfigError
+
 if TYPE_CHECKING:
     from runtime.linux.seccomp import Filter
 
@@ -79,7 +81,7 @@ class Tag(enum.IntEnum):
     HOOK_ENV = 73
     HOOK_TIMEOUT = 74
     PERSONALITY = 75
-    DUMPABLE_OFF = 76
+    SESSION_KEYRING = 76
     SECCOMP_DEFAULT = 80
     SECCOMP_ARCH = 81
     SECCOMP_FLAGS = 82
@@ -174,11 +176,28 @@ class Plan:
     preserve_fds: int = 0
     hooks: list[Hook] = field(default_factory=list)
     personality: int | None = None
-    dumpable_off: bool = False
+    session_keyring: str | None = None  # a new session keyring by this name; None: the caller's
     seccomp: Filter | None = None
     exec_root: str | None = None  # exec: /proc/PID/root of the container's init
     device_bpf: bytes | None = None  # cgroup v2 device program...
     device_bpf_cgroup: str | None = None  # ...and the cgroup to attach it to
+
+
+# husk-init refuses a record longer than this (recv_record in util.c).
+MAX_RECORD = 64 << 20
+
+# The config.json field each string record comes from, for error messages.
+_FIELDS = {
+    Tag.NS_JOIN_PATH: "linux.namespaces[].path", Tag.UID_MAP: "linux.uidMappings",
+    Tag.GID_MAP: "linux.gidMappings", Tag.ROOTFS: "root.path", Tag.HOSTNAME: "hostname",
+    Tag.DOMAINNAME: "domainname", Tag.MOUNT_SOURCE: "mounts[].source", Tag.MOUNT_DEST: "mounts[].destination",
+    Tag.MOUNT_TYPE: "mounts[].type", Tag.MOUNT_DATA: "mounts[].options", Tag.DEVICE_PATH: "linux.devices[].path",
+    Tag.MASKED_PATH: "linux.maskedPaths", Tag.READONLY_PATH: "linux.readonlyPaths",
+    Tag.SYSCTL_KEY: "linux.sysctl", Tag.SYSCTL_VALUE: "linux.sysctl", Tag.ARG: "process.args",
+    Tag.ENV: "process.env", Tag.CWD: "process.cwd", Tag.HOOK_PATH: "hooks[].path", Tag.HOOK_ARG: "hooks[].args",
+    Tag.HOOK_ENV: "hooks[].env", Tag.SECCOMP_ARCH: "linux.seccomp.architectures",
+    Tag.SECCOMP_NAME: "linux.seccomp.syscalls[].names",
+}
 
 
 class _Writer:
@@ -186,6 +205,8 @@ class _Writer:
         self.parts: list[bytes] = []
 
     def raw(self, tag: int, value: bytes = b"") -> None:
+        if len(value) > MAX_RECORD:
+            raise ConfigError(_field(tag), f"{len(value)} bytes, more than husk-init takes ({MAX_RECORD})")
         self.parts.append(_HEAD.pack(tag, len(value)))
         self.parts.append(value)
 
@@ -195,7 +216,21 @@ class _Writer:
         self.raw(tag, _INT.pack(value))
 
     def str(self, tag: int, value: str) -> None:
-        self.raw(tag, value.encode())
+        # C reads strings up to their first NUL: one inside would silently
+        # cut an argument, a path or an option short.
+        if "\0" in value:
+            raise ConfigError(_field(tag), f"{value[:60]!r} contains a NUL byte")
+        try:
+            self.raw(tag, value.encode())
+        except UnicodeEncodeError as e:
+            raise ConfigError(_field(tag), f"{value[:60]!r} is not valid text: {e.reason}") from None
+
+
+def _field(tag: int) -> str:
+    try:
+        return _FIELDS.get(Tag(tag), Tag(tag).name.lower())
+    except ValueError:
+        return f"record {tag}"
 
 
 def encode_plan(plan: Plan) -> bytes:
@@ -274,7 +309,8 @@ def encode_plan(plan: Plan) -> bytes:
         w.int(Tag.HOOK_TIMEOUT, h.timeout)
     if plan.personality is not None:
         w.int(Tag.PERSONALITY, plan.personality)
-    w.int(Tag.DUMPABLE_OFF, int(plan.dumpable_off))
+    if plan.session_keyring is not None:
+        w.str(Tag.SESSION_KEYRING, plan.session_keyring)
     if plan.seccomp is not None:
         f = plan.seccomp
         w.int(Tag.SECCOMP_DEFAULT, f.default)
