@@ -15,6 +15,16 @@
  *   husk-checker forkbomb N     fork up to N sleeping children; print how many forked
  *   husk-checker udp-echo PORT  answer each UDP datagram on PORT with "echo:" + it
  *   husk-checker tcp-echo PORT  answer each TCP connection's first read with "echo:" + it
+ *   husk-checker exe-overwrite PID|COMM
+ *                               try CVE-2019-5736 on that process (waits for it
+ *                               to appear): open /proc/PID/exe, print a line,
+ *                               reopen it for writing once it has stopped
+ *                               running, write back its own first byte (so
+ *                               nothing ever changes), print a second line
+ *   husk-checker keyring        the session keyring's serial and description
+ *   husk-checker raw-udp IFACE MAC IP PORT TEXT
+ *                               send one UDP datagram as a raw Ethernet frame
+ *                               (AF_PACKET: CAP_NET_RAW), bypassing our routes
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #define _GNU_SOURCE
@@ -27,7 +37,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <linux/keyctl.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/personality.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
@@ -122,6 +142,10 @@ report (void)
   putchar ('}');
   key ("no_new_privs"); printf ("%d", prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
   key ("dumpable"); printf ("%d", prctl (PR_GET_DUMPABLE, 0, 0, 0, 0));
+  status_field ("SigBlk", v, sizeof v);
+  key ("sigblk"); json_str (v);
+  status_field ("SigIgn", v, sizeof v);
+  key ("sigign"); json_str (v);
   status_field ("Umask", v, sizeof v);
   key ("umask"); json_str (v);
   status_field ("Seccomp", v, sizeof v);
@@ -293,6 +317,182 @@ echo_server (int udp, int port)
     }
 }
 
+static const char *
+errname (int ok)
+{
+  return ok ? "ok" : strerrorname_np (errno);
+}
+
+/* CVE-2019-5736 from the inside: a process of the runtime that runs in
+ * our pid namespace exposes its binary as /proc/PID/exe.  An attacker
+ * opens it, waits for the runtime to exit (writing to a running binary
+ * gives ETXTBSY), reopens it for writing and overwrites the host's
+ * runtime.  We write back the byte that is there: the attempt is real,
+ * the content never changes. */
+static int
+find_target (const char *target)
+{
+  if (target[0] >= '0' && target[0] <= '9')
+    return atoi (target);
+  for (int tries = 0; tries < 400; tries++)  /* 20 s */
+    {
+      DIR *d = opendir ("/proc");
+      struct dirent *e;
+      int found = 0;
+      while (!found && d && (e = readdir (d)))
+        {
+          char path[64], comm[64] = "";
+          int pid = atoi (e->d_name);
+          if (pid <= 0 || pid == getpid ())
+            continue;
+          snprintf (path, sizeof path, "/proc/%d/comm", pid);
+          FILE *f = fopen (path, "r");
+          if (f && fgets (comm, sizeof comm, f))
+            comm[strcspn (comm, "\n")] = '\0';
+          if (f)
+            fclose (f);
+          if (strcmp (comm, target) == 0)
+            found = pid;
+        }
+      if (d)
+        closedir (d);
+      if (found)
+        return found;
+      usleep (50000);
+    }
+  return -1;
+}
+
+static int
+exe_overwrite (const char *target)
+{
+  char path[64], link[PATH_MAX] = "";
+  int pid = find_target (target);
+  if (pid < 0)
+    {
+      printf ("{\"error\":\"no process %s\"}\n", target);
+      return 1;
+    }
+  snprintf (path, sizeof path, "/proc/%d/exe", pid);
+  ssize_t n = readlink (path, link, sizeof link - 1);
+  link[n > 0 ? n : 0] = '\0';
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int open_errno = errno;
+  printf ("{\"pid\":%d,\"exe\":", pid);
+  json_str (link);
+  errno = open_errno;
+  printf (",\"open\":\"%s\"}\n", errname (fd >= 0));
+  fflush (stdout);
+  if (fd < 0)
+    {
+      printf ("{\"reopen_write\":\"-\",\"write\":\"-\"}\n");
+      return 0;
+    }
+  /* Reopen for writing through our own fd, retrying while it runs. */
+  char self[64], byte;
+  snprintf (self, sizeof self, "/proc/self/fd/%d", fd);
+  int w = -1;
+  for (int tries = 0; tries < 400; tries++)
+    {
+      w = open (self, O_WRONLY | O_CLOEXEC);
+      if (w >= 0 || errno != ETXTBSY)
+        break;
+      usleep (50000);
+    }
+  printf ("{\"reopen_write\":\"%s\"", errname (w >= 0));
+  const char *written = "-";
+  if (w >= 0 && pread (fd, &byte, 1, 0) == 1)
+    written = errname (pwrite (w, &byte, 1, 0) == 1);
+  printf (",\"write\":\"%s\"}\n", written);
+  return 0;
+}
+
+static void
+keyring (void)
+{
+  char desc[256] = "";
+  long serial = syscall (SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
+  if (serial >= 0)
+    syscall (SYS_keyctl, KEYCTL_DESCRIBE, serial, desc, sizeof desc - 1);
+  printf ("{\"serial\":%ld,\"description\":", serial);
+  json_str (desc);
+  printf ("}\n");
+}
+
+static uint16_t
+ip_checksum (const void *data, size_t len)
+{
+  const uint16_t *w = data;
+  uint32_t sum = 0;
+  for (; len > 1; len -= 2)
+    sum += *w++;
+  while (sum >> 16)
+    sum = (sum & 0xffff) + (sum >> 16);
+  return ~sum;
+}
+
+/* A UDP datagram in a hand-built Ethernet frame, sent on IFACE to MAC.
+ * The kernel's routing never sees it leave: this is how a neighbour on
+ * the bridge reaches an address the host thinks is its own loopback
+ * (CVE-2020-8558).  Source: our eth0 address. */
+static int
+raw_udp (const char *ifname, const char *mac, const char *dst, int port, const char *text)
+{
+  unsigned char frame[1514] = { 0 };
+  size_t textlen = strlen (text);
+  int s = socket (AF_PACKET, SOCK_RAW, htons (ETH_P_IP));
+  if (s < 0)
+    {
+      printf ("%s\n", strerrorname_np (errno));
+      return 1;
+    }
+  struct ifreq ifr = { 0 };
+  snprintf (ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+  if (ioctl (s, SIOCGIFINDEX, &ifr) < 0)
+    return printf ("SIOCGIFINDEX %s\n", strerrorname_np (errno)), 1;
+  int ifindex = ifr.ifr_ifindex;
+  if (ioctl (s, SIOCGIFHWADDR, &ifr) < 0)
+    return printf ("SIOCGIFHWADDR %s\n", strerrorname_np (errno)), 1;
+  unsigned char src_mac[6];
+  memcpy (src_mac, ifr.ifr_hwaddr.sa_data, 6);
+  struct ifreq ifa = { 0 };
+  snprintf (ifa.ifr_name, sizeof ifa.ifr_name, "%s", ifname);
+  if (ioctl (s, SIOCGIFADDR, &ifa) < 0)
+    return printf ("SIOCGIFADDR %s\n", strerrorname_np (errno)), 1;
+  struct in_addr src = ((struct sockaddr_in *) &ifa.ifr_addr)->sin_addr;
+
+  struct ether_header *eth = (struct ether_header *) frame;
+  if (sscanf (mac, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eth->ether_dhost[0], &eth->ether_dhost[1],
+              &eth->ether_dhost[2], &eth->ether_dhost[3], &eth->ether_dhost[4], &eth->ether_dhost[5]) != 6)
+    return printf ("bad MAC %s\n", mac), 1;
+  memcpy (eth->ether_shost, src_mac, 6);
+  eth->ether_type = htons (ETH_P_IP);
+  struct iphdr *ip = (struct iphdr *) (frame + sizeof *eth);
+  struct udphdr *udp = (struct udphdr *) (ip + 1);
+  size_t iplen = sizeof *ip + sizeof *udp + textlen;
+  ip->version = 4;
+  ip->ihl = 5;
+  ip->ttl = 64;
+  ip->protocol = IPPROTO_UDP;
+  ip->tot_len = htons (iplen);
+  ip->saddr = src.s_addr;
+  if (inet_pton (AF_INET, dst, &ip->daddr) != 1)
+    return printf ("bad IP %s\n", dst), 1;
+  ip->check = ip_checksum (ip, sizeof *ip);
+  udp->source = htons (40000);
+  udp->dest = htons (port);
+  udp->len = htons (sizeof *udp + textlen);
+  udp->check = 0; /* optional over IPv4 */
+  memcpy (udp + 1, text, textlen);
+
+  struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6 };
+  memcpy (to.sll_addr, eth->ether_dhost, 6);
+  if (sendto (s, frame, sizeof *eth + iplen, 0, (struct sockaddr *) &to, sizeof to) < 0)
+    return printf ("sendto %s\n", strerrorname_np (errno)), 1;
+  printf ("sent\n");
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -343,6 +543,12 @@ main (int argc, char **argv)
     }
   else if ((strcmp (cmd, "udp-echo") == 0 || strcmp (cmd, "tcp-echo") == 0) && argc > 2)
     return echo_server (cmd[0] == 'u', atoi (argv[2]));
+  else if (strcmp (cmd, "exe-overwrite") == 0 && argc > 2)
+    return exe_overwrite (argv[2]);
+  else if (strcmp (cmd, "keyring") == 0)
+    keyring ();
+  else if (strcmp (cmd, "raw-udp") == 0 && argc > 6)
+    return raw_udp (argv[2], argv[3], argv[4], atoi (argv[5]), argv[6]);
   else if (strcmp (cmd, "forkbomb") == 0 && argc > 2)
     {
       int n = atoi (argv[2]), forked = 0;
