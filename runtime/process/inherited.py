@@ -17,6 +17,10 @@ _recorded: frozenset[int] | None = None
 def _open_fds() -> frozenset[int]:
     fds = set()
     for name in os.listdir("/proc/self/fd"):
+        try:
+            os.fstat(int(name))  # the listing's own directory fd is closed by now
+        except OSError:
+            continue
         fds.add(int(name))
     return frozenset(fds)
 
