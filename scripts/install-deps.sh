@@ -22,6 +22,7 @@ PKGS=(
   docker-registry umoci       # image tests: a real registry, and umoci's unpack to compare with
   debootstrap                 # image tests: a Debian minbase image with many layers' worth of files
   apache2-utils openssl       # image tests: htpasswd for basic auth, a CA for HTTPS
+  golang-github-containers-common  # the default seccomp profile of image containers (seccomp.json)
   nftables                    # husk's NAT and published ports (its own table, inet husk)
   qemu-system-x86             # the cgroup v2 tests boot Debian's kernel in a VM
   vagrant                     # tests validate the Vagrantfile (offline)

@@ -22,6 +22,7 @@
  *                               running, write back its own first byte (so
  *                               nothing ever changes), print a second line
  *   husk-checker keyring        the session keyring's serial and description
+ *   husk-checker syscall NR [A B C]  make a raw syscall; print "ok" or the errno name
  *   husk-checker raw-udp IFACE MAC IP PORT TEXT
  *                               send one UDP datagram as a raw Ethernet frame
  *                               (AF_PACKET: CAP_NET_RAW), bypassing our routes
@@ -545,6 +546,15 @@ main (int argc, char **argv)
     return echo_server (cmd[0] == 'u', atoi (argv[2]));
   else if (strcmp (cmd, "exe-overwrite") == 0 && argc > 2)
     return exe_overwrite (argv[2]);
+  else if (strcmp (cmd, "syscall") == 0 && argc > 2)
+    {
+      /* A raw syscall with up to 3 integer args: what a seccomp filter lets through. */
+      long a[3] = { 0 };
+      for (int i = 0; i < 3 && i + 3 < argc; i++)
+        a[i] = strtol (argv[i + 3], NULL, 0);
+      long r = syscall (strtol (argv[2], NULL, 0), a[0], a[1], a[2]);
+      printf ("%s\n", r < 0 ? strerrorname_np (errno) : "ok");
+    }
   else if (strcmp (cmd, "keyring") == 0)
     keyring ();
   else if (strcmp (cmd, "raw-udp") == 0 && argc > 6)

@@ -60,6 +60,11 @@ load_seccomp (struct plan *p)
       if (rc < 0 && rc != -EEXIST)
         die (-rc, "seccomp", "add architecture %s", p->seccomp_arches[i]);
     }
+  /* libseccomp sets no_new_privs on load unless told not to: that is
+   * process.noNewPrivileges' call (apply_identity), not the filter's.
+   * Without it, loading needs CAP_SYS_ADMIN, which we hold here. */
+  if (seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0) < 0)
+    die (EINVAL, "seccomp", "SCMP_FLTATR_CTL_NNP");
   if ((p->seccomp_flags & HUSK_SECCOMP_LOG) && seccomp_attr_set (ctx, SCMP_FLTATR_CTL_LOG, 1) < 0)
     die (EINVAL, "seccomp", "SECCOMP_FILTER_FLAG_LOG");
   if ((p->seccomp_flags & HUSK_SECCOMP_SPEC_ALLOW) && seccomp_attr_set (ctx, SCMP_FLTATR_CTL_SSB, 1) < 0)

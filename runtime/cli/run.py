@@ -15,7 +15,7 @@ from runtime import container
 OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "keep")
 IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", "entrypoint", "name",
               "hostname", "read_only", "pull", "platform", "quiet", "storage_driver", "authfile", "tls_verify",
-              "network", "publish", "publish_all", "ip", "dns", "add_host")
+              "network", "publish", "publish_all", "ip", "dns", "add_host", "security_opt")
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -47,6 +47,8 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
               help="[image] overlay mounts the layers; vfs copies them.")
 @click.option("--authfile", envvar="REGISTRY_AUTH_FILE", help="[image] Registry credentials file.")
 @click.option("--tls-verify/--no-tls-verify", "tls_verify", default=True, help="[image] Verify registry TLS.")
+@click.option("--security-opt", multiple=True,
+              help="[image] seccomp=unconfined|PROFILE.json, no-new-privileges (repeatable).")
 # networking
 @click.option("--network", "--net", "network", default="bridge", show_default=True,
               help="[image] bridge, none, host, container:NAME or a network's name.")

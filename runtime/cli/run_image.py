@@ -61,6 +61,7 @@ def run_image(g, target: str, command: list[str], opts: dict) -> int:
         run_opts = bundle.RunOptions(command=command, entrypoint=opts["entrypoint"], env=env,
                                      workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"],
                                      tty=opts["tty"], read_only=opts["read_only"])
+        bundle.parse_security_opts(list(opts["security_opt"]), run_opts)
         if opts["detach"] and (opts["rm"] or opts["tty"] or opts["interactive"]):
             raise HuskError("--detach", "goes without --rm, -t and -i: nothing would wait for the container")
         from runtime.network.attach import NetworkRequest

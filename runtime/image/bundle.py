@@ -11,6 +11,7 @@ from typing import Any
 from runtime.errors import HuskError
 from runtime.image import users
 from runtime.oci.defaults import defaults
+from runtime.oci import seccomp_profile
 from runtime.oci.example import example_spec
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -26,6 +27,26 @@ class RunOptions:
     hostname: str | None = None
     tty: bool = False
     read_only: bool = False
+    seccomp: str = "default"  # "default", "unconfined" or a profile's path
+    no_new_privileges: bool = False
+
+
+def parse_security_opts(values: list[str], opts: RunOptions) -> None:
+    """docker's --security-opt: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]."""
+    for value in values:
+        key, sep, arg = value.partition("=")
+        if sep == "" and ":" in value:  # docker's old spelling, seccomp:unconfined
+            key, _, arg = value.partition(":")
+            sep = ":"
+        if key == "seccomp" and sep and arg:
+            if arg != "unconfined":
+                seccomp_profile.load(arg)  # a bad file fails here, before anything is made
+            opts.seccomp = arg
+        elif key == "no-new-privileges" and arg in ("", "true", "false"):
+            opts.no_new_privileges = arg != "false"
+        else:
+            raise HuskError("--security-opt", f"{value!r}: husk knows seccomp=unconfined|FILE and "
+                            "no-new-privileges[=true|false]")
 
 
 def merge_env(base: list[str], extra: list[str]) -> list[str]:
@@ -72,9 +93,13 @@ def make_config(image_config: dict[str, Any], rootfs: str, opts: RunOptions, con
     if user.additional_gids:
         process["user"]["additionalGids"] = user.additional_gids
     # Docker's default: no_new_privs off, so setuid binaries in images work.
-    process["noNewPrivileges"] = False
+    process["noNewPrivileges"] = opts.no_new_privileges
     caps = list(defaults()["image_capabilities"]["caps"])
     process["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
+    if opts.seccomp != "unconfined":
+        # docker's default profile (or the one given), resolved for these caps.
+        profile = seccomp_profile.default_profile() if opts.seccomp == "default" else seccomp_profile.load(opts.seccomp)
+        spec["linux"]["seccomp"] = seccomp_profile.to_oci(profile, caps)
     spec["root"] = {"path": "rootfs", "readonly": opts.read_only}
     spec["hostname"] = hostname
     spec["linux"]["cgroupsPath"] = cgroups_path

@@ -9,6 +9,7 @@ its digest when it enters the store.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -17,8 +18,12 @@ from dataclasses import dataclass
 from runtime.errors import HuskError
 from runtime.image import digest as digests
 from runtime.image import mediatypes as mt
+from runtime.linux import safeopen
+from runtime.linux.syscalls import open_in_root
 
 REF_NAME = "org.opencontainers.image.ref.name"
+# containers/image's iolimits: what a manifest, index or config may weigh.
+MAX_JSON = 4 << 20
 CONTAINERD_NAME = "io.containerd.image.name"
 
 
@@ -29,7 +34,47 @@ class LocalImage:
     media_type: str
 
 
-class LayoutSource:
+class _Tree:
+    """Files of a layout or an unpacked archive, opened as husk (host root)
+    must open files it did not write: resolved inside the tree
+    (openat2 RESOLVE_IN_ROOT: a symlinked `blobs` cannot lead out), never
+    through a final symlink, without blocking on a FIFO, regular files
+    only, and JSON read with a limit (not /dev/zero's endless stream)."""
+
+    path: str
+    description: str
+
+    def _open(self, name: str) -> int:
+        root = os.open(self.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = open_in_root(root, name, safeopen.SAFE_FLAGS)
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            what = "is a symlink" if e.errno == errno.ELOOP else e.strerror
+            raise HuskError(self.description, f"{name}: {what}") from None
+        finally:
+            os.close(root)
+        try:
+            safeopen.check_regular(fd, name, self.description)
+            os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _read(self, name: str, limit: int = MAX_JSON) -> bytes:
+        fd = self._open(name)
+        try:
+            return safeopen.read_fd(fd, limit, name, self.description)
+        finally:
+            os.close(fd)
+
+    def _json(self, name: str):
+        return json.loads(self._read(name))
+
+
+class LayoutSource(_Tree):
     """An OCI image layout (image-spec image-layout.md)."""
 
     resumable = True
@@ -38,10 +83,10 @@ class LayoutSource:
         self.path = path
         self.description = description or path
         try:
-            with open(os.path.join(path, "oci-layout")) as f:
-                version = json.load(f).get("imageLayoutVersion")
-            with open(os.path.join(path, "index.json")) as f:
-                self.index = json.load(f)
+            version = self._json("oci-layout").get("imageLayoutVersion")
+            self.index = self._json("index.json")
+            if not isinstance(self.index, dict):
+                raise ValueError("index.json is not an object")
         except (OSError, ValueError, AttributeError) as e:
             raise HuskError(self.description, f"not an OCI image layout: {e}") from None
         if version != "1.0.0":
@@ -62,14 +107,13 @@ class LayoutSource:
             raise HuskError(self.description, "index.json lists no images")
         return out
 
-    def _blob_path(self, digest: str) -> str:
+    def _blob_name(self, digest: str) -> str:
         algo, hexd = digests.check(digest).split(":", 1)
-        return os.path.join(self.path, "blobs", algo, hexd)
+        return f"blobs/{algo}/{hexd}"
 
     def manifest(self, reference: str) -> tuple[bytes, str]:
         try:
-            with open(self._blob_path(reference), "rb") as f:
-                data = f.read()
+            data = self._read(self._blob_name(reference))
         except FileNotFoundError:
             raise HuskError(self.description, f"blob {reference} is missing") from None
         media_type = self.media_types.get(reference) or _media_type_of(data)
@@ -77,7 +121,7 @@ class LayoutSource:
 
     def blob(self, descriptor: dict, offset: int = 0):
         try:
-            f = open(self._blob_path(descriptor["digest"]), "rb")
+            f = os.fdopen(self._open(self._blob_name(descriptor["digest"])), "rb")
         except FileNotFoundError:
             raise HuskError(self.description, f"blob {descriptor['digest']} is missing") from None
         f.seek(offset)
@@ -97,8 +141,7 @@ class DockerArchiveSource(LayoutSource):
         self.made: dict[str, bytes] = {}  # manifest digest -> manifest we built
         self.files: dict[str, str] = {}  # blob digest -> file in the archive
         try:
-            with open(os.path.join(path, "manifest.json")) as f:
-                self.entries = json.load(f)
+            self.entries = self._json("manifest.json")
         except (OSError, ValueError) as e:
             raise HuskError(description, f"not a docker archive: manifest.json: {e}") from None
         if not isinstance(self.entries, list) or not self.entries:
@@ -107,19 +150,19 @@ class DockerArchiveSource(LayoutSource):
     def _file(self, name: str, field: str) -> tuple[str, int, str]:
         if not isinstance(name, str) or name.startswith("/") or ".." in name.split("/"):
             raise HuskError(self.description, f"manifest.json: {field}: bad path {name!r}")
-        path = os.path.join(self.path, name)
         h = hashlib.sha256()
         try:
-            with open(path, "rb") as f:
+            with os.fdopen(self._open(name), "rb") as f:
+                magic = f.read(4)
+                h.update(magic)
                 while chunk := f.read(1 << 20):
                     h.update(chunk)
+                size = f.tell()
         except OSError as e:
             raise HuskError(self.description, f"manifest.json: {field}: {name}: {e.strerror}") from None
         digest = "sha256:" + h.hexdigest()
-        self.files[digest] = path
-        with open(path, "rb") as f:
-            magic = f.read(4)
-        return digest, os.path.getsize(path), magic
+        self.files[digest] = name
+        return digest, size, magic
 
     def images(self) -> list[LocalImage]:
         out = []
@@ -154,10 +197,10 @@ class DockerArchiveSource(LayoutSource):
         raise HuskError(self.description, f"no manifest {reference}")
 
     def blob(self, descriptor: dict, offset: int = 0):
-        path = self.files.get(descriptor["digest"])
-        if path is None:
+        name = self.files.get(descriptor["digest"])
+        if name is None:
             raise HuskError(self.description, f"blob {descriptor['digest']} is not in the archive")
-        f = open(path, "rb")
+        f = os.fdopen(self._open(name), "rb")
         f.seek(offset)
         return f
 

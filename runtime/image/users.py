@@ -4,10 +4,12 @@ docker does: `name`, `uid`, `name:group`, `uid:gid`."""
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 
 from runtime.errors import HuskError
+from runtime.linux.safeopen import read_fd
 from runtime.linux.syscalls import open_in_root
 
 
@@ -19,17 +21,30 @@ class User:
     home: str = "/"
 
 
+MAX_ID_FILE = 4 << 20  # bytes of /etc/passwd or /etc/group read at most
+
+
 def _read(rootfs: str, path: str) -> list[list[str]]:
+    """The entries of an image's passwd or group file.  husk is host root
+    here: the file is opened inside the root, never through a final
+    symlink, without blocking (a FIFO), and only if it is a regular file;
+    at most MAX_ID_FILE bytes are read (not /dev/zero's endless stream)."""
     root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fd = open_in_root(root, path, os.O_RDONLY)
-    except OSError:
+        fd = open_in_root(root, path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
         return []
+    except OSError as e:
+        what = "is a symlink" if e.errno == errno.ELOOP else e.strerror
+        raise HuskError("user", f"the image's {path}: {what}", e.errno) from None
     finally:
         os.close(root)
-    with os.fdopen(fd, errors="replace") as f:
-        return [line.rstrip("\n").split(":") for line in f.read(1 << 22).splitlines()
-                if line and not line.startswith("#")]
+    try:
+        data = read_fd(fd, MAX_ID_FILE, f"the image's {path}", "user")
+    finally:
+        os.close(fd)
+    return [line.split(":") for line in data.decode(errors="replace").splitlines()
+            if line and not line.startswith("#")]
 
 
 def resolve(rootfs: str, spec: str) -> User:
