@@ -52,6 +52,10 @@ def create_netns(name: str) -> str:
                 raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
             syscalls.mount("/proc/thread-self/ns/net", path, "", MS_BIND)
             _lo_up()
+            # No IPv6 router advertisements: a container could otherwise
+            # hand its neighbours routes (and eth0, made later, takes
+            # "default").  /proc/sys/net is this thread's new namespace's.
+            _no_router_advertisements(("all", "default", "lo"))
         except BaseException as e:
             errors.append(e)
 
@@ -71,6 +75,14 @@ def remove_netns(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _no_router_advertisements(interfaces) -> None:
+    for name in interfaces:
+        path = f"/proc/sys/net/ipv6/conf/{name}/accept_ra"
+        if os.path.exists(path):  # no IPv6 on this kernel: nothing to turn off
+            with open(path, "w") as f:
+                f.write("0")
 
 
 def _sysctl(key: str, value: str) -> None:
@@ -99,6 +111,7 @@ def ensure_bridge(ipr, bridge: str, gateway: str, prefixlen: int, mtu: int) -> N
     # loopback source until masquerade, which route_localnet allows.
     _sysctl(f"net.ipv4.conf.{bridge}.forwarding", "1")
     _sysctl(f"net.ipv4.conf.{bridge}.route_localnet", "1")
+    _no_router_advertisements((bridge,))  # the host takes no routes from its containers
     # Replies to NATed egress come in on the uplink, so forwarding must be
     # on there too (docker does the same).  The host's old value is kept
     # and put back when the last husk bridge goes (restore_ip_forward).

@@ -6,6 +6,8 @@
                                      host-to-127.0.0.1 connections sent into a bridge
     chain forward      filter:       let each bridge's traffic through, but not
                                      from one husk bridge to another
+    chain input        filter:       drop packets from a bridge to 127.0.0.0/8 that
+                                     no published port DNATed (CVE-2020-8558)
 
 Every rule carries a comment naming what it belongs to (`net:NAME` or
 `ctr:ID`), so removing a container removes exactly its rules, as bocker
@@ -31,6 +33,7 @@ add chain {FAMILY} {TABLE} prerouting {{ type nat hook prerouting priority dstna
 add chain {FAMILY} {TABLE} output {{ type nat hook output priority -100; policy accept; }}
 add chain {FAMILY} {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
 add chain {FAMILY} {TABLE} forward {{ type filter hook forward priority filter; policy accept; }}
+add chain {FAMILY} {TABLE} input {{ type filter hook input priority filter; policy accept; }}
 """
 
 
@@ -86,6 +89,12 @@ def add_network(name: str, bridge: str, subnet: str) -> None:
         # a source the container can answer (route_localnet lets it leave).
         ("postrouting", f'oifname "{bridge}" ip saddr 127.0.0.0/8 masquerade'),
         ("forward", f'iifname "{bridge}" accept'),
+        # route_localnet (needed for host -> 127.0.0.1:PORT into a bridge)
+        # also makes the host accept a frame a container addresses to the
+        # bridge's MAC with a 127.x destination: its services on loopback
+        # would be reachable (CVE-2020-8558).  Drop what no DNAT made, as
+        # kube-proxy's KUBE-FIREWALL does.
+        ("input", f'iifname "{bridge}" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop'),
         ("forward", f'oifname "{bridge}" ct state established,related accept'),
     )) + "\n")
 
@@ -103,8 +112,10 @@ def add_ports(owner: str, ports: list[tuple[str, int, str, str, int]]) -> None:
     nft("\n".join(lines) + "\n")
 
 
-def remove_tagged(tag_prefixes: tuple[str, ...]) -> int:
-    doomed = [r for r in rules() if r.get("comment", "").startswith(tag_prefixes)]
+def remove_tagged(tags: tuple[str, ...]) -> int:
+    """Remove the rules whose tag is one of TAGS, exactly: `net:aud` must
+    never take `net:audx`'s rules with it."""
+    doomed = [r for r in rules() if r.get("comment", "") in tags]
     if doomed:
         nft("".join(f"delete rule {FAMILY} {TABLE} {r['chain']} handle {r['handle']}\n" for r in doomed))
     return len(doomed)
