@@ -96,3 +96,34 @@ def test_network_rm_removes_only_its_own_rules(h):
         h("rm", "-f", "keeper")
         h("network", "rm", "aud")
         h("network", "rm", "audx")
+
+
+@pytest.mark.parametrize("key", ["127.0.0.1:2222:8080/tcp", "0.0.0.0:80:80", "80:8080", "8080/sctp", "99999"])
+def test_publish_all_refuses_host_addresses_and_ports_from_the_image(h, tmp_path, key):
+    from imagefixtures import busybox_layer_tar
+    from tarbuild import Layout
+
+    lay = Layout(str(tmp_path / "ports"))
+    mdesc, _ = lay.image([busybox_layer_tar()], config={"ExposedPorts": {key: {}}})
+    lay.tag(mdesc, "latest")
+    h("load", "-q", "--name", "ports", "-i", lay.save(), check=True)
+    r = h("run", "-d", "--pull=never", "-P", "ports", "sleep", "100")
+    assert r.code == 125 and "ExposedPorts" in r.err and key in r.err, r.err
+    from runtime.network import nft
+
+    assert not any(t.startswith("ctr:") for t in nft.tags())
+    assert h.store_files("containers") == []
+
+
+def test_publish_all_maps_to_free_ephemeral_ports(h):
+    r = h("run", "-d", "--pull=never", "--name", "pall", "-P", "netbox", "/checker", "tcp-echo", "8080", check=True)
+    try:
+        record = next(c for c in json.loads(h("containers", "--format", "json", check=True).out)
+                      if c["name"] == "pall")
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = map(int, f.read().split())
+        for host_ip, host_port, *_ in record["network"]["ports"]:
+            assert host_ip == "" and low <= host_port <= high
+    finally:
+        h("rm", "-f", "pall")
+    del r

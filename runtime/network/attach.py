@@ -63,6 +63,16 @@ def parse_port(spec: str) -> tuple[str, int | None, int, str]:
     return host_ip, host_port, port, proto
 
 
+def parse_exposed(key: str) -> tuple[str, None, int, str]:
+    """An image's ExposedPorts key, PORT[/tcp|udp]: the image says which
+    container port, never which host address or port (-P picks a free one)."""
+    body, _, proto = key.partition("/")
+    proto = proto or "tcp"
+    if not body.isdigit() or proto not in ("tcp", "udp") or not 0 < int(body) < 65536:
+        raise HuskError("image config", f"ExposedPorts {key!r}: must be PORT[/tcp|udp]")
+    return "", None, int(body), proto
+
+
 def _free_port(proto: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM) as s:
         s.bind(("0.0.0.0", 0))
@@ -144,7 +154,7 @@ def _attach(store_root, cid, name, hostname, cdir, req, exposed, alive, record) 
         with IPRoute() as ipr:
             links.add_veth(ipr, record["veth"], net.bridge, netns, net.mtu)
         links.configure_eth0(netns, ip, net.prefixlen, net.gateway)
-        ports = [parse_port(p) for p in req.ports] + [parse_port(p) for p in (exposed if req.publish_all else [])]
+        ports = [parse_port(p) for p in req.ports] + [parse_exposed(p) for p in (exposed if req.publish_all else [])]
         published = []
         for host_ip, host_port, port, proto in ports:
             published.append((host_ip, host_port or _free_port(proto), proto, ip, port))
