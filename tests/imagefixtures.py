@@ -70,8 +70,12 @@ def network_leaks(h: HuskEnv) -> list[str]:
     found = []
     with open("/proc/net/dev") as f:
         found += [f"veth {line.split(':')[0].strip()}" for line in f if line.strip().startswith("veth")]
-    if os.path.isdir("/run/husk/netns"):
-        found += [f"netns {n}" for n in os.listdir("/run/husk/netns")]
+    from runtime.network import scope
+
+    for base in (scope.NETNS_BASE, "/run/husk/netns"):  # and where older husks kept them
+        for key in os.listdir(base) if os.path.isdir(base) else []:
+            d = os.path.join(base, key)
+            found += [f"netns {key}/{n}" for n in (os.listdir(d) if os.path.isdir(d) else [key])]
     nets = os.path.join(h.store, "networks")
     for name in os.listdir(nets) if os.path.isdir(nets) else []:
         ips = os.path.join(nets, name, "ips")

@@ -196,6 +196,8 @@ def test_failures_after_the_veth_exists_leave_nothing(h):
 
 
 def test_system_prune_cleans_up_after_crashes(h):
+    from runtime.network import scope
+
     srv = start(h, "-p", f"{free_port()}:8080", "netbox", "/checker", "tcp-echo", "8080", name="crashy")
     subprocess.run([h.husk_bin, "--root", h.state, "kill", srv["id"], "KILL"], check=True)
     # a crash that lost the container's directory: only the address and a rule remain
@@ -203,7 +205,7 @@ def test_system_prune_cleans_up_after_crashes(h):
     with open(os.path.join(net_dir, "10.77.200.200"), "w") as f:
         f.write("f" * 64)
     subprocess.run(["nft", "add", "rule", "inet", "husk", "output", "tcp", "dport", "1", "dnat", "ip", "to",
-                    "10.77.200.200:1", "comment", f'"ctr:{"f" * 64}"'], check=True)
+                    "10.77.200.200:1", "comment", f'"{scope.container_tag(h.store, "f" * 64)}"'], check=True)
     time.sleep(0.2)
     r = h("system", "prune", check=True)
     assert "Removed 1 containers" in r.out and "1 addresses, 1 rules" in r.out, r.out

@@ -6,6 +6,7 @@ only between the host and the test's own containers."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -127,3 +128,57 @@ def test_publish_all_maps_to_free_ephemeral_ports(h):
     finally:
         h("rm", "-f", "pall")
     del r
+
+
+def test_prune_leaves_another_stores_containers_alone(h, tmp_path, layouts):
+    import os
+    import subprocess
+
+    from imagefixtures import HuskEnv, leaks
+    from runtime.network import nft
+
+    other = HuskEnv(str(tmp_path / "other"))
+    other("load", "-q", "--name", "netbox", "-i", layouts["netbox"], check=True)
+    try:
+        other("run", "-d", "--pull=never", "--name", "theirs", "-p", "18081:8080", "netbox", "/checker",
+              "tcp-echo", "8080", check=True)
+        cid = next(c for c in json.loads(other("containers", "--format", "json", check=True).out))["id"]
+        with open(os.path.join(other.store, "containers", cid, "network.json")) as f:
+            rec = {"network": json.load(f)}
+        before = (nft.tags(), sorted(os.listdir(os.path.dirname(rec["network"]["netns"]))))
+        h("system", "prune", check=True)
+        assert (nft.tags(), sorted(os.listdir(os.path.dirname(rec["network"]["netns"])))) == before
+        assert os.path.ismount(rec["network"]["netns"])
+        with open("/proc/net/dev") as f:
+            assert rec["network"]["veth"] in f.read()
+    finally:
+        other("rm", "-f", "theirs")
+        other("system", "prune")
+    assert [x for x in leaks(other) if "netns" in x or "veth" in x] == []
+
+
+def test_netns_is_not_in_the_oci_state_root(h):
+    h("run", "-d", "--pull=never", "--name", "keeper", "netbox", "/checker", "wait-signal", check=True)
+    try:
+        cid = next(c for c in json.loads(h("containers", "--format", "json", check=True).out))["id"]
+        with open(os.path.join(h.store, "containers", cid, "network.json")) as f:
+            netns = json.load(f)["netns"]
+        assert os.path.ismount(netns) and not netns.startswith("/run/husk/")
+        assert "netns" not in h("list", "-q").out.split()
+    finally:
+        h("rm", "-f", "keeper", check=True)
+
+
+def test_network_create_refuses_a_bridge_husk_did_not_make(h):
+    import subprocess
+
+    subprocess.run(["ip", "link", "add", "hostbr0", "type", "bridge"], check=True)
+    try:
+        r = h("network", "create", "--bridge", "hostbr0", "taken")
+        if r.code == 0:  # refused at first use, then
+            r = h("run", "--rm", "--pull=never", "--network", "taken", "netbox", "true")
+        assert r.code != 0 and "hostbr0" in r.err and "not made by husk" in r.err, r.err
+        subprocess.run(["ip", "link", "show", "hostbr0"], check=True, capture_output=True)  # still there
+    finally:
+        h("network", "rm", "taken")
+        subprocess.run(["ip", "link", "del", "hostbr0"])

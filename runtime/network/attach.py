@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.errors import HuskError
-from runtime.network import files, links, networks, nft
+from runtime.network import files, links, networks, nft, scope
 
 HOST_NETWORKS = ("none", "host")
 
@@ -129,17 +129,17 @@ def _attach(store_root, cid, name, hostname, cdir, req, exposed, alive, record) 
         namespace = {"type": "network", "path": target}
         resolv = files.resolv_conf(req.dns, drop_loopback=True)
     elif mode == "none":
-        record["netns"] = os.path.join(links.NETNS_DIR, cid)
+        record["netns"] = os.path.join(scope.netns_dir(store_root), cid)
         _save(cdir, record)
-        namespace = {"type": "network", "path": links.create_netns(cid)}
+        namespace = {"type": "network", "path": links.create_netns(record["netns"])}
         resolv = files.resolv_conf(req.dns, drop_loopback=True)
     else:
         net = networks.load(store_root, networks.DEFAULT_NETWORK if mode == "bridge" else mode)
         record["network"] = net.name
-        record["netns"] = os.path.join(links.NETNS_DIR, cid)
+        record["netns"] = os.path.join(scope.netns_dir(store_root), cid)
         record["veth"] = f"veth{cid[:10]}"
         _save(cdir, record)
-        netns = links.create_netns(cid)
+        netns = links.create_netns(record["netns"])
         namespace = {"type": "network", "path": netns}
         from runtime.network import ipam
 
@@ -152,7 +152,7 @@ def _attach(store_root, cid, name, hostname, cdir, req, exposed, alive, record) 
             links.ensure_bridge(ipr, net.bridge, net.gateway, net.prefixlen, net.mtu)
             nft.add_network(net.name, net.bridge, net.subnet)
         with IPRoute() as ipr:
-            links.add_veth(ipr, record["veth"], net.bridge, netns, net.mtu)
+            links.add_veth(ipr, record["veth"], net.bridge, netns, net.mtu, scope.veth_alias(store_root, cid))
         links.configure_eth0(netns, ip, net.prefixlen, net.gateway)
         ports = [parse_port(p) for p in req.ports] + [parse_exposed(p) for p in (exposed if req.publish_all else [])]
         published = []
@@ -161,7 +161,7 @@ def _attach(store_root, cid, name, hostname, cdir, req, exposed, alive, record) 
         record["ports"] = published
         _save(cdir, record)
         with nft.locked(networks.networks_dir(store_root)):
-            nft.add_ports(cid, published)
+            nft.add_ports(scope.container_tag(store_root, cid), published)
         own = [(hostname if hostname == name else f"{hostname} {name}", ip)]
         others = _members(store_root, net, exclude=cid)
         resolv = files.resolv_conf(req.dns, drop_loopback=True)
@@ -231,7 +231,7 @@ def detach(store_root: str, cdir: str) -> None:
     cid = rec["id"]
     with nft.locked(networks.networks_dir(store_root)):
         if rec.get("ports"):
-            nft.remove_tagged((f"ctr:{cid}",))
+            nft.remove_tagged((scope.container_tag(store_root, cid),))
     if rec.get("veth"):
         from pyroute2 import IPRoute
 

@@ -19,9 +19,9 @@ import threading
 
 from runtime.errors import HuskError
 from runtime.linux import syscalls
+from runtime.network.scope import BRIDGE_ALIAS
 
-NETNS_DIR = "/run/husk/netns"
-SAVED_IP_FORWARD = "/run/husk/ip_forward.saved"
+SAVED_IP_FORWARD = "/run/husk-network/ip_forward.saved"  # not in the OCI root /run/husk
 CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
@@ -35,10 +35,10 @@ def _lo_up() -> None:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def create_netns(name: str) -> str:
-    """A new network namespace with lo up, kept at NETNS_DIR/NAME."""
-    os.makedirs(NETNS_DIR, mode=0o755, exist_ok=True)
-    path = os.path.join(NETNS_DIR, name)
+def create_netns(path: str) -> str:
+    """A new network namespace with lo up, kept by a bind mount on PATH
+    (in the store's scope.netns_dir)."""
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     with open(path, "x"):
         pass
     errors: list[BaseException] = []
@@ -77,6 +77,19 @@ def remove_netns(path: str) -> None:
         pass
 
 
+def bridge_ports(ipr, bridge: str) -> list[int]:
+    """Indexes of the links enslaved to BRIDGE (none if it is gone)."""
+    idx = ipr.link_lookup(ifname=bridge)
+    if not idx:
+        return []
+    return [link["index"] for link in ipr.get_links() if link.get_attr("IFLA_MASTER") == idx[0]]
+
+
+def link_alias(ipr, index: int) -> str:
+    links = ipr.get_links(index)
+    return (links[0].get_attr("IFLA_IFALIAS") or "") if links else ""
+
+
 def _no_router_advertisements(interfaces) -> None:
     for name in interfaces:
         path = f"/proc/sys/net/ipv6/conf/{name}/accept_ra"
@@ -95,10 +108,15 @@ def ensure_bridge(ipr, bridge: str, gateway: str, prefixlen: int, mtu: int) -> N
     if not ipr.link_lookup(ifname=bridge):
         try:
             ipr.link("add", ifname=bridge, kind="bridge", mtu=mtu)
+            ipr.link("set", index=ipr.link_lookup(ifname=bridge)[0], ifalias=BRIDGE_ALIAS)
         except Exception as e:  # NetlinkError: EEXIST from a concurrent husk run
             if getattr(e, "code", 0) != 17:
                 raise
     idx = ipr.link_lookup(ifname=bridge)[0]
+    if link_alias(ipr, idx) != BRIDGE_ALIAS:
+        # Never take over (address, enslave to, later delete) an interface
+        # the host made: `--bridge eth0` must not end with eth0 gone.
+        raise HuskError("network", f"{bridge} exists and was not made by husk: choose another --bridge")
     if not any(a.get_attr("IFA_ADDRESS") == gateway for a in ipr.get_addr(index=idx, family=socket.AF_INET)):
         try:
             ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
@@ -124,12 +142,14 @@ def ensure_bridge(ipr, bridge: str, gateway: str, prefixlen: int, mtu: int) -> N
         _sysctl("net.ipv4.ip_forward", "1")
 
 
-def add_veth(ipr, host_name: str, bridge: str, netns: str, mtu: int) -> None:
+def add_veth(ipr, host_name: str, bridge: str, netns: str, mtu: int, alias: str) -> None:
     """A veth pair: HOST_NAME on the bridge, its peer made directly in the
-    container's namespace as eth0 (no rename or move afterwards)."""
+    container's namespace as eth0 (no rename or move afterwards).  ALIAS
+    (ifalias) names its store and container, for scoped clean-up."""
     bidx = ipr.link_lookup(ifname=bridge)[0]
     ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, peer={"ifname": "eth0", "net_ns_fd": netns, "mtu": mtu})
     idx = ipr.link_lookup(ifname=host_name)[0]
+    ipr.link("set", index=idx, ifalias=alias)
     ipr.link("set", index=idx, master=bidx, state="up")
 
 

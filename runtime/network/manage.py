@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from runtime.errors import HuskError
-from runtime.network import ipam, links, networks, nft
+from runtime.network import ipam, links, networks, nft, scope
 
 
 def inspect(store_root: str, name: str) -> dict[str, Any]:
@@ -39,11 +39,14 @@ def remove(store_root: str, name: str) -> None:
 def _teardown(store_root: str, net) -> None:
     from pyroute2 import IPRoute
 
-    with nft.locked(networks.networks_dir(store_root)):
+    with nft.locked(networks.networks_dir(store_root)), IPRoute() as ipr:
+        # The bridge and its rules are host-wide: another store's network
+        # of the same name may have containers on it.  Leave it to them.
+        if links.bridge_ports(ipr, net.bridge):
+            return
         nft.remove_tagged((f"net:{net.name}",))
-        with IPRoute() as ipr:
-            links.delete_link(ipr, net.bridge)
-            links.restore_ip_forward(ipr)
+        links.delete_link(ipr, net.bridge)
+        links.restore_ip_forward(ipr)
         if not nft.rules():
             nft.delete_table()
 
@@ -68,27 +71,24 @@ def stale(store_root: str, alive) -> dict[str, int]:
     out = {"addresses": 0, "rules": 0, "links": 0, "netns": 0}
     for net in networks.listing(store_root):
         out["addresses"] += ipam.reclaim(store_root, net, alive)
+    # Only this store's: another store's containers are not "dead" here.
     with nft.locked(networks.networks_dir(store_root)):
-        dead = sorted({r.get("comment", "")[4:] for r in nft.rules() if r.get("comment", "").startswith("ctr:")
-                       and not alive(r["comment"][4:])})
+        dead = sorted({r["comment"] for r in nft.rules()
+                       if (c := scope.container_of_tag(store_root, r.get("comment", ""))) and not alive(c)})
         if dead:
-            out["rules"] = nft.remove_tagged(tuple(f"ctr:{c}" for c in dead))
-    live = [c for c in os.listdir(os.path.join(store_root, "containers"))] \
-        if os.path.isdir(os.path.join(store_root, "containers")) else []
-    if os.path.isdir(links.NETNS_DIR):
-        for name in os.listdir(links.NETNS_DIR):
+            out["rules"] = nft.remove_tagged(tuple(dead))
+    netns_dir = scope.netns_dir(store_root)
+    if os.path.isdir(netns_dir):
+        for name in os.listdir(netns_dir):
             if not alive(name):
-                links.remove_netns(os.path.join(links.NETNS_DIR, name))
+                links.remove_netns(os.path.join(netns_dir, name))
                 out["netns"] += 1
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
         for link in ipr.get_links():
-            name = link.get_attr("IFLA_IFNAME") or ""
-            if name.startswith("veth") and len(name) == 14 and not any(c.startswith(name[4:]) for c in live):
-                kind = (link.get_attr("IFLA_LINKINFO") or {}).get_attr("IFLA_INFO_KIND") \
-                    if link.get_attr("IFLA_LINKINFO") else None
-                if kind == "veth":
-                    ipr.link("del", index=link["index"])
-                    out["links"] += 1
+            owner = scope.container_of_alias(store_root, link.get_attr("IFLA_IFALIAS") or "")
+            if owner and not alive(owner):
+                ipr.link("del", index=link["index"])
+                out["links"] += 1
     return out

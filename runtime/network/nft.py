@@ -47,11 +47,16 @@ def nft(script: str) -> str:
     return p.stdout
 
 
+LOCK = "/run/husk-network/nft.lock"
+
+
 @contextlib.contextmanager
-def locked(lock_dir: str) -> Iterator[None]:
-    """One writer at a time: checking for a rule and adding it is not atomic."""
-    os.makedirs(lock_dir, mode=0o700, exist_ok=True)
-    fd = os.open(os.path.join(lock_dir, "nft.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def locked(lock_dir: str | None = None) -> Iterator[None]:
+    """One writer at a time: checking for a rule and adding it is not
+    atomic.  The table is host-wide, so is the lock (whatever the store)."""
+    del lock_dir
+    os.makedirs(os.path.dirname(LOCK), mode=0o700, exist_ok=True)
+    fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -99,8 +104,9 @@ def add_network(name: str, bridge: str, subnet: str) -> None:
     )) + "\n")
 
 
-def add_ports(owner: str, ports: list[tuple[str, int, str, str, int]]) -> None:
-    """PORTS: (host ip or "", host port, proto, container ip, container port)."""
+def add_ports(tag: str, ports: list[tuple[str, int, str, str, int]]) -> None:
+    """PORTS: (host ip or "", host port, proto, container ip, container port);
+    TAG: the container's (scope.container_tag)."""
     if not ports:
         return
     lines = [_SKELETON]
@@ -108,7 +114,7 @@ def add_ports(owner: str, ports: list[tuple[str, int, str, str, int]]) -> None:
         match = f"ip daddr {host_ip}" if host_ip else "fib daddr type local"
         for chain in ("prerouting", "output"):
             lines.append(f'add rule {FAMILY} {TABLE} {chain} {match} {proto} dport {host_port} '
-                         f'dnat ip to {cip}:{cport} comment "ctr:{owner}"')
+                         f'dnat ip to {cip}:{cport} comment "{tag}"')
     nft("\n".join(lines) + "\n")
 
 
