@@ -60,7 +60,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
     config = load_config(bundle)
     st = ContainerState(root, container_id)
     st.make()
-    with contextlib.ExitStack() as undo:
+    with contextlib.ExitStack() as undo, _interruptible(f"create {container_id}"):
         undo.callback(st.remove)
         linux = get_obj(config, "linux", "linux")
         namespaces = parse_namespaces(linux)
@@ -85,6 +85,12 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         elif console_socket:
             raise HuskError("create", "--console-socket given but process.terminal is false")
 
+        # Write-ahead: what is about to be made is on disk before it is made,
+        # so a husk killed at any point leaves nothing `delete -f` cannot find.
+        st.data = {"ociVersion": config.get("ociVersion", ""), "id": container_id, "status": "creating", "pid": 0,
+                   "bundle": bundle, "annotations": config.get("annotations") or {},
+                   "husk": {"cgroup": cg.path, "cgroup_created": cg.planned(), "start_time": None}}
+        st.save()
         undo.callback(cg.destroy)
         cg.create()
         resources = resources_with_default_devices(get_obj(linux, "resources", "linux.resources"))
@@ -101,7 +107,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             "ociVersion": config["ociVersion"], "id": container_id, "status": "creating", "pid": 0,
             "bundle": bundle, "annotations": config.get("annotations") or {},
             "husk": {"created": _now(), "rootfs": plan.rootfs, "cgroup": cg.path,
-                     "cgroup_created": [], "hooks": {k: hooks[k] for k in ("poststart", "poststop")},
+                     "cgroup_created": cg.created, "hooks": {k: hooks[k] for k in ("poststart", "poststop")},
                      "start_time": None, "process": config["process"],
                      "namespaces": sorted(namespaces.new | set(namespaces.joined)),
                      "seccomp": linux.get("seccomp"), "no_new_keyring": no_new_keyring},
@@ -117,8 +123,13 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
             run_hooks("createRuntime", hooks["createRuntime"], state, fatal=True)
             return json.dumps(state).encode()
 
+        def on_pid(pid: int) -> None:
+            st.data["pid"] = pid
+            st.data["husk"]["start_time"] = process_start_time(pid)
+            st.save()
+
         launch = Launch(plan, context=f"create {container_id}")
-        pid = launch.start(before_plan=cg.add, on_hooks=on_hooks)
+        pid = launch.start(before_plan=cg.add, on_hooks=on_hooks, on_pid=on_pid)
         undo.callback(launch.abort)
         launch.close()
         st.data["pid"] = pid
@@ -131,6 +142,21 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         undo.pop_all()
     st.unlock()
     return st
+
+
+@contextlib.contextmanager
+def _interruptible(step: str):
+    """SIGTERM (and SIGHUP) during create unwind it like SIGINT does, so
+    the undo stack removes what was made.  SIGKILL cannot be caught: the
+    write-ahead state covers that."""
+    def interrupted(signum, _frame):
+        raise HuskError(step, f"interrupted by {signal.Signals(signum).name}")
+    old = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _session_keyring(container_id: str) -> str:
@@ -222,10 +248,32 @@ def kill(root: str, container_id: str, sig: int, all_processes: bool = False) ->
         if status == "stopped":
             raise WrongState("kill", f"container {container_id!r} is not running")
         if all_processes:
-            cg = manager_for(st.data["husk"]["cgroup"])
-            cg.kill_all(sig)
+            cg = _cgroup(st)
+            if cg.owned:
+                cg.kill_all(sig)
+            else:  # a cgroup shared with others: only what is in the container's pid namespace
+                for pid in _own_pids(st, cg):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
             return
         _signal(st, sig)
+
+
+def _own_pids(st: ContainerState, cg) -> list[int]:
+    """The container's processes in a cgroup it does not own: those in its
+    own pid namespace, or just its init if it shares the host's."""
+    if "pid" not in (st.data["husk"].get("namespaces") or []):
+        return [st.pid]
+    try:
+        ns = os.readlink(f"/proc/{st.pid}/ns/pid")
+    except OSError:
+        return []
+    out = []
+    for pid in cg.pids():
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/ns/pid") == ns:
+                out.append(pid)
+    return out
 
 
 def _signal(st: ContainerState, sig: int) -> None:
@@ -273,7 +321,13 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 def _kill_and_wait(st: ContainerState) -> None:
     husk = st.data.get("husk") or {}
     if husk.get("cgroup"):
-        manager_for(husk["cgroup"], husk.get("cgroup_created") or []).kill_all(signal.SIGKILL)
+        cg = manager_for(husk["cgroup"], husk.get("cgroup_created") or [])
+        if cg.owned:  # never a stranger's process in a cgroup husk joined
+            cg.kill_all(signal.SIGKILL)
+        elif st.pid:
+            for pid in _own_pids(st, cg):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
     try:
         pidfd = os.pidfd_open(st.pid)
     except (ProcessLookupError, ValueError):

@@ -115,6 +115,13 @@ class CgroupManager:
     def dirs(self) -> list[str]:
         return [p.dir for p in self.placements]
 
+    @property
+    def owned(self) -> bool:
+        """husk made this cgroup for the container.  A cgroupsPath may name
+        an existing cgroup with other processes in it: those are not the
+        container's to kill."""
+        return bool(self.placements) and all(p.dir in self.created for p in self.placements)
+
     def dir_of(self, controller: str) -> str | None:
         for p in self.placements:
             if controller in p.controllers:
@@ -126,6 +133,20 @@ class CgroupManager:
         return next((p.dir for p in self.placements if p.v2), None)
 
     # Life cycle
+
+    def planned(self) -> list[str]:
+        """The directories create() would make: each missing leaf and its
+        missing ancestors.  Recorded before create() runs (write-ahead), so
+        a husk killed half-way leaves nothing delete cannot find."""
+        out = []
+        for p in self.placements:
+            d = p.dir
+            chain = []
+            while not os.path.isdir(d) and d not in out:
+                chain.append(d)
+                d = os.path.dirname(d)
+            out += reversed(chain)
+        return out
 
     def create(self) -> None:
         for p in self.placements:
@@ -194,8 +215,9 @@ class CgroupManager:
                 self.thaw()
 
     def destroy(self) -> None:
-        """Kill what is left, then remove the directories we created, deepest first."""
-        for _ in range(500):
+        """Kill what is left (if the cgroup is ours), then remove the
+        directories we created, deepest first."""
+        for _ in range(500 if self.owned else 0):
             self.kill_all()
             if not self.pids():
                 break

@@ -2,7 +2,7 @@
 
 A container's network namespace is made by husk before the container
 (podman and CNI do the same): a thread unshares CLONE_NEWNET, the
-namespace is bind-mounted on /run/husk/netns/<id> to keep it alive, and
+namespace is bind-mounted under /run/husk-network/netns/ to keep it alive, and
 the bundle's config.json names that path.  The runtime core then just
 joins it.  Links are made through pyroute2's IPRoute, in the host and,
 with IPRoute(netns=...), inside the namespace.

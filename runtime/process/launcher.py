@@ -107,7 +107,8 @@ class Launch:
         self.console: socket.socket | None = None
 
     def start(self, before_plan: Callable[[int], None] | None = None,
-              on_hooks: Callable[[int], bytes] | None = None, wait_exec: bool = False) -> int:
+              on_hooks: Callable[[int], bytes] | None = None, wait_exec: bool = False,
+              on_pid: Callable[[int], None] | None = None) -> int:
         """Spawn husk-init and follow it until the process is READY (and,
         with wait_exec, until it has exec'd).  Returns the host pid."""
         plan = self.plan
@@ -142,14 +143,14 @@ class Launch:
             if before_plan:
                 before_plan(helper.pid)  # e.g. join the cgroup: children inherit it
             ours.sendall(proto.encode_plan(plan))
-            return self._follow(helper, on_hooks, wait_exec)
+            return self._follow(helper, on_hooks, wait_exec, on_pid)
         except BaseException:
             self.abort()
             raise
         finally:
             helper.wait()
 
-    def _follow(self, helper: subprocess.Popen, on_hooks, wait_exec: bool) -> int:
+    def _follow(self, helper: subprocess.Popen, on_hooks, wait_exec: bool, on_pid=None) -> int:
         assert self.sock is not None
         ready = False
         while True:
@@ -163,6 +164,8 @@ class Launch:
             tag, value = rec
             if tag == Msg.PID:
                 self.pid = proto.decode_int(value)
+                if on_pid:
+                    on_pid(self.pid)  # e.g. record it before anything else can go wrong
             elif tag == Msg.HOOKS:
                 state = on_hooks(self.pid) if on_hooks else b"{}"
                 self.sock.sendall(proto.encode_record(Msg.STATE, state))
