@@ -108,3 +108,37 @@ def test_delete_kills_only_in_cgroups_husk_made(bundle):
                     break
                 except OSError:
                     time.sleep(0.02)
+
+
+def _kill_husk_env(h, args, delay_ms: float) -> None:
+    argv = [h.husk_bin, "--root", h.state, "--storage-root", h.store, *args]
+    proc = subprocess.Popen(argv, env=h.env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(delay_ms / 1000)
+    proc.kill()
+    proc.wait(timeout=60)
+
+
+def test_sigkill_of_run_image_then_prune_leaves_nothing(husk_env, layouts):
+    from imagefixtures import leaks
+
+    h = husk_env
+    h("load", "-q", "--name", "netbox", "-i", layouts["netbox"], check=True)
+    for delay in DELAYS_MS:
+        _kill_husk_env(h, ["run", "--rm", "--pull=never", "-p", "18090:8080", "netbox", "/checker", "wait-signal"],
+                       delay)
+        h("system", "prune", check=True)
+        assert leaks(h) == [], f"after a kill at {delay} ms"
+        assert h.store_files("containers") == [] and h.store_files("tmp") == []
+
+
+def test_sigkill_of_pull_then_prune_leaves_nothing(husk_env, http_registry):
+    h = husk_env
+    for delay in DELAYS_MS:
+        _kill_husk_env(h, ["pull", "-q", f"{http_registry.host}/test/layers"], delay)
+        h("system", "prune", check=True)
+        assert h.store_files("tmp") == [], f"after a kill at {delay} ms"
+        if not h.names():  # the pull did not finish: nothing of it may stay
+            assert h.store_files("blobs") == [] and h.store_files("layers") == []
+        h("rmi", f"{http_registry.host}/test/layers")
+        h("image", "prune")
