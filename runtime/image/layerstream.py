@@ -25,13 +25,17 @@ _EOF = object()
 class TarStream:
     """read(n) returns decompressed bytes; diff_id is their sha256."""
 
-    def __init__(self, raw, compression: str, what: str) -> None:
+    def __init__(self, raw, compression: str, what: str, max_bytes: int | None = None) -> None:
         if compression not in ("", "gzip", "zstd"):
             raise HuskError(what, f"unknown compression {compression!r}")
         self.raw = raw
         self.what = what
         self.compression = compression
         self.sha = hashlib.sha256()
+        # The tar stream may not run on for ever: what the unpacker allows,
+        # plus headers and padding (a bomb after the end-of-archive too).
+        self.max_bytes = max_bytes
+        self.total = 0
         self.buffer = bytearray()
         self.pos = 0
         self.eof = False
@@ -54,11 +58,13 @@ class TarStream:
                     if ended:  # bytes after a finished member: concatenated gzip is valid
                         z = zlib.decompressobj(16 + zlib.MAX_WBITS)
                         ended = False
-                    out = z.decompress(data)
+                    # max_length: a megabyte of gzip can inflate to a gigabyte;
+                    # take it a chunk at a time (the rest waits in unconsumed_tail).
+                    out = z.decompress(data, CHUNK)
                     if out:
                         yield out
                     ended = z.eof
-                    data = z.unused_data if ended else b""
+                    data = z.unused_data if ended else z.unconsumed_tail
             if not ended:
                 raise HuskError(self.what, "gzip stream ends early")
         else:
@@ -80,6 +86,10 @@ class TarStream:
     def _produce(self) -> None:
         try:
             for data in self._chunks():
+                self.total += len(data)
+                if self.max_bytes is not None and self.total > self.max_bytes:
+                    raise HuskError(self.what, f"more than {self.max_bytes} bytes of tar once decompressed "
+                                    "(HUSK_MAX_LAYER_BYTES)")
                 self.sha.update(data)
                 if not self._put(data):
                     return

@@ -25,7 +25,7 @@ from runtime.image.layerstream import TarStream
 from runtime.image.progress import Progress
 from runtime.image.source import Source, TransientError
 from runtime.image.store import Store, remove_tree
-from runtime.image.unpack import unpack
+from runtime.image.unpack import Limits, unpack
 
 RETRIES = int(os.environ.get("HUSK_PULL_RETRIES", "4"))
 BACKOFF = float(os.environ.get("HUSK_PULL_BACKOFF", "0.5"))
@@ -231,8 +231,10 @@ class Importer:
         os.chmod(dest, 0o755)  # a root entry ("./") in the tar overrides this
         try:
             source = contextlib.nullcontext(raw) if raw is not None else open(self.store.blob_path(desc["digest"]), "rb")
-            with source as f, TarStream(f, mt.layer_compression(desc["mediaType"]), f"layer {what}") as stream:
-                stats = unpack(stream, dest, what)
+            limits = Limits.from_env()
+            with source as f, TarStream(f, mt.layer_compression(desc["mediaType"]), f"layer {what}",
+                                        max_bytes=limits.max_bytes + 2048 * limits.max_entries) as stream:
+                stats = unpack(stream, dest, what, limits)
                 stream.drain()
             if before_commit:
                 before_commit()

@@ -24,9 +24,11 @@ Every refusal names the layer and the entry.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import stat
 import tarfile
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from runtime.errors import HuskError
@@ -42,6 +44,34 @@ CHUNK = 1 << 20
 HOLE = 64 << 10
 _ZEROS = memoryview(bytes(HOLE))
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass
+class Limits:
+    """What one layer may hold: a layer is a stranger's data, and husk
+    unpacks it as root.  HUSK_MAX_LAYER_BYTES and HUSK_MAX_LAYER_ENTRIES
+    change them (a layer bigger than either is refused by name)."""
+
+    max_bytes: int = 64 << 30  # file data, sparse files counted at their full size
+    max_entries: int = 4_000_000
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        out = cls()
+        for field_name, var in (("max_bytes", "HUSK_MAX_LAYER_BYTES"), ("max_entries", "HUSK_MAX_LAYER_ENTRIES")):
+            value = os.environ.get(var)
+            if value:
+                try:
+                    setattr(out, field_name, int(value))
+                except ValueError:
+                    raise HuskError(var, f"{value!r} is not a number") from None
+        return out
+
+
+# Open directory fds kept at most (moby's dir-fd cache, bounded): a layer
+# of thousands of directories must not run into RLIMIT_NOFILE (EMFILE).
+DIR_CACHE = 128
+MAX_ID = 0xFFFFFFFE  # (uid_t)-1 is "no change" to chown
 
 
 class LayerError(HuskError):
@@ -72,10 +102,12 @@ def clean_name(name: str) -> list[str]:
 class Unpacker:
     """Extracts a stream of tar entries into `dest` (an empty directory)."""
 
-    def __init__(self, dest: str, layer: str) -> None:
+    def __init__(self, dest: str, layer: str, limits: Limits | None = None) -> None:
         self.layer = layer
+        self.limits = limits or Limits.from_env()
         self.root = os.open(dest, _DIR_FLAGS)
-        self.dirs: dict[str, int] = {"": self.root}  # cleaned dir path -> fd (moby's dir-fd cache)
+        # cleaned dir path -> fd, least recently used first (moby's dir-fd cache)
+        self.dirs: OrderedDict[str, int] = OrderedDict({"": self.root})
         self.dir_times: list[tuple[str, int]] = []
         self.stats = Stats()
 
@@ -105,6 +137,7 @@ class Unpacker:
         key = "/".join(parts)
         fd = self.dirs.get(key)
         if fd is not None:
+            self.dirs.move_to_end(key)
             return fd
         parent = self._dir(parts[:-1], entry) if parts else self.root
         try:
@@ -127,18 +160,46 @@ class Unpacker:
 
     # Entries
 
+    def _trim_dirs(self) -> None:
+        """Close the least recently used directory fds over DIR_CACHE.
+        Only between entries: an entry's parent fd stays open while used."""
+        while len(self.dirs) > DIR_CACHE:
+            key = next(k for k in self.dirs if k)
+            os.close(self.dirs.pop(key))
+
     def extract(self, tar: tarfile.TarFile) -> Stats:
         for member in tar:
             self.stats.entries += 1
-            self.entry(tar, member)
+            if self.stats.entries > self.limits.max_entries:
+                raise LayerError(self.layer, "", f"more than {self.limits.max_entries} entries "
+                                 "(HUSK_MAX_LAYER_ENTRIES)")
+            self._trim_dirs()
+            try:
+                self.entry(tar, member)
+            except OSError as e:  # ENAMETOOLONG, ENOSPC, EMLINK ...: named, not a traceback
+                raise LayerError(self.layer, member.name, e.strerror or str(e)) from None
         self._finish_dirs()
         return self.stats
+
+    def _check_header(self, m: tarfile.TarInfo) -> None:
+        """Header fields a crafted PAX record can make absurd."""
+        if not math.isfinite(m.mtime) or not -(2**62) < m.mtime * 1e9 < 2**62:
+            raise LayerError(self.layer, m.name, f"mtime {m.mtime!r} is not a time")
+        for what, value in (("uid", m.uid), ("gid", m.gid)):
+            if not isinstance(value, int) or not 0 <= value <= MAX_ID:
+                raise LayerError(self.layer, m.name, f"{what} {value!r} out of range")
+        if m.size < 0:
+            raise LayerError(self.layer, m.name, f"size {m.size} is negative")
+        if self.stats.bytes + m.size > self.limits.max_bytes:
+            raise LayerError(self.layer, m.name, f"the layer's files exceed {self.limits.max_bytes} bytes "
+                             "(HUSK_MAX_LAYER_BYTES)")
 
     def entry(self, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
         try:
             parts = clean_name(m.name)
         except ValueError as e:
             raise LayerError(self.layer, m.name, str(e)) from None
+        self._check_header(m)
         if not parts:
             if not m.isdir():
                 raise LayerError(self.layer, m.name, "refusing to change the type of the layer's root")
@@ -240,16 +301,10 @@ class Unpacker:
                      dir_fd=parent)
         try:
             src = tar.extractfile(m)
-            left = m.size
-            sparse = False
-            while left > 0:
-                chunk = src.read(min(CHUNK, left))
-                if not chunk:
-                    raise LayerError(self.layer, m.name, "truncated file data")
-                left -= len(chunk)
-                sparse |= _write_sparse(fd, chunk)
-            if sparse:
-                os.ftruncate(fd, m.size)
+            if m.sparse is not None:
+                self._sparse_data(src, fd, m)
+            else:
+                self._data(src, fd, m)
             self.stats.bytes += m.size
             os.fchown(fd, m.uid, m.gid)
             os.fchmod(fd, _mode(m))  # after chown, which clears setuid/setgid
@@ -257,6 +312,39 @@ class Unpacker:
             os.utime(fd, ns=(_ns(m.mtime), _ns(m.mtime)))
         finally:
             os.close(fd)
+
+    def _data(self, src, fd: int, m: tarfile.TarInfo) -> None:
+        left = m.size
+        sparse = False
+        while left > 0:
+            chunk = src.read(min(CHUNK, left))
+            if not chunk:
+                raise LayerError(self.layer, m.name, "truncated file data")
+            left -= len(chunk)
+            sparse |= _write_sparse(fd, chunk)
+        if sparse:
+            os.ftruncate(fd, m.size)
+
+    def _sparse_data(self, src, fd: int, m: tarfile.TarInfo) -> None:
+        """A GNU/PAX sparse entry: only its data regions are in the archive.
+        Seek over the holes (tarfile would hand us every zero of them: a
+        16 GiB claim would cost minutes of CPU) and write the regions.
+        tarfile's _FileInFile maps the file's offsets to the archive's and
+        seeks forward in a stream; its BufferedReader wrapper would ask the
+        stream whether it is seekable, so use the raw object."""
+        src = getattr(src, "raw", src)
+        for offset, length in m.sparse:
+            if offset < 0 or length < 0 or offset + length > m.size:
+                raise LayerError(self.layer, m.name, f"sparse region {offset}+{length} outside the file")
+            src.seek(offset)
+            left = length
+            while left > 0:
+                chunk = src.read(min(CHUNK, left))
+                if not chunk:
+                    raise LayerError(self.layer, m.name, "truncated file data")
+                _write_all_at(fd, chunk, offset + length - left)
+                left -= len(chunk)
+        os.ftruncate(fd, m.size)
 
     def _symlink(self, parent: int, base: str, m: tarfile.TarInfo) -> None:
         if "\0" in m.linkname:
@@ -343,6 +431,13 @@ def _write_sparse(fd: int, chunk: bytes) -> bool:
     return hole
 
 
+def _write_all_at(fd: int, data, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
 def _write_all(fd: int, data) -> None:
     view = memoryview(data)
     while view:
@@ -367,7 +462,7 @@ def _rmtree_at(parent: int, name: str) -> None:
     os.rmdir(name, dir_fd=parent)
 
 
-def unpack(stream, dest: str, layer: str) -> Stats:
+def unpack(stream, dest: str, layer: str, limits: Limits | None = None) -> Stats:
     """Extract the (decompressed) tar STREAM into DEST, an empty directory."""
     try:
         # tarfile's stream mode copies its whole buffer on every read:
@@ -375,8 +470,9 @@ def unpack(stream, dest: str, layer: str) -> Stats:
         tar = tarfile.open(fileobj=stream, mode="r|", errorlevel=2, bufsize=64 << 10)
     except tarfile.TarError as e:
         raise LayerError(layer, "", f"not a tar archive: {e}") from None
-    with Unpacker(dest, layer) as unpacker, tar:
+    with Unpacker(dest, layer, limits) as unpacker, tar:
         try:
             return unpacker.extract(tar)
-        except tarfile.TarError as e:
+        except (tarfile.TarError, ValueError, OverflowError, UnicodeError) as e:
+            # a header tarfile itself cannot parse (PAX numbers, encodings)
             raise LayerError(layer, "", f"corrupt tar archive: {e}") from None

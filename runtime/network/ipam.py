@@ -115,7 +115,9 @@ def _reclaim(d: str, alive: Callable[[str], bool]) -> int:
     n = 0
     for ip in os.listdir(d):
         owner = _read(os.path.join(d, ip))
-        if not alive(owner):
+        # Empty: its allocator was killed between O_EXCL and the write (we
+        # hold the lock it held, so it is not still writing).
+        if not owner or not alive(owner):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(d, ip))
                 n += 1
