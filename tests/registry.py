@@ -229,3 +229,96 @@ def api_get(reg: Registry, path: str) -> bytes:
     accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"
     req = urllib.request.Request(f"http://{reg.host}{path}", headers={"Accept": accept})
     return urllib.request.urlopen(req, timeout=10).read()
+
+
+class HostileRegistry:
+    """A registry that misbehaves in one chosen way, for the limits a
+    client must keep: husk reads a stranger's answers as root.
+
+        big-manifest    a 5 MiB manifest
+        retry-forever   429 with Retry-After: 86400, every time
+        big-token       a bearer challenge whose token answer is 2 MiB
+        big-error       404 with a 64 MiB body
+        redirect:URL    every manifest request redirected to URL
+        basic           /v2/ wants basic auth (so husk login stores credentials)
+    Every request's headers are kept in .seen."""
+
+    def __init__(self, behaviour: str, tls: tuple[str, str] | None = None) -> None:
+        import http.server
+        import ssl
+        import threading
+
+        self.behaviour = behaviour
+        self.seen: list[tuple[str, dict]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                outer.seen.append((self.path, dict(self.headers)))
+                outer.answer(self)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, h) -> None:
+        b = self.behaviour
+        if b == "basic" and "Authorization" not in h.headers:
+            return self.send(h, 401, b"{}", {"WWW-Authenticate": 'Basic realm="hostile"'})
+        if h.path == "/v2/":
+            return self.send(h, 200, b"{}")
+        if h.path.startswith("/token"):
+            return self.send(h, 200, b'{"token": "' + b"t" * (2 << 20) + b'"}')
+        if b == "big-manifest":
+            return self.send(h, 200, b"{" + b" " * (5 << 20) + b"}",
+                             {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        if b == "retry-forever":
+            return self.send(h, 429, b"{}", {"Retry-After": "86400"})
+        if b == "big-token":
+            if "Authorization" not in h.headers:
+                return self.send(h, 401, b"{}", {"WWW-Authenticate":
+                                                 f'Bearer realm="http://{self.host}/token",service="hostile"'})
+            return self.send(h, 404, b"{}")
+        if b == "big-error":
+            h.send_response(404)
+            h.send_header("Content-Length", str(64 << 20))
+            h.end_headers()
+            chunk = b"x" * (1 << 20)
+            try:
+                for _ in range(64):
+                    h.wfile.write(chunk)
+            except OSError:
+                pass  # the client stopped reading: what it should do
+            return None
+        if b.startswith("redirect:") or b == "basic":
+            target = b.split(":", 1)[1] if b.startswith("redirect:") else self.redirect_to
+            return self.send(h, 307, b"", {"Location": target + h.path})
+        return self.send(h, 404, b"{}")
+
+    redirect_to = ""
+
+    @staticmethod
+    def send(h, status: int, body: bytes, headers: dict | None = None) -> None:
+        h.send_response(status)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        try:
+            h.wfile.write(body)
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

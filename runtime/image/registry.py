@@ -41,6 +41,30 @@ class RegistryError(HuskError):
     pass
 
 
+# containers/image's iolimits: what husk reads of a registry's answers.
+MAX_MANIFEST = 4 << 20
+MAX_TOKEN = 1 << 20
+MAX_ERROR_BODY = 1 << 20
+# Seconds: a Retry-After of a day must not hang a pull (HUSK_MAX_RETRY_AFTER changes it).
+MAX_RETRY_AFTER = float(os.environ.get("HUSK_MAX_RETRY_AFTER", "60"))
+
+
+def _read_limited(resp, limit: int, what: str, host: str) -> bytes:
+    """A response body of at most LIMIT bytes (a registry is a stranger)."""
+    length = resp.getheader("Content-Length")
+    if length and length.isdigit() and int(length) > limit:
+        raise RegistryError(host, f"{what}: {length} bytes, more than the limit of {limit}")
+    data = resp.read(limit + 1)
+    if len(data) > limit:
+        raise RegistryError(host, f"{what}: more than the limit of {limit} bytes")
+    return data
+
+
+def _discard(resp) -> None:
+    """Read a little of a body we do not want, so the connection is clean."""
+    resp.read(MAX_ERROR_BODY)
+
+
 def _is_local(host: str) -> bool:
     name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host[1:host.index("]")]
     if name == "localhost":
@@ -105,7 +129,7 @@ class Registry:
         conn = self._connection("https", self.host)
         try:
             conn.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
-            conn.getresponse().read()
+            _discard(conn.getresponse())
             self.scheme = "https"
         except ssl.SSLCertVerificationError as e:
             raise RegistryError(self.host, f"TLS: certificate verify failed: {e.verify_message}; put the "
@@ -164,8 +188,8 @@ class Registry:
         try:
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
-            body = resp.read()
-        except OSError as e:
+            body = _read_limited(resp, MAX_TOKEN, "token server's answer", self.host)
+        except (OSError, http.client.HTTPException) as e:
             raise TransientError(f"token server {url.netloc}: {e}") from None
         finally:
             conn.close()
@@ -204,7 +228,7 @@ class Registry:
                 raise TransientError(f"{host}: {what or path}: {e}") from None
             if resp.status == 401 and host == self.host and auth_tries < 2:
                 challenge = resp.getheader("WWW-Authenticate", "")
-                resp.read()
+                _discard(resp)
                 conn.close()
                 auth_tries += 1
                 with self.lock:
@@ -212,9 +236,14 @@ class Registry:
                 continue
             if resp.status in (301, 302, 303, 307, 308) and redirects < 5:
                 location = resp.getheader("Location", "")
-                resp.read()
+                _discard(resp)
                 conn.close()
                 url = urllib.parse.urlsplit(urllib.parse.urljoin(f"{scheme}://{host}{url_path}", location))
+                # Never from TLS to plain HTTP (the blob would travel
+                # unprotected); credentials go to self.host only (above).
+                if url.scheme not in ("http", "https") or scheme == "https" and url.scheme == "http":
+                    raise RegistryError(self.host, f"{what or path}: refusing a redirect from {scheme}:// to "
+                                        f"{location!r}")
                 scheme, host = url.scheme, url.netloc
                 url_path = url.path + (f"?{url.query}" if url.query else "")
                 redirects += 1
@@ -226,14 +255,17 @@ class Registry:
         resp = self.request("GET", path, scope, headers, what)
         if resp.status in ok:
             return resp
-        body = resp.read(65536)
+        try:
+            body = resp.read(MAX_ERROR_BODY)
+        except (OSError, http.client.HTTPException):
+            body = b""
         resp.close()
         raise _status_error(self.host, resp, body, what or path)
 
     def ping(self) -> None:
         """GET /v2/ with authentication: what `husk login` checks."""
         resp = self.get("/v2/", "", what="login")
-        resp.read()
+        _discard(resp)
 
 
 def _status_error(host: str, resp, body: bytes, what: str) -> Exception:
@@ -248,7 +280,7 @@ def _status_error(host: str, resp, body: bytes, what: str) -> Exception:
         retry = resp.getheader("Retry-After")
         reason = "rate limited (429 too many requests)" if status == 429 else f"server error {status}"
         return TransientError(f"{host}: {what}: {reason}" + (f": {detail}" if detail else ""),
-                              float(retry) if retry and retry.isdigit() else None)
+                              min(float(retry), MAX_RETRY_AFTER) if retry and retry.isdigit() else None)
     names = {401: "unauthorized", 403: "denied", 404: "not found"}
     return RegistryError(host, f"{what}: {status} {names.get(status, resp.reason)}" + (f": {detail}" if detail else ""))
 
@@ -268,10 +300,7 @@ class RegistrySource:
                                  what=f"manifest {self.ref.path}:{reference}" if ":" not in reference
                                  else f"manifest {self.ref.path}@{reference}")
         try:
-            length = int(resp.getheader("Content-Length") or 0)
-            if length > 4 << 20:
-                raise RegistryError(self.registry.host, f"manifest {reference} is larger than 4 MiB")
-            data = resp.read(4 << 20 + 1)
+            data = _read_limited(resp, MAX_MANIFEST, f"manifest {reference}", self.registry.host)
         except (OSError, http.client.HTTPException) as e:
             raise TransientError(f"{self.registry.host}: manifest: {e}") from None
         finally:
