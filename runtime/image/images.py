@@ -90,7 +90,8 @@ def load(store: Store, path: str, name: str | None = None, quiet: bool = False) 
         loaded = []
         for image in source.images():
             names = [_name_for(n, name, path) for n in image.names] or [_name_for(None, name, path)]
-            Importer(store, source, progress=progress).run(image.digest, names, expect_digest=image.digest)
+            Importer(store, source, progress=progress).run(image.digest, names, expect_digest=image.digest,
+                                                              expect_size=image.size)
             loaded += names
             for n in names:
                 progress.line(f"Loaded image: {n}")

@@ -32,6 +32,7 @@ class LocalImage:
     names: list[str]  # references as written in the archive (full, familiar or just a tag)
     digest: str  # of the manifest (or index)
     media_type: str
+    size: int | None = None  # as the layout's index.json declares it
 
 
 class _Tree:
@@ -99,10 +100,13 @@ class LayoutSource(_Tree):
             if not isinstance(d, dict) or not isinstance(d.get("digest"), str):
                 raise HuskError(self.description, f"index.json: manifests[{i}] has no digest")
             digests.check(d["digest"], f"{self.description}: index.json manifests[{i}].digest")
+            size = d.get("size")
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise HuskError(self.description, f"index.json: manifests[{i}].size: {size!r} is not a byte count")
             ann = d.get("annotations") or {}
             names = [n for n in (ann.get(CONTAINERD_NAME), ann.get(REF_NAME)) if n]
             self.media_types[d["digest"]] = d.get("mediaType", "")
-            out.append(LocalImage(names[:1], d["digest"], d.get("mediaType", "")))
+            out.append(LocalImage(names[:1], d["digest"], d.get("mediaType", ""), size))
         if not out:
             raise HuskError(self.description, "index.json lists no images")
         return out
@@ -188,7 +192,7 @@ class DockerArchiveSource(LayoutSource):
             tags = entry.get("RepoTags") or []
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 raise HuskError(self.description, f"manifest.json[{i}].RepoTags must be a list of names")
-            out.append(LocalImage(tags, mdigest, mt.OCI_MANIFEST))
+            out.append(LocalImage(tags, mdigest, mt.OCI_MANIFEST, len(manifest)))
         return out
 
     def manifest(self, reference: str) -> tuple[bytes, str]:

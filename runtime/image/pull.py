@@ -57,13 +57,14 @@ class Importer:
 
     # Entry point
 
-    def run(self, reference: str, names: list[str], expect_digest: str | None = None) -> str:
+    def run(self, reference: str, names: list[str], expect_digest: str | None = None,
+            expect_size: int | None = None) -> str:
         """Import the image REFERENCE names in the source; returns its manifest digest."""
         self.store.ensure()
         added: list[str] = []
         try:
             with self.store.using():
-                digest = self._import(reference, expect_digest, added)
+                digest = self._import(reference, expect_digest, added, expect_size)
                 for name in names:
                     self.store.set_name(name, digest)
             return digest
@@ -71,10 +72,11 @@ class Importer:
             self._forget(added)
             raise
 
-    def _import(self, reference: str, expect_digest: str | None, added: list[str]) -> str:
+    def _import(self, reference: str, expect_digest: str | None, added: list[str],
+                expect_size: int | None = None) -> str:
         data, media_type = retrying(self.what, lambda _: self.source.manifest(reference))
         if expect_digest:
-            self._verify_json(data, expect_digest, f"manifest {expect_digest}")
+            self._verify_json(data, expect_digest, f"manifest {expect_digest}", expect_size)
         media_type = media_type if media_type not in ("", "application/json", "text/plain") \
             else _guess_media_type(data)
         if media_type in mt.INDEXES:
@@ -88,8 +90,15 @@ class Importer:
             raise HuskError(self.what, "Docker schema 1 manifests are not supported (deprecated since 2017); "
                             "re-push the image with a current client")
         manifest = _json(data, self.what, "manifest")
-        if media_type not in mt.MANIFESTS and manifest.get("mediaType") not in mt.MANIFESTS:
-            raise HuskError(self.what, f"unsupported manifest media type {media_type or manifest.get('mediaType')!r}")
+        # Both the type it was served (or described) as and the one it
+        # declares must be an image manifest husk knows: anything else
+        # (an artifact, a future format) is refused by name, not guessed at.
+        declared = manifest.get("mediaType")
+        for media in (media_type, declared):
+            if media and media not in mt.MANIFESTS:
+                raise HuskError(self.what, f"unsupported manifest media type {media!r}")
+        if not media_type and not declared:
+            raise HuskError(self.what, "manifest: no media type")
         config_desc, layers = self._check_manifest(manifest)
 
         config_bytes = self._fetch_small(config_desc, "config", added)
@@ -344,7 +353,9 @@ def _check_descriptor(desc: Any, what: str, field: str) -> None:
         raise HuskError(what, f"{field}: not a descriptor (needs mediaType, digest, size)")
     digests.check(desc["digest"], f"{what}: {field}.digest")
     size = desc.get("size")
-    if size is not None and (not isinstance(size, int) or size < 0):
+    # The size is checked with the digest: a descriptor without one would
+    # let a registry stream without end before the digest could fail.
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise HuskError(what, f"{field}.size: {size!r} is not a byte count")
 
 
