@@ -115,3 +115,47 @@ def test_tmpcopyup_fills_the_tmpfs_with_the_image_contents(bundle):
     assert r.out.split() == ["from", "the", "image", "640", "tmpfs"]
     # Writes went to the tmpfs, not the image.
     assert not os.path.exists(os.path.join(etc, "new"))
+
+
+def test_rootfs_propagation_shared_never_leaves_mounts_on_the_host(bundle, tmp_path):
+    # The rootfs sits on a shared mount, as on a systemd host: a bind of it
+    # in the container's namespace would propagate to the host's peer.
+    import subprocess
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(shared)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(shared)], check=True)
+        subprocess.run(["cp", "-a", bundle.rootfs, str(shared / "rootfs")], check=True)
+        bundle.config["root"]["path"] = str(shared / "rootfs")
+        bundle.config["linux"]["rootfsPropagation"] = "shared"
+        bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+        bundle.save()
+        bundle.husk("create", "--bundle", bundle.path, "c1", check=True)
+        try:
+            with open("/proc/self/mountinfo") as f:
+                on_host = [line.split()[4] for line in f if str(shared) in line.split()[4]]
+            assert on_host == [str(shared)], on_host  # only our tmpfs: nothing propagated back
+            r = bundle.husk("exec", "c1", "sh", "-c", "head -2 /proc/1/mountinfo")
+            assert "shared:" in r.out, r.out + r.err  # the container's / is shared, as asked
+        finally:
+            bundle.husk("delete", "--force", "c1")
+    finally:
+        subprocess.run(["umount", "-l", str(shared)])
+
+
+def test_tmpcopyup_of_a_deep_tree(bundle):
+    # 200 levels: a frame per level overflowed husk-init's stack at ~130.
+    deep = os.path.join(bundle.rootfs, "srv")
+    path = deep
+    for i in range(200):
+        path = os.path.join(path, "d")
+    os.makedirs(path)
+    with open(os.path.join(path, "leaf"), "w") as f:
+        f.write("bottom")
+    bundle.config["mounts"].append({"destination": "/srv", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["tmpcopyup"]})
+    r = bundle.run("sh", "-c", "cat /srv" + "/d" * 200 + "/leaf; echo; grep -c ' /srv ' /proc/self/mounts")
+    assert r.code == 0, r.err
+    assert r.out.split() == ["bottom", "1"]

@@ -200,65 +200,101 @@ new_fs_mount (struct mount_entry *m, const struct mount_attr *attr)
   return mfd;
 }
 
-/* Copy the tree under src into dst (both directory fds), keeping modes
- * and owners; symlinks are copied as links, never followed. */
-static void
-copy_tree (int src, int dst, const char *where)
+/* A directory still to copy, relative to the tops of both trees. */
+struct pending
 {
-  int dfd = dup (src);
-  DIR *dir = dfd >= 0 ? fdopendir (dfd) : NULL;
-  struct dirent *e;
-  if (dir == NULL)
-    die (errno, "tmpcopyup", "read %s", where);
-  while ((e = readdir (dir)) != NULL)
+  char *rel;
+  struct pending *next;
+};
+
+/* Open rel below top, never through a symlink or out of top. */
+static int
+open_dir_beneath (int top, const char *rel)
+{
+  struct open_how how = {
+    .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  return syscall (SYS_openat2, top, rel, &how, sizeof how);
+}
+
+/* Copy the tree under src into dst (both directory fds), keeping modes
+ * and owners; symlinks are copied as links, never followed.  Iterative,
+ * with the directories to visit on a heap list and two fds open at a
+ * time: an image's tree may be deeper than husk-init's stack (a frame per
+ * level overflowed it at ~130) or its fd limit. */
+static void
+copy_tree (int src_top, int dst_top, const char *where)
+{
+  static char buf[65536];
+  struct pending *todo = calloc (1, sizeof *todo);
+  if (todo == NULL || (todo->rel = strdup (".")) == NULL)
+    die (ENOMEM, "tmpcopyup", "%s", where);
+  while (todo)
     {
-      struct stat st;
-      if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
-        continue;
-      if (fstatat (src, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        die (errno, "tmpcopyup", "stat %s/%s", where, e->d_name);
-      if (S_ISDIR (st.st_mode))
+      struct pending *cur = todo;
+      todo = cur->next;
+      cleanup_close int src = open_dir_beneath (src_top, cur->rel);
+      cleanup_close int dst = open_dir_beneath (dst_top, cur->rel);
+      if (src < 0 || dst < 0)
+        die (errno, "tmpcopyup", "open %s/%s", where, cur->rel);
+      int dfd = dup (src);
+      DIR *dir = dfd >= 0 ? fdopendir (dfd) : NULL;
+      struct dirent *e;
+      if (dir == NULL)
+        die (errno, "tmpcopyup", "read %s/%s", where, cur->rel);
+      while ((e = readdir (dir)) != NULL)
         {
-          if (mkdirat (dst, e->d_name, st.st_mode & 07777) < 0)
-            die (errno, "tmpcopyup", "mkdir %s/%s", where, e->d_name);
-          cleanup_close int s2 = openat (src, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-          cleanup_close int d2 = openat (dst, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-          if (s2 < 0 || d2 < 0)
-            die (errno, "tmpcopyup", "open %s/%s", where, e->d_name);
-          copy_tree (s2, d2, where);
+          struct stat st;
+          if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0)
+            continue;
+          if (fstatat (src, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            die (errno, "tmpcopyup", "stat %s/%s/%s", where, cur->rel, e->d_name);
+          if (S_ISDIR (st.st_mode))
+            {
+              if (mkdirat (dst, e->d_name, st.st_mode & 07777) < 0)
+                die (errno, "tmpcopyup", "mkdir %s/%s/%s", where, cur->rel, e->d_name);
+              struct pending *next = calloc (1, sizeof *next);
+              if (next == NULL || asprintf (&next->rel, "%s/%s", cur->rel, e->d_name) < 0)
+                die (ENOMEM, "tmpcopyup", "%s", where);
+              next->next = todo;
+              todo = next;
+            }
+          else if (S_ISLNK (st.st_mode))
+            {
+              char target[PATH_MAX];
+              ssize_t n = readlinkat (src, e->d_name, target, sizeof target - 1);
+              if (n < 0)
+                die (errno, "tmpcopyup", "readlink %s/%s/%s", where, cur->rel, e->d_name);
+              target[n] = '\0';
+              if (symlinkat (target, dst, e->d_name) < 0)
+                die (errno, "tmpcopyup", "symlink %s/%s/%s", where, cur->rel, e->d_name);
+            }
+          else if (S_ISREG (st.st_mode))
+            {
+              cleanup_close int in = openat (src, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+              cleanup_close int out
+                  = openat (dst, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
+              ssize_t n;
+              if (in < 0 || out < 0)
+                die (errno, "tmpcopyup", "copy %s/%s/%s", where, cur->rel, e->d_name);
+              while ((n = read (in, buf, sizeof buf)) > 0)
+                if (write_all (out, buf, n) < 0)
+                  die (errno, "tmpcopyup", "write %s/%s/%s", where, cur->rel, e->d_name);
+              if (n < 0)
+                die (errno, "tmpcopyup", "read %s/%s/%s", where, cur->rel, e->d_name);
+            }
+          else if (mknodat (dst, e->d_name, st.st_mode, st.st_rdev) < 0)
+            die (errno, "tmpcopyup", "mknod %s/%s/%s", where, cur->rel, e->d_name);
+          if (fchownat (dst, e->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+            die (errno, "tmpcopyup", "chown %s/%s/%s", where, cur->rel, e->d_name);
+          if (!S_ISLNK (st.st_mode) && fchmodat (dst, e->d_name, st.st_mode & 07777, 0) < 0)
+            die (errno, "tmpcopyup", "chmod %s/%s/%s", where, cur->rel, e->d_name);
         }
-      else if (S_ISLNK (st.st_mode))
-        {
-          char target[PATH_MAX];
-          ssize_t n = readlinkat (src, e->d_name, target, sizeof target - 1);
-          if (n < 0)
-            die (errno, "tmpcopyup", "readlink %s/%s", where, e->d_name);
-          target[n] = '\0';
-          if (symlinkat (target, dst, e->d_name) < 0)
-            die (errno, "tmpcopyup", "symlink %s/%s", where, e->d_name);
-        }
-      else if (S_ISREG (st.st_mode))
-        {
-          cleanup_close int in = openat (src, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-          cleanup_close int out = openat (dst, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
-          char buf[65536];
-          ssize_t n;
-          if (in < 0 || out < 0)
-            die (errno, "tmpcopyup", "copy %s/%s", where, e->d_name);
-          while ((n = read (in, buf, sizeof buf)) > 0)
-            if (write_all (out, buf, n) < 0)
-              die (errno, "tmpcopyup", "write %s/%s", where, e->d_name);
-          if (n < 0)
-            die (errno, "tmpcopyup", "read %s/%s", where, e->d_name);
-        }
-      else if (mknodat (dst, e->d_name, st.st_mode, st.st_rdev) < 0)
-        die (errno, "tmpcopyup", "mknod %s/%s", where, e->d_name);
-      if (fchownat (dst, e->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-        die (errno, "tmpcopyup", "chown %s/%s", where, e->d_name);
-      if (!S_ISLNK (st.st_mode) && fchmodat (dst, e->d_name, st.st_mode & 07777, 0) < 0)
-        die (errno, "tmpcopyup", "chmod %s/%s", where, e->d_name);
+      closedir (dir);
+      free (cur->rel);
+      free (cur);
     }
-  closedir (dir);
 }
 
 static void
@@ -381,6 +417,46 @@ default_devices (int rootfd, int in_userns)
     }
 }
 
+/* The mount point of the mount that holds path: the longest mount point
+ * in mountinfo that is path or a parent directory of it. */
+static void
+make_parent_mount_private (const char *rootfs)
+{
+  char real[PATH_MAX], best[PATH_MAX] = "/", line[8192];
+  if (realpath (rootfs, real) == NULL)
+    die (errno, "mount", "resolve rootfs %s", rootfs);
+  FILE *f = fopen ("/proc/self/mountinfo", "re");
+  if (f == NULL)
+    die (errno, "mount", "read /proc/self/mountinfo");
+  size_t best_len = 1;
+  while (fgets (line, sizeof line, f))
+    {
+      char point[PATH_MAX], decoded[PATH_MAX];
+      if (sscanf (line, "%*d %*d %*s %*s %4095s", point) != 1)
+        continue;
+      /* mountinfo escapes space, tab, newline and backslash as \ooo */
+      size_t j = 0;
+      for (size_t i = 0; point[i] && j < sizeof decoded - 1; i++)
+        if (point[i] == '\\' && point[i + 1] && point[i + 2] && point[i + 3])
+          {
+            decoded[j++] = (char) ((point[i + 1] - '0') * 64 + (point[i + 2] - '0') * 8 + (point[i + 3] - '0'));
+            i += 3;
+          }
+        else
+          decoded[j++] = point[i];
+      decoded[j] = '\0';
+      size_t n = strlen (decoded);
+      if (n >= best_len && strncmp (real, decoded, n) == 0 && (real[n] == '/' || real[n] == '\0' || n == 1))
+        {
+          memcpy (best, decoded, n + 1);
+          best_len = n;
+        }
+    }
+  fclose (f);
+  if (mount (NULL, best, NULL, MS_PRIVATE, NULL) < 0)
+    die (errno, "mount", "make %s (the mount holding the rootfs) private", best);
+}
+
 int
 rootfs_prepare (struct plan *p, int in_userns)
 {
@@ -388,6 +464,14 @@ rootfs_prepare (struct plan *p, int in_userns)
    * travelling back to the host (rslave by default, like runc). */
   if (mount (NULL, "/", NULL, MS_REC | (p->rootfs_propagation ? p->rootfs_propagation : MS_SLAVE), NULL) < 0)
     die (errno, "mount", "set propagation of /");
+  /* With rootfsPropagation shared, the mount holding the rootfs is now a
+   * peer of the host's: our bind of the rootfs (and every mount on it)
+   * would propagate to the host and stay there, and pivot_root refuses a
+   * shared parent.  Make that one mount private, as runc's
+   * rootfsParentMountPrivate does; "/" gets the asked-for propagation
+   * back after pivot_root (rootfs_pivot). */
+  if (p->rootfs_propagation & MS_SHARED)
+    make_parent_mount_private (p->rootfs);
 
   /* pivot_root needs the new root to be a mount point: bind it on itself. */
   int tree = open_tree (AT_FDCWD, p->rootfs, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
@@ -544,4 +628,10 @@ rootfs_pivot (struct plan *p, int rootfd)
     }
   if (chdir ("/") < 0)
     die (errno, "pivot_root", "chdir /");
+  /* rootfsPropagation is for the container's "/": set it on the new root
+   * now (runc does the same after pivot_root).  This root was made in our
+   * namespace from a private parent, so "shared" peers only with mounts
+   * inside the container, never with the host's. */
+  if (p->rootfs_propagation && mount (NULL, "/", NULL, p->rootfs_propagation, NULL) < 0)
+    die (errno, "mount", "set rootfsPropagation of /");
 }
