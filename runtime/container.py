@@ -24,8 +24,14 @@ from runtime.linux.rlimits import check_raisable
 from runtime.oci.defaults import defaults
 from runtime.oci.hooks import run_hooks
 from runtime.oci.spec import get_obj, load_config
-from runtime.oci.specconv import (bounding_set, hooks_of, limit_capabilities, parse_namespaces, process_plan,
-                                  spec_to_plan)
+from runtime.oci.specconv import (
+    bounding_set,
+    hooks_of,
+    limit_capabilities,
+    parse_namespaces,
+    process_plan,
+    spec_to_plan,
+)
 from runtime.oci.state import ContainerState, process_start_time
 from runtime.process import protocol as proto
 from runtime.process.launcher import Launch

@@ -117,7 +117,7 @@ def test_publish_all_refuses_host_addresses_and_ports_from_the_image(h, tmp_path
 
 
 def test_publish_all_maps_to_free_ephemeral_ports(h):
-    r = h("run", "-d", "--pull=never", "--name", "pall", "-P", "netbox", "/checker", "tcp-echo", "8080", check=True)
+    h("run", "-d", "--pull=never", "--name", "pall", "-P", "netbox", "/checker", "tcp-echo", "8080", check=True)
     try:
         record = next(c for c in json.loads(h("containers", "--format", "json", check=True).out)
                       if c["name"] == "pall")
@@ -127,14 +127,11 @@ def test_publish_all_maps_to_free_ephemeral_ports(h):
             assert host_ip == "" and low <= host_port <= high
     finally:
         h("rm", "-f", "pall")
-    del r
 
 
 def test_prune_leaves_another_stores_containers_alone(h, tmp_path, layouts):
-    import os
-    import subprocess
-
     from imagefixtures import HuskEnv, leaks
+
     from runtime.network import nft
 
     other = HuskEnv(str(tmp_path / "other"))

@@ -10,8 +10,8 @@ from typing import Any
 
 from runtime.errors import HuskError
 from runtime.image import users
-from runtime.oci.defaults import defaults
 from runtime.oci import seccomp_profile
+from runtime.oci.defaults import defaults
 from runtime.oci.example import example_spec
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
