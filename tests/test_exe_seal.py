@@ -62,9 +62,14 @@ class Attack:
         return json.loads(out)
 
 
-def with_caps(bundle, caps) -> None:
-    for s in ("bounding", "effective", "permitted"):
-        bundle.config["process"]["capabilities"][s] = caps
+def waiting_container(bundle, caps: str) -> None:
+    """A config whose process waits for a signal, with the test's caps
+    (the bundle's default set, or PTRACE_CAPS)."""
+    if caps == "ptrace":
+        for s in ("bounding", "effective", "permitted"):
+            bundle.config["process"]["capabilities"][s] = PTRACE_CAPS
+    bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+    bundle.save()
 
 
 @pytest.fixture
@@ -78,10 +83,7 @@ def evil(bundle):
 @pytest.mark.parametrize("caps", ["default", "ptrace"])
 def test_create_init_is_sealed_and_not_dumpable(evil, caps):
     # The created container's pid 1 is husk-init, waiting on the exec fifo.
-    if caps == "ptrace":
-        with_caps(evil, PTRACE_CAPS)
-    evil.config["process"]["args"] = ["/checker", "wait-signal"]
-    evil.save()
+    waiting_container(evil, caps)
     evil.husk("create", "--bundle", evil.path, "c1", check=True)
     try:
         attack = Attack(evil, "1")
@@ -119,10 +121,7 @@ def _blocked_husk_init(evil, *husk_args):
 
 @pytest.mark.parametrize("caps", ["default", "ptrace"])
 def test_exec_of_a_program_that_is_proc_self_exe(evil, caps):
-    if caps == "ptrace":
-        with_caps(evil, PTRACE_CAPS)
-    evil.config["process"]["args"] = ["/checker", "wait-signal"]
-    evil.save()
+    waiting_container(evil, caps)
     evil.husk("run", "--detach", "--bundle", evil.path, "c1", check=True)
     try:
         proc, w = _blocked_husk_init(evil, "exec", "--preserve-fds", "1", "c1", "/evil", "3")
