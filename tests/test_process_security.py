@@ -19,6 +19,7 @@ pytestmark = pytest.mark.root
 KEYCTL_GET_KEYRING_ID = 0
 KEY_SPEC_SESSION_KEYRING = -3
 SYS_KEYCTL = 250  # x86_64
+SYS_RT_SIGACTION = 13
 
 
 def my_session_keyring() -> int:
@@ -94,10 +95,17 @@ def test_exec_process_without_capabilities_gets_none(bundle, tmp_path):
 
 
 def test_signals_are_reset_before_execve(bundle):
-    # husk's caller ignores SIGPIPE and SIGHUP and blocks SIGTERM and SIGUSR1.
+    # husk's caller ignores SIGPIPE, SIGHUP and a real-time signal, and
+    # blocks SIGTERM and SIGUSR1.
     def caller_setup():
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGRTMIN + 2, signal.SIG_IGN)
+        # glibc's reserved 33 (SIGSETXID) too, as some callers leave it:
+        # only the raw rt_sigaction reaches it.
+        libc = ctypes.CDLL(None, use_errno=True)
+        ign = (ctypes.c_ulong * 4)(1, 0, 0, 0)  # SIG_IGN, flags, restorer, mask
+        assert libc.syscall(SYS_RT_SIGACTION, 33, ign, None, 8) == 0
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1})
 
     bundle.config["process"]["args"] = ["/checker", "report"]

@@ -153,12 +153,22 @@ mark_fds_cloexec (unsigned int from)
 static void
 reset_signals (void)
 {
-  sigset_t none;
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP)
-      signal (sig, SIG_DFL);  /* fails harmlessly for the glibc-reserved ones */
-  sigemptyset (&none);
-  if (sigprocmask (SIG_SETMASK, &none, NULL) < 0)
+  /* rt_sigaction(2) directly: glibc's signal() refuses its two reserved
+   * real-time signals (32, 33), which a caller may still have ignored.
+   * The kernel's struct: handler, flags, restorer, mask. */
+  struct
+  {
+    void (*handler) (int);
+    unsigned long flags;
+    void (*restorer) (void);
+    unsigned long mask;
+  } dfl = { SIG_DFL, 0, NULL, 0 };
+  for (int sig = 1; sig <= 64; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP
+        && syscall (SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask) < 0 && errno != EINVAL)
+      die (errno, "signals", "reset signal %d", sig);
+  unsigned long none = 0;
+  if (syscall (SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none) < 0)
     die (errno, "signals", "sigprocmask");
 }
 
