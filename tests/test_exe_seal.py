@@ -172,3 +172,20 @@ def test_husk_init_refuses_stray_arguments():
     # What a `#!/proc/self/exe` script hands it: the script's path.
     r = subprocess.run([HUSK_INIT, "/bin/sh"], capture_output=True, text=True)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_where_memfds_may_not_run_a_private_copy_runs(evil):
+    # vm.memfd_noexec=2 (per pid namespace, so the test raises it only in
+    # one of its own) forbids executable memfds: husk falls back to an
+    # O_TMPFILE copy on /run, still never the installed file.
+    waiting_container(evil, "default")
+    script = ('echo 2 > /proc/sys/vm/memfd_noexec || exit 99; '
+              'husk() { "$HUSK" --root "$ROOT" "$@"; }; '
+              'husk create --bundle "$BUNDLE" c1 || exit 98; '
+              'pid=$(husk state c1 | sed -n \'s/.*"pid": *\\([0-9]*\\).*/\\1/p\'); '
+              'readlink /proc/$pid/exe; husk start c1; husk delete --force c1')
+    r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script], capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, HUSK=HUSK, ROOT=evil.root, BUNDLE=evil.path))
+    assert r.returncode == 0, r.stderr
+    exe = r.stdout.strip().splitlines()[0]
+    assert exe.startswith("/run/") and exe.endswith("(deleted)") and "husk-init" not in exe, r.stdout

@@ -47,6 +47,8 @@ def sealed_helper() -> int:
     try:
         fd = os.memfd_create("husk-init", flags | MFD_EXEC)
     except OSError as e:
+        if e.errno == errno.EACCES:  # vm.memfd_noexec=2: no executable memfds at all
+            return _tmpfile_helper()
         if e.errno != errno.EINVAL:  # EINVAL: a kernel before 6.3 does not know MFD_EXEC
             raise HuskError("husk-init", f"memfd_create: {e.strerror}", e.errno) from None
         fd = os.memfd_create("husk-init", flags)
@@ -77,6 +79,32 @@ def sealed_helper() -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _tmpfile_helper() -> int:
+    """Where memfds may not be executed (vm.memfd_noexec=2), a copy in an
+    unnamed O_TMPFILE file on /run, as runc's exeseal falls back to: no
+    seals, but /proc/PID/exe then names a private copy that dies with the
+    process, never the installed file.  Returned read-only: exec refuses a
+    file that is open for writing (ETXTBSY)."""
+    src = os.open(helper_path(), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        w = os.open("/run", os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o500)
+        try:
+            size = os.fstat(src).st_size
+            copied = 0
+            while copied < size:
+                n = os.sendfile(w, src, copied, size - copied)
+                if n == 0:
+                    raise HuskError("husk-init", f"{HELPER} shrank while it was copied", errno.EIO)
+                copied += n
+            return os.open(f"/proc/self/fd/{w}", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(w)
+    except OSError as e:
+        raise HuskError("husk-init", f"copy {HELPER} to an O_TMPFILE on /run: {e.strerror}", e.errno) from None
+    finally:
+        os.close(src)
 
 
 def _above(fd: int, floor: int) -> int:
