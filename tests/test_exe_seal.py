@@ -52,6 +52,7 @@ class Attack:
         line = self.proc.stdout.readline()
         assert line, self.proc.stderr.read()
         self.opened = json.loads(line)
+        assert "error" not in self.opened, self.opened
 
     def finish(self) -> dict:
         out = self.proc.stdout.read()  # not communicate(): it would skip what readline buffered
@@ -106,16 +107,16 @@ def test_create_init_is_sealed_and_not_dumpable(evil, caps):
 
 def _blocked_husk_init(evil, *husk_args):
     """Start husk with a pipe on fd 3 that the re-executed husk-init reads
-    its plan from: it waits, visible, for as long as we hold the pipe."""
+    its plan from: it waits, visible, for as long as we hold the pipe.
+    bash puts the pipe on fd 3 of husk (our own fd 3 is pytest's; dash
+    takes only one-digit fds)."""
     r, w = os.pipe()
-    if r != 3:
-        os.dup2(r, 3)
-        os.close(r)
     try:
-        proc = subprocess.Popen([HUSK, "--root", evil.root, *husk_args], pass_fds=(3,), cwd=evil.path,
+        proc = subprocess.Popen(["bash", "-c", 'exec "$0" "$@" 3<&$PIPE_FD', HUSK, "--root", evil.root, *husk_args],
+                                pass_fds=(r,), cwd=evil.path, env=dict(os.environ, PIPE_FD=str(r)),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     finally:
-        os.close(3)
+        os.close(r)
     return proc, w
 
 
@@ -126,6 +127,8 @@ def test_exec_of_a_program_that_is_proc_self_exe(evil, caps):
     try:
         proc, w = _blocked_husk_init(evil, "exec", "--preserve-fds", "1", "c1", "/evil", "3")
         try:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read())
             attack = Attack(evil, "evil")
             # A fresh execve: dumpable while it reads its plan, so it opens.
             # It is the memfd copy, never the installed file.
