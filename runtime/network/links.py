@@ -38,9 +38,15 @@ def _lo_up() -> None:
 def create_netns(path: str) -> str:
     """A new network namespace with lo up, kept by a bind mount on PATH
     (in the store's scope.netns_dir)."""
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    with open(path, "x"):
-        pass
+    for attempt in range(3):
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        try:
+            with open(path, "x"):
+                pass
+            break
+        except FileNotFoundError:  # the store's dir went with its last namespace meanwhile
+            if attempt == 2:
+                raise
     errors: list[BaseException] = []
 
     def in_thread() -> None:
@@ -74,6 +80,10 @@ def remove_netns(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
+        pass
+    try:
+        os.rmdir(os.path.dirname(path))  # the store's directory, once its last namespace is gone
+    except OSError:
         pass
 
 
