@@ -53,17 +53,7 @@ def sealed_helper() -> int:
             raise HuskError("husk-init", f"memfd_create: {e.strerror}", e.errno) from None
         fd = os.memfd_create("husk-init", flags)
     try:
-        src = os.open(helper_path(), os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            size = os.fstat(src).st_size
-            copied = 0
-            while copied < size:
-                n = os.sendfile(fd, src, copied, size - copied)
-                if n == 0:
-                    raise HuskError("husk-init", f"{HELPER} shrank while it was copied", errno.EIO)
-                copied += n
-        finally:
-            os.close(src)
+        _copy_helper_to(fd)
         os.fchmod(fd, 0o500)
         seals = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
         try:
@@ -87,22 +77,28 @@ def _tmpfile_helper() -> int:
     seals, but /proc/PID/exe then names a private copy that dies with the
     process, never the installed file.  Returned read-only: exec refuses a
     file that is open for writing (ETXTBSY)."""
-    src = os.open(helper_path(), os.O_RDONLY | os.O_CLOEXEC)
     try:
         w = os.open("/run", os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o500)
         try:
-            size = os.fstat(src).st_size
-            copied = 0
-            while copied < size:
-                n = os.sendfile(w, src, copied, size - copied)
-                if n == 0:
-                    raise HuskError("husk-init", f"{HELPER} shrank while it was copied", errno.EIO)
-                copied += n
+            _copy_helper_to(w)
             return os.open(f"/proc/self/fd/{w}", os.O_RDONLY | os.O_CLOEXEC)
         finally:
             os.close(w)
     except OSError as e:
         raise HuskError("husk-init", f"copy {HELPER} to an O_TMPFILE on /run: {e.strerror}", e.errno) from None
+
+
+def _copy_helper_to(fd: int) -> None:
+    """The installed husk-init's bytes into fd, in the kernel (sendfile)."""
+    src = os.open(helper_path(), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(src).st_size
+        copied = 0
+        while copied < size:
+            n = os.sendfile(fd, src, copied, size - copied)
+            if n == 0:
+                raise HuskError("husk-init", f"{HELPER} shrank while it was copied", errno.EIO)
+            copied += n
     finally:
         os.close(src)
 
@@ -141,6 +137,12 @@ class Launch:
         with wait_exec, until it has exec'd).  Returns the host pid."""
         plan = self.plan
         floor = 3 + plan.preserve_fds
+        # First, so that nothing made below leaks if copying husk-init fails.
+        sealed = sealed_helper()
+        try:
+            exe_fd = _above(sealed, floor)
+        finally:
+            os.close(sealed)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock = ours
         their_fd = _above(theirs.fileno(), floor)
@@ -153,9 +155,6 @@ class Launch:
             console_fd = _above(plan.console_fd, floor)
             plan.console_fd = console_fd
             pass_fds.append(console_fd)
-        sealed = sealed_helper()
-        exe_fd = _above(sealed, floor)
-        os.close(sealed)
         pass_fds.append(exe_fd)
         try:
             # execve(/proc/self/fd/N) runs the sealed copy; husk-init closes
