@@ -148,7 +148,7 @@ def _attach(store_root, cid, name, hostname, cdir, req, exposed, alive, record) 
         _save(cdir, record)
         from pyroute2 import IPRoute  # only bridge networks need netlink
 
-        with nft.locked(networks.networks_dir(store_root)), IPRoute() as ipr:
+        with nft.locked(), IPRoute() as ipr:
             links.ensure_bridge(ipr, net.bridge, net.gateway, net.prefixlen, net.mtu)
             nft.add_network(net.name, net.bridge, net.subnet)
         with IPRoute() as ipr:
@@ -160,7 +160,7 @@ def _attach(store_root, cid, name, hostname, cdir, req, exposed, alive, record) 
             published.append((host_ip, host_port or _free_port(proto), proto, ip, port))
         record["ports"] = published
         _save(cdir, record)
-        with nft.locked(networks.networks_dir(store_root)):
+        with nft.locked():
             nft.add_ports(scope.container_tag(store_root, cid), published)
         own = [(hostname if hostname == name else f"{hostname} {name}", ip)]
         others = _members(store_root, net, exclude=cid)
@@ -229,7 +229,7 @@ def detach(store_root: str, cdir: str) -> None:
     if rec is None:
         return
     cid = rec["id"]
-    with nft.locked(networks.networks_dir(store_root)):
+    with nft.locked():
         if rec.get("ports"):
             nft.remove_tagged((scope.container_tag(store_root, cid),))
     if rec.get("veth"):

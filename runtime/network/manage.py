@@ -39,7 +39,7 @@ def remove(store_root: str, name: str) -> None:
 def _teardown(store_root: str, net) -> None:
     from pyroute2 import IPRoute
 
-    with nft.locked(networks.networks_dir(store_root)), IPRoute() as ipr:
+    with nft.locked(), IPRoute() as ipr:
         # The bridge and its rules are host-wide: another store's network
         # of the same name may have containers on it.  Leave it to them.
         if links.bridge_ports(ipr, net.bridge):
@@ -59,7 +59,7 @@ def prune(store_root: str) -> list[str]:
         if not ipam.allocations(store_root, net):
             remove(store_root, net.name)
             removed.append(net.name)
-    with nft.locked(networks.networks_dir(store_root)):
+    with nft.locked():
         if not nft.rules():
             nft.delete_table()
     return removed
@@ -72,7 +72,7 @@ def stale(store_root: str, alive) -> dict[str, int]:
     for net in networks.listing(store_root):
         out["addresses"] += ipam.reclaim(store_root, net, alive)
     # Only this store's: another store's containers are not "dead" here.
-    with nft.locked(networks.networks_dir(store_root)):
+    with nft.locked():
         dead = sorted({r["comment"] for r in nft.rules()
                        if (c := scope.container_of_tag(store_root, r.get("comment", ""))) and not alive(c)})
         if dead:

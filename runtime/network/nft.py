@@ -51,10 +51,9 @@ LOCK = "/run/husk-network/nft.lock"
 
 
 @contextlib.contextmanager
-def locked(lock_dir: str | None = None) -> Iterator[None]:
+def locked() -> Iterator[None]:
     """One writer at a time: checking for a rule and adding it is not
     atomic.  The table is host-wide, so is the lock (whatever the store)."""
-    del lock_dir
     os.makedirs(os.path.dirname(LOCK), mode=0o700, exist_ok=True)
     fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
