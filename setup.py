@@ -8,9 +8,11 @@ husk needs no PATH to find it (podman calls kill and delete without one).
 import os
 import subprocess
 import sys
+import sysconfig
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
+from distutils.command.build_scripts import build_scripts  # setuptools provides distutils
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -25,32 +27,40 @@ class BuildWithNative(build_py):
         subprocess.check_call(["make", "-C", os.path.join(HERE, "native"), f"OUT={out}"])
 
 
-# The `husk` command: sh starts the interpreter with -I -S, so no .pth file
-# of the environment runs before husk does (site processing can cost more
-# than husk's own work on a hot path like `husk run`).  site-packages is
-# then added by hand; an editable install falls back to full site
-# processing.  podman runs it with no PATH: every path here is absolute.
-LAUNCHER = f"""#!/bin/sh
-"exec" "{sys.executable}" "-I" "-S" "$0" "$@"
-import sys, sysconfig
-sys.path.append(sysconfig.get_paths()["purelib"])
-try:
-    from runtime.cli.main import main
-except ImportError:
-    import site
-    site.main()
-    from runtime.cli.main import main
-main()
-"""
+# The `husk` command is the C front end (native/front): it serves the OCI
+# hot verbs itself and execs this interpreter with -I -S for the rest (no
+# .pth file of the environment runs first; site-packages is added by
+# hand).  podman runs it with no PATH: every path it holds is absolute.
+def c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def launcher() -> str:
-    path = os.path.join(HERE, "build", "launcher", "husk")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(LAUNCHER)
-    os.chmod(path, 0o755)
-    return os.path.relpath(path, HERE)
+    out = os.path.join(HERE, "build", "launcher")
+    os.makedirs(out, exist_ok=True)
+    purelib = sysconfig.get_paths()["purelib"]
+    config = os.path.join(out, "front_config.h")
+    text = (f"#define HUSK_PYTHON {c_string(sys.executable)}\n"
+            f"#define HUSK_PURELIB {c_string(purelib)}\n"
+            f"#define HUSK_PURELIB_PY {c_string(repr(purelib))}\n")
+    if not os.path.exists(config) or open(config).read() != text:
+        with open(config, "w") as f:
+            f.write(text)
+    subprocess.check_call(["make", "-s", "-C", os.path.join(HERE, "native"), f"OUT={out}",
+                           f"FRONT_CONFIG={config}", f"{out}/husk"])
+    return os.path.relpath(os.path.join(out, "husk"), HERE)
 
 
-setup(cmdclass={"build_py": BuildWithNative}, scripts=[launcher()])
+class CopyBinaryScripts(build_scripts):
+    """`husk` is an ELF binary: copied as it is (build_scripts would read
+    it as Python source, looking for a shebang to rewrite)."""
+
+    def run(self):
+        self.mkpath(self.build_dir)
+        for script in self.scripts:
+            dest = os.path.join(self.build_dir, os.path.basename(script))
+            self.copy_file(script, dest)
+            os.chmod(dest, 0o755)
+
+
+setup(cmdclass={"build_py": BuildWithNative, "build_scripts": CopyBinaryScripts}, scripts=[launcher()])

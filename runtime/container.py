@@ -112,7 +112,7 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         st.data = {
             "ociVersion": config["ociVersion"], "id": container_id, "status": "creating", "pid": 0,
             "bundle": bundle, "annotations": config.get("annotations") or {},
-            "husk": {"created": _now(), "rootfs": plan.rootfs, "cgroup": cg.path,
+            "husk": {"created": _now(), "rootfs": plan.rootfs, "cgroup": cg.path, "cgroup_dirs": cg.dirs(),
                      "cgroup_created": cg.created, "hooks": {k: hooks[k] for k in ("poststart", "poststop")},
                      "start_time": None, "process": config["process"],
                      "namespaces": sorted(namespaces.new | set(namespaces.joined)),

@@ -15,6 +15,7 @@ PKGS=(
   gcc make libc6-dev          # husk-init and husk-checker (static)
   libcap-dev                  # python-prctl builds against it
   libseccomp-dev              # husk-init links libseccomp statically
+  libjansson-dev              # the C front end reads and writes state.json (static)
   busybox-static file         # the built-in image
   runc crun hyperfine         # bench/: the runtimes husk is measured against
   podman conmon containerd    # tests run husk under the real clients

@@ -25,6 +25,12 @@ def write(d: str, name: str, value: Any, field: str) -> None:
         raise HuskError("cgroup", f"{field}: write {value!r} to {path}", e.errno) from None
 
 
+def has_file(d: str, name: str) -> bool:
+    """Whether this kernel offers an interface file (the choice between
+    old and new names, memsw with swap accounting)."""
+    return os.path.exists(os.path.join(d, name))
+
+
 def read(d: str, name: str, default: str = "") -> str:
     try:
         with open(os.path.join(d, name)) as f:
@@ -75,7 +81,7 @@ class MemoryV1(Controller):
         if m.get("limit") is not None:
             # memsw must stay >= limit: raise memsw first when it grows.
             swap = m.get("swap")
-            if swap is not None and swap > 0 and os.path.exists(f"{d}/memory.memsw.limit_in_bytes"):
+            if swap is not None and swap > 0 and has_file(d, "memory.memsw.limit_in_bytes"):
                 write(d, "memory.memsw.limit_in_bytes", -1, f + ".swap")
             write(d, "memory.limit_in_bytes", m["limit"], f + ".limit")
         if m.get("swap") is not None:
@@ -183,8 +189,8 @@ class BlkioV1(Controller):
     def apply(self, d, r):
         b = r.get("blockIO") or {}
         f = "linux.resources.blockIO"
-        weight_file = "blkio.weight" if os.path.exists(f"{d}/blkio.weight") else "blkio.bfq.weight"
         if b.get("weight"):
+            weight_file = "blkio.weight" if has_file(d, "blkio.weight") else "blkio.bfq.weight"
             write(d, weight_file, b["weight"], f + ".weight")
         if b.get("leafWeight"):
             write(d, "blkio.leaf_weight", b["leafWeight"], f + ".leafWeight")
@@ -363,10 +369,10 @@ class IoV2(Controller):
         f = "linux.resources.blockIO"
         if b.get("weight"):
             # blkio weight [10, 1000] -> io weight [1, 10000] (runc's conversion)
-            write(d, "io.bfq.weight" if os.path.exists(f"{d}/io.bfq.weight") else "io.weight",
+            write(d, "io.bfq.weight" if has_file(d, "io.bfq.weight") else "io.weight",
                   1 + (b["weight"] - 10) * 9999 // 990, f + ".weight")
         for line in _device_lines(b.get("weightDevice"), f + ".weightDevice", "weight"):
-            write(d, "io.bfq.weight" if os.path.exists(f"{d}/io.bfq.weight") else "io.weight", line,
+            write(d, "io.bfq.weight" if has_file(d, "io.bfq.weight") else "io.weight", line,
                   f + ".weightDevice")
         for key, kind in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
                           ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops")):

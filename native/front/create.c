@@ -1,0 +1,1005 @@
+/* create.c - create and run from a recipe: cgroups, husk-init, state.
+ *
+ * The steps and their order are container.create's: state directory,
+ * write-ahead state, cgroups made and limited, exec fifo, husk-init from
+ * a sealed copy, joined to the cgroup before it gets its plan, followed
+ * to READY, state and pid file.  Each step that made something is undone
+ * if a later one fails.  What the steps write comes from the recipe.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#define _GNU_SOURCE
+#include "front.h"
+#include "husk_proto.h"
+#include "opts.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int send_record (int fd, uint32_t tag, const void *value, uint32_t len);
+int recv_record (int fd, uint32_t *tag, char **value, uint32_t *len);
+
+#define HUSK_INIT HUSK_PURELIB "/runtime/_bin/husk-init"
+
+struct create_opts
+{
+  const char *id, *bundle_flag, *pid_file, *console_socket, *preserve_flag;
+  bool no_pivot, no_new_keyring, detach, keep;
+  int preserve_fds;
+  char bundle[PATH_MAX];
+};
+
+/* What a failed create must undo, newest last. */
+static struct
+{
+  struct ctr c;
+  bool have_dir;
+  json_t *created; /* cgroup directories made so far */
+  pid_t helper, pid;
+} undo = { .c = { .lock = -1 } };
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal (int sig)
+{
+  interrupted = sig;
+}
+
+static void
+undo_all (void)
+{
+  if (undo.pid > 0)
+    {
+      kill (undo.pid, SIGKILL);
+      waitpid (undo.pid, NULL, 0);
+    }
+  if (undo.helper > 0)
+    {
+      kill (undo.helper, SIGKILL);
+      waitpid (undo.helper, NULL, 0);
+    }
+  if (undo.created)
+    remove_cgroups (undo.created);
+  if (undo.have_dir)
+    ctr_remove (&undo.c);
+}
+
+/* Nothing the user can see was done yet: let Python do the whole create. */
+__attribute__ ((noreturn)) static void
+to_python (void)
+{
+  undo_all ();
+  python ();
+}
+
+__attribute__ ((noreturn, format (printf, 1, 2))) static void
+create_fail (const char *fmt, ...)
+{
+  char msg[8192];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  undo_all ();
+  report (msg);
+  exit (1);
+}
+
+static void
+check_interrupt (void)
+{
+  if (interrupted)
+    create_fail ("create %s: interrupted by %s", undo.c.id, interrupted == SIGTERM ? "SIGTERM" : "SIGHUP");
+}
+
+/* ---- the recipe cache ------------------------------------------------ */
+
+struct buf
+{
+  char *data;
+  size_t len, cap;
+};
+
+static void
+put (struct buf *b, const void *data, size_t len)
+{
+  if (b->len + len > b->cap)
+    {
+      b->cap = (b->len + len) * 2 + 4096;
+      b->data = realloc (b->data, b->cap);
+      if (b->data == NULL)
+        create_fail ("create: out of memory");
+    }
+  memcpy (b->data + b->len, data, len);
+  b->len += len;
+}
+
+static void
+putf (struct buf *b, const char *fmt, ...)
+{
+  char tmp[4096];
+  va_list ap;
+  va_start (ap, fmt);
+  int n = vsnprintf (tmp, sizeof tmp, fmt, ap);
+  va_end (ap);
+  put (b, tmp, n < (int) sizeof tmp ? (size_t) n : sizeof tmp - 1);
+  put (b, "", 1);
+}
+
+/* Everything planning reads, so a recipe is reused only where planning
+ * would make the same one: husk's own build, the kernel and its cgroup
+ * mounts, our credentials and limits, the flags, the root, the bundle
+ * and config.json byte for byte.  Stored whole in the cache entry and
+ * compared whole: the file name is just its hash. */
+static void
+recipe_key (struct create_opts *o, struct buf *key)
+{
+  struct stat self;
+  struct utsname u;
+  if (stat ("/proc/self/exe", &self) < 0 || uname (&u) < 0)
+    to_python ();
+  putf (key, "husk recipe %d", RECIPE_VERSION);
+  putf (key, "exe %lu %lu %ld.%ld %ld", (unsigned long) self.st_dev, (unsigned long) self.st_ino,
+        (long) self.st_mtim.tv_sec, self.st_mtim.tv_nsec, (long) self.st_size);
+  putf (key, "kernel %s %s", u.release, u.version);
+  putf (key, "euid %d", geteuid ());
+  for (int r = 0; r < RLIMIT_NLIMITS; r++)
+    {
+      struct rlimit rl;
+      getrlimit (r, &rl);
+      putf (key, "rlimit %d %llu", r, (unsigned long long) rl.rlim_max);
+    }
+  char *text = read_small ("/proc/sys/kernel/cap_last_cap", NULL, 64);
+  putf (key, "cap_last_cap %s", text ? text : "?");
+  free (text);
+  text = read_small ("/proc/self/status", NULL, 1 << 16);
+  char *capbnd = text ? strstr (text, "CapBnd:") : NULL;
+  putf (key, "%.*s", capbnd ? (int) strcspn (capbnd, "\n") : 0, capbnd ? capbnd : "");
+  free (text);
+  /* The cgroup layout: every cgroup and cgroup2 mount (layout.detect). */
+  text = read_small ("/proc/self/mountinfo", NULL, 16 << 20);
+  if (text == NULL)
+    to_python ();
+  for (char *save, *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    if (strstr (line, " - cgroup ") || strstr (line, " - cgroup2 "))
+      putf (key, "%s", strchr (line, ' ') ? strchr (line, ' ') : line);
+  free (text);
+  text = read_small ("/sys/fs/cgroup/cgroup.controllers", NULL, 4096);
+  putf (key, "v2 controllers %s", text ? text : "");
+  free (text);
+  text = read_small ("/sys/fs/cgroup/unified/cgroup.controllers", NULL, 4096);
+  putf (key, "hybrid controllers %s", text ? text : "");
+  free (text);
+  putf (key, "root %s", g.root);
+  putf (key, "bundle %s", o->bundle);
+  putf (key, "flags %d %d %d %d", o->no_pivot, o->no_new_keyring, o->preserve_fds, o->console_socket != NULL);
+  char path[PATH_MAX + 16];
+  snprintf (path, sizeof path, "%s/config.json", o->bundle);
+  size_t len;
+  text = read_small (path, &len, 64 << 20);
+  if (text == NULL)
+    to_python (); /* Python names the missing or unreadable config */
+  put (key, text, len);
+  free (text);
+}
+
+static uint64_t
+fnv1a (const char *data, size_t len)
+{
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (unsigned char) data[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/* The cache directory, made by and private to root: a recipe is code
+ * husk runs as root, so nobody else may have written it. */
+static bool
+cache_dir_ok (void)
+{
+  struct stat st;
+  if (mkdir (PLAN_CACHE, 0700) < 0 && errno != EEXIST)
+    return false;
+  return lstat (PLAN_CACHE, &st) == 0 && S_ISDIR (st.st_mode) && st.st_uid == geteuid () && !(st.st_mode & 077);
+}
+
+/* A cached recipe for key, or NULL. */
+static char *
+cache_load (const char *path, struct buf *key, size_t *len)
+{
+  size_t n;
+  char *entry = read_small (path, &n, 128 << 20);
+  if (entry == NULL)
+    return NULL;
+  uint64_t klen;
+  if (n < sizeof klen || (memcpy (&klen, entry, sizeof klen), klen != key->len) || n < sizeof klen + klen
+      || memcmp (entry + sizeof klen, key->data, klen) != 0)
+    {
+      free (entry);
+      return NULL;
+    }
+  *len = n - sizeof klen - klen;
+  memmove (entry, entry + sizeof klen + klen, *len);
+  return entry;
+}
+
+static void
+cache_store (const char *path, struct buf *key, const char *recipe, size_t len)
+{
+  /* Bounded: past 256 entries the cache starts again. */
+  DIR *d = opendir (PLAN_CACHE);
+  if (d)
+    {
+      int count = 0;
+      struct dirent *e;
+      while ((e = readdir (d)) != NULL)
+        count += e->d_name[0] != '.';
+      if (count >= 256)
+        {
+          rewinddir (d);
+          while ((e = readdir (d)) != NULL)
+            if (e->d_name[0] != '.')
+              unlinkat (dirfd (d), e->d_name, 0);
+        }
+      closedir (d);
+    }
+  char tmp[PATH_MAX];
+  snprintf (tmp, sizeof tmp, "%s/.tmp.%d", PLAN_CACHE, getpid ());
+  int fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return;
+  uint64_t klen = key->len;
+  bool ok = write (fd, &klen, sizeof klen) == sizeof klen && write (fd, key->data, key->len) == (ssize_t) key->len
+            && write (fd, recipe, len) == (ssize_t) len;
+  close (fd);
+  if (!ok || rename (tmp, path) < 0)
+    unlink (tmp);
+}
+
+/* Python plans the create (`husk create` with HUSK_RECIPE_FD): the
+ * recipe comes back in a memfd.  Unfit configs go to Python whole;
+ * a config error was reported by Python already: exit with its status. */
+static char *
+compile (struct create_opts *o, size_t *len)
+{
+  int fd = memfd_create ("husk-recipe", MFD_CLOEXEC);
+  if (fd < 0)
+    to_python ();
+  const char *argv[32];
+  int n = 0;
+  char fdtext[16], preserve[16];
+  argv[n++] = HUSK_PYTHON;
+  argv[n++] = "-I";
+  argv[n++] = "-S";
+  argv[n++] = "-c";
+  argv[n++] = husk_entry;
+  argv[n++] = "--root";
+  argv[n++] = g.root;
+  if (g.log)
+    {
+      argv[n++] = "--log";
+      argv[n++] = g.log;
+    }
+  argv[n++] = "--log-format";
+  argv[n++] = g.log_format;
+  argv[n++] = "create";
+  argv[n++] = "--bundle";
+  argv[n++] = o->bundle;
+  if (o->console_socket)
+    {
+      argv[n++] = "--console-socket";
+      argv[n++] = o->console_socket;
+    }
+  if (o->no_pivot)
+    argv[n++] = "--no-pivot";
+  if (o->no_new_keyring)
+    argv[n++] = "--no-new-keyring";
+  snprintf (preserve, sizeof preserve, "%d", o->preserve_fds);
+  argv[n++] = "--preserve-fds";
+  argv[n++] = preserve;
+  argv[n++] = o->id;
+  argv[n] = NULL;
+  pid_t child = fork ();
+  if (child < 0)
+    to_python ();
+  if (child == 0)
+    {
+      int mine = fcntl (fd, F_DUPFD, 3 + o->preserve_fds + 8); /* not CLOEXEC: for the child */
+      snprintf (fdtext, sizeof fdtext, "%d", mine);
+      setenv ("HUSK_RECIPE_FD", fdtext, 1);
+      execv (HUSK_PYTHON, (char **) argv);
+      _exit (127);
+    }
+  int status;
+  while (waitpid (child, &status, 0) < 0)
+    if (errno != EINTR)
+      to_python ();
+  check_interrupt ();
+  if (WIFEXITED (status) && WEXITSTATUS (status) == EXIT_UNFIT)
+    to_python ();
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      undo_all ();
+      exit (WIFEXITED (status) ? WEXITSTATUS (status) : 1);
+    }
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    to_python ();
+  char *recipe = malloc (st.st_size + 1);
+  if (recipe == NULL || pread (fd, recipe, st.st_size, 0) != st.st_size)
+    to_python ();
+  close (fd);
+  *len = st.st_size;
+  return recipe;
+}
+
+/* ---- the container id in place of the sentinel ----------------------- */
+
+static char *
+with_id (const char *text, size_t len, const char *id, size_t *out_len)
+{
+  size_t slen = strlen (ID_SENTINEL), ilen = strlen (id);
+  struct buf b = { 0 };
+  const char *p = text, *end = text + len;
+  while (p < end)
+    {
+      const char *hit = memmem (p, end - p, ID_SENTINEL, slen);
+      if (hit == NULL)
+        hit = end;
+      put (&b, p, hit - p);
+      if (hit < end)
+        put (&b, id, ilen);
+      p = hit < end ? hit + slen : end;
+    }
+  put (&b, "", 1);
+  *out_len = b.len - 1;
+  return b.data;
+}
+
+/* The plan's records with the id in every string (a record's length
+ * changes with it), and the console fd where the plan keeps it. */
+static char *
+plan_with_id (const char *plan, size_t len, const char *id, size_t *out_len)
+{
+  struct buf b = { 0 };
+  size_t off = 0;
+  while (off + 8 <= len)
+    {
+      uint32_t head[2];
+      memcpy (head, plan + off, 8);
+      off += 8;
+      if (head[1] > len - off)
+        create_fail ("create %s: a corrupt recipe in %s", id, PLAN_CACHE);
+      size_t vlen;
+      char *value = with_id (plan + off, head[1], id, &vlen);
+      uint32_t nhead[2] = { head[0], (uint32_t) vlen };
+      put (&b, nhead, 8);
+      put (&b, value, vlen);
+      free (value);
+      off += head[1];
+    }
+  *out_len = b.len;
+  return b.data;
+}
+
+/* ---- cgroups ------------------------------------------------------- */
+
+static bool
+is_dir (const char *path)
+{
+  struct stat st;
+  return stat (path, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+static void
+cgroup_write (const char *dir, const char *file, const char *value, const char *field, const char *shown)
+{
+  char path[PATH_MAX + 256];
+  snprintf (path, sizeof path, "%s/%s", dir, file);
+  if (write_text (path, value) == 0)
+    return;
+  if (errno == ENOENT && field)
+    create_fail ("config.json: %s: not supported here: the kernel has no %s", field, file);
+  if (field)
+    create_fail ("cgroup: %s: write %s to %s: %s", field, shown, path, strerror (errno));
+  create_fail ("cgroup: write '%s' to %s: %s", value, path, strerror (errno));
+}
+
+/* The directories create would make: each missing leaf and its missing
+ * ancestors (CgroupManager.planned), recorded before they are made. */
+static json_t *
+planned (json_t *placements)
+{
+  json_t *out = json_array ();
+  for (size_t i = 0; i < json_array_size (placements); i++)
+    {
+      char d[PATH_MAX];
+      snprintf (d, sizeof d, "%s", json_string_value (json_object_get (json_array_get (placements, i), "dir")));
+      json_t *chain = json_array ();
+      while (!is_dir (d) && strlen (d) > 1)
+        {
+          bool seen = false;
+          for (size_t j = 0; j < json_array_size (out); j++)
+            seen |= strcmp (json_string_value (json_array_get (out, j)), d) == 0;
+          if (seen)
+            break;
+          json_array_insert_new (chain, 0, json_string (d));
+          *strrchr (d, '/') = '\0';
+        }
+      json_array_extend (out, chain);
+      json_decref (chain);
+    }
+  return out;
+}
+
+/* mkdir -p that records what it made; another container's delete may
+ * remove a shared empty parent meanwhile: ENOENT means walk again. */
+static void
+make_dirs (const char *dir)
+{
+  for (int attempt = 0; attempt < 100; attempt++)
+    {
+      char d[PATH_MAX];
+      snprintf (d, sizeof d, "%s", dir);
+      size_t depth = 0;
+      while (!is_dir (d) && strlen (d) > 1)
+        {
+          *strrchr (d, '/') = '\0';
+          depth++;
+        }
+      bool again = false;
+      for (; depth > 0; depth--)
+        {
+          d[strlen (d)] = '/'; /* the next component down, restored */
+          if (mkdir (d, 0755) == 0)
+            json_array_append_new (undo.created, json_string (d));
+          else if (errno == ENOENT)
+            {
+              again = true;
+              break;
+            }
+          else if (errno != EEXIST)
+            create_fail ("cgroup: create %s: %s", d, strerror (errno));
+        }
+      if (!again)
+        return;
+    }
+  create_fail ("cgroup: create %s: its parent keeps disappearing", dir);
+}
+
+/* v2: the controllers must be on in each ancestor's subtree_control. */
+static void
+enable_v2 (const char *unified, const char *path, json_t *enable)
+{
+  if (json_array_size (enable) == 0)
+    return;
+  char d[PATH_MAX], rel[PATH_MAX];
+  snprintf (d, sizeof d, "%s", unified);
+  snprintf (rel, sizeof rel, "%s", path);
+  for (char *save, *part = strtok_r (rel, "/", &save); part; part = strtok_r (NULL, "/", &save))
+    {
+      char file[PATH_MAX + 32], missing[1024] = "";
+      snprintf (file, sizeof file, "%s/cgroup.subtree_control", d);
+      char *on = read_small (file, NULL, 4096);
+      for (size_t i = 0; i < json_array_size (enable); i++)
+        {
+          const char *c = json_string_value (json_array_get (enable, i));
+          char padded[256];
+          snprintf (padded, sizeof padded, " %s ", c);
+          char have[4200];
+          snprintf (have, sizeof have, " %s ", on ? on : "");
+          for (char *nl = strchr (have, '\n'); nl; nl = strchr (nl, '\n'))
+            *nl = ' ';
+          if (!strstr (have, padded))
+            snprintf (missing + strlen (missing), sizeof missing - strlen (missing), "%s+%s", *missing ? " " : "", c);
+        }
+      free (on);
+      if (*missing)
+        cgroup_write (d, "cgroup.subtree_control", missing, NULL, NULL);
+      snprintf (d + strlen (d), sizeof d - strlen (d), "/%s", part);
+    }
+}
+
+/* v1: a new cpuset cgroup starts with no cpus and mems: copy the
+ * nearest parent's value down the chain of empty ones. */
+static void
+inherit_cpuset (const char *dir)
+{
+  static const char *files[] = { "cpuset.cpus", "cpuset.mems" };
+  for (int f = 0; f < 2; f++)
+    {
+      char chain[64][PATH_MAX];
+      int n = 0;
+      char d[PATH_MAX];
+      snprintf (d, sizeof d, "%s", dir);
+      char *value = NULL;
+      for (;;)
+        {
+          char path[PATH_MAX + 32];
+          snprintf (path, sizeof path, "%s/%s", d, files[f]);
+          value = read_small (path, NULL, 4096);
+          if (value == NULL || value[strspn (value, " \n")] != '\0' || n == 64 || strlen (d) <= 1)
+            break;
+          free (value);
+          value = NULL;
+          snprintf (chain[n++], PATH_MAX, "%s", d);
+          *strrchr (d, '/') = '\0';
+        }
+      if (value == NULL)
+        create_fail ("cgroup: read %s/%s: %s", d, files[f], strerror (errno));
+      value[strcspn (value, "\n")] = '\0';
+      while (n > 0)
+        cgroup_write (chain[--n], files[f], value, NULL, NULL);
+      free (value);
+    }
+}
+
+static void
+cgroup_create (json_t *cg)
+{
+  json_t *placements = json_object_get (cg, "placements");
+  const char *unified = json_string_value (json_object_get (cg, "unified"));
+  for (size_t i = 0; i < json_array_size (placements); i++)
+    {
+      json_t *p = json_array_get (placements, i);
+      make_dirs (json_string_value (json_object_get (p, "dir")));
+      if (json_is_true (json_object_get (p, "v2")) && unified)
+        enable_v2 (unified, json_string_value (json_object_get (cg, "path")), json_object_get (p, "enable"));
+      check_interrupt ();
+    }
+  if (json_is_string (json_object_get (cg, "cpuset")))
+    inherit_cpuset (json_string_value (json_object_get (cg, "cpuset")));
+  json_t *writes = json_object_get (cg, "writes");
+  for (size_t i = 0; i < json_array_size (writes); i++)
+    {
+      json_t *w = json_array_get (writes, i);
+      cgroup_write (json_string_value (json_array_get (w, 0)), json_string_value (json_array_get (w, 1)),
+                    json_string_value (json_array_get (w, 2)), json_string_value (json_array_get (w, 3)),
+                    json_string_value (json_array_get (w, 4)));
+    }
+}
+
+static void
+cgroup_join (json_t *cg, pid_t pid)
+{
+  char text[32];
+  snprintf (text, sizeof text, "%d", pid);
+  json_t *placements = json_object_get (cg, "placements");
+  for (size_t i = 0; i < json_array_size (placements); i++)
+    cgroup_write (json_string_value (json_object_get (json_array_get (placements, i), "dir")), "cgroup.procs", text,
+                  NULL, NULL);
+}
+
+/* ---- husk-init ---------------------------------------------------- */
+
+/* A sealed in-memory copy of husk-init (CVE-2019-5736; launcher.py's
+ * sealed_helper has the whole story), or an O_TMPFILE copy on /run where
+ * vm.memfd_noexec=2 forbids executable memfds. */
+static int
+sealed_helper (void)
+{
+  int src = open (HUSK_INIT, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (src < 0 || fstat (src, &st) < 0)
+    create_fail ("husk-init: %s: %s", HUSK_INIT, strerror (errno));
+  int fd = memfd_create ("husk-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | 0x0010 /* MFD_EXEC */);
+  if (fd < 0 && errno == EINVAL)
+    fd = memfd_create ("husk-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  bool tmpfile = fd < 0 && errno == EACCES;
+  if (tmpfile)
+    fd = open ("/run", O_TMPFILE | O_RDWR | O_CLOEXEC, 0500);
+  if (fd < 0)
+    create_fail ("husk-init: copy %s: %s", HUSK_INIT, strerror (errno));
+  for (off_t done = 0; done < st.st_size;)
+    {
+      ssize_t n = sendfile (fd, src, &done, st.st_size - done);
+      if (n <= 0)
+        create_fail ("husk-init: copy %s: %s", HUSK_INIT, n == 0 ? "it shrank" : strerror (errno));
+    }
+  close (src);
+  if (tmpfile)
+    {
+      char path[32];
+      snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
+      int ro = open (path, O_RDONLY | O_CLOEXEC); /* exec refuses a file open for writing */
+      close (fd);
+      return ro;
+    }
+  int seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  if (fchmod (fd, 0500) < 0
+      || (fcntl (fd, F_ADD_SEALS, seals | 0x0020 /* F_SEAL_EXEC */) < 0 && fcntl (fd, F_ADD_SEALS, seals) < 0))
+    create_fail ("husk-init: seal a copy of %s: %s", HUSK_INIT, strerror (errno));
+  return fd;
+}
+
+static int
+connect_console (const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int s = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (strlen (path) >= sizeof addr.sun_path)
+    create_fail ("console socket: %s: %s", path, strerror (ENAMETOOLONG));
+  strcpy (addr.sun_path, path);
+  if (s < 0 || connect (s, (struct sockaddr *) &addr, sizeof addr) < 0)
+    create_fail ("console socket: %s: %s", path, strerror (errno));
+  return s;
+}
+
+static json_t *
+state_for_hooks (struct ctr *c, pid_t pid)
+{
+  json_object_set_new (c->data, "pid", json_integer (pid));
+  return ctr_oci_state (c, "created");
+}
+
+/* Spawn husk-init, send the plan, follow it to READY.  fds in husk-init:
+ * the caller's 3..floor-1 (--preserve-fds), then the socket at floor,
+ * the console at floor+1, the sealed copy of itself at floor+2. */
+static pid_t
+launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct create_opts *o)
+{
+  int floor = 3 + o->preserve_fds;
+  int exe = sealed_helper ();
+  int pair[2];
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+    create_fail ("create %s: socketpair: %s", c->id, strerror (errno));
+  int console = o->console_socket ? connect_console (o->console_socket) : -1;
+  /* Out of the way of the numbers the child lays out. */
+  int theirs = fcntl (pair[1], F_DUPFD_CLOEXEC, floor + 3);
+  int exe_high = fcntl (exe, F_DUPFD_CLOEXEC, floor + 3);
+  int console_high = console >= 0 ? fcntl (console, F_DUPFD_CLOEXEC, floor + 3) : -1;
+  pid_t helper = fork ();
+  if (helper < 0)
+    create_fail ("create %s: fork: %s", c->id, strerror (errno));
+  if (helper == 0)
+    {
+      char sock_arg[16], exe_arg[16], exe_path[32];
+      if (dup2 (theirs, floor) < 0 || dup2 (exe_high, floor + 2) < 0
+          || (console_high >= 0 && dup2 (console_high, floor + 1) < 0))
+        _exit (126);
+      if (console_high < 0)
+        close (floor + 1); /* an inherited fd there is not the container's */
+      close_range (floor + 3, ~0U, 0);
+      snprintf (sock_arg, sizeof sock_arg, "%d", floor);
+      snprintf (exe_arg, sizeof exe_arg, "%d", floor + 2);
+      snprintf (exe_path, sizeof exe_path, "/proc/self/fd/%d", floor + 2);
+      char *argv[] = { (char *) "husk-init", sock_arg, exe_arg, NULL };
+      extern char **environ;
+      execve (exe_path, argv, environ);
+      _exit (127);
+    }
+  undo.helper = helper;
+  close (theirs);
+  close (pair[1]);
+  close (exe);
+  close (exe_high);
+  if (console >= 0)
+    {
+      close (console);
+      close (console_high);
+    }
+  int sock = pair[0];
+  cgroup_join (json_object_get (meta, "cgroup"), helper); /* children inherit it */
+  /* The plan is one stream of records: write it whole. */
+  for (size_t done = 0; done < plan_len;)
+    {
+      ssize_t n = write (sock, plan + done, plan_len - done);
+      if (n < 0 && errno == EINTR)
+        {
+          check_interrupt ();
+          continue;
+        }
+      if (n < 0)
+        break; /* husk-init died: its record or its status says why */
+      done += n;
+    }
+  pid_t pid = 0;
+  for (;;)
+    {
+      uint32_t tag, len;
+      char *value;
+      if (recv_record (sock, &tag, &value, &len) < 0)
+        {
+          check_interrupt ();
+          int status = 0;
+          waitpid (helper, &status, 0);
+          undo.helper = 0;
+          create_fail ("create %s: husk-init ended before the process was ready (status %d): %s", c->id,
+                       WIFEXITED (status) ? WEXITSTATUS (status) : -WTERMSIG (status), strerror (EPIPE));
+        }
+      if (tag == MSG_PID && len == 8)
+        {
+          int64_t v;
+          memcpy (&v, value, 8);
+          pid = undo.pid = v;
+          /* Recorded before anything else can go wrong. */
+          json_object_set_new (c->data, "pid", json_integer (pid));
+          json_object_set_new (json_object_get (c->data, "husk"), "start_time",
+                               json_integer (process_start_time (pid)));
+          ctr_save (c);
+        }
+      else if (tag == MSG_HOOKS)
+        {
+          json_t *state = state_for_hooks (c, pid);
+          char *text = json_dumps (state, JSON_COMPACT);
+          json_decref (state);
+          if (text == NULL || send_record (sock, MSG_STATE, text, strlen (text)) < 0)
+            create_fail ("create %s: send the state to husk-init: %s", c->id, strerror (errno));
+          free (text);
+        }
+      else if (tag == MSG_READY)
+        {
+          free (value);
+          break;
+        }
+      else if (tag == MSG_ERROR && len >= 4)
+        {
+          int32_t err;
+          memcpy (&err, value, 4);
+          const char *step = value + 4;
+          const char *detail = step + strlen (step) + 1;
+          if (detail > value + len)
+            detail = "";
+          char msg[8192];
+          snprintf (msg, sizeof msg, "%s%s%s%s%s", step, *detail ? ": " : "", detail, err ? ": " : "",
+                    err ? strerror (err) : "");
+          create_fail ("%s", msg);
+        }
+      else
+        create_fail ("create %s: unexpected record %u from husk-init: %s", c->id, tag, strerror (EPROTO));
+      free (value);
+      check_interrupt ();
+    }
+  close (sock);
+  waitpid (helper, NULL, 0);
+  undo.helper = 0;
+  return pid;
+}
+
+/* ---- create and run ------------------------------------------------ */
+
+static void
+parse_create (int argc, char **argv, struct create_opts *o, bool run)
+{
+  memset (o, 0, sizeof *o);
+  const char *bundle = NULL;
+  struct opt opts[] = {
+    { "--bundle", 'b', &bundle, NULL },
+    { "--pid-file", 0, &o->pid_file, NULL },
+    { "--console-socket", 0, &o->console_socket, NULL },
+    { "--no-pivot", 0, NULL, &o->no_pivot },
+    { "--no-new-keyring", 0, NULL, &o->no_new_keyring },
+    { "--preserve-fds", 0, &o->preserve_flag, NULL },
+    { run ? "--detach" : NULL, 'd', NULL, &o->detach },
+    { "--keep", 0, NULL, &o->keep },
+    { NULL, 0, NULL, NULL },
+  };
+  if (!run)
+    opts[6].name = NULL; /* create knows neither --detach nor --keep */
+  if (parse_args (argc, argv, &o->id, 1, opts, run) != 1 || !valid_id (o->id) || (o->keep && !run))
+    python ();
+  /* run: without --bundle it is the OCI form only in a bundle directory
+   * (runtime/cli/run.py's rule); with it, always. */
+  if (run && bundle == NULL && access ("config.json", F_OK) != 0)
+    python ();
+  absolute_path (bundle ? bundle : ".", o->bundle);
+  if (o->preserve_flag)
+    {
+      char *end;
+      long n = strtol (o->preserve_flag, &end, 10);
+      if (*end || end == o->preserve_flag || n < 0 || n > 4096)
+        python ();
+      o->preserve_fds = n;
+    }
+  if (o->pid_file && o->pid_file[0] != '/')
+    {
+      static char pid_file[PATH_MAX];
+      absolute_path (o->pid_file, pid_file);
+      o->pid_file = pid_file;
+    }
+  if (getenv ("LISTEN_FDS")) /* socket activation: Python's */
+    python ();
+}
+
+static void
+write_pid_file (const char *path, pid_t pid)
+{
+  char tmp[PATH_MAX + 16], text[32];
+  snprintf (tmp, sizeof tmp, "%s.husk-tmp", path);
+  snprintf (text, sizeof text, "%d", pid);
+  if (write_text (tmp, text) < 0 || rename (tmp, path) < 0)
+    create_fail ("create %s: pid file %s: %s", undo.c.id, path, strerror (errno));
+}
+
+/* The recipe's own checks of what planning found on disk. */
+static bool
+still_valid (json_t *meta, struct create_opts *o)
+{
+  char real[PATH_MAX];
+  json_t *given = json_object_get (meta, "rootfs_given");
+  if (!json_is_string (given) || realpath (json_string_value (given), real) == NULL
+      || strcmp (real, json_string_value (json_object_get (meta, "rootfs"))) != 0 || !is_dir (real))
+    return false;
+  json_t *exist = json_object_get (meta, "exist");
+  for (size_t i = 0; i < json_array_size (exist); i++)
+    if (access (json_string_value (json_array_get (exist, i)), F_OK) != 0)
+      return false;
+  return json_integer_value (json_object_get (meta, "floor")) == 3 + o->preserve_fds;
+}
+
+static pid_t
+create (struct create_opts *o, bool run)
+{
+  struct sigaction sa = { .sa_handler = on_signal };
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGHUP, &sa, NULL);
+
+  struct ctr *c = &undo.c;
+  c->id = o->id;
+  snprintf (c->dir, sizeof c->dir, "%s/%s", g.root, o->id);
+  snprintf (c->fifo, sizeof c->fifo, "%s/exec.fifo", c->dir);
+  if (mkdir (g.root, 0700) < 0 && errno != EEXIST)
+    python ();
+  if (mkdir (c->dir, 0700) < 0)
+    python (); /* taken, or not ours to make: Python says which */
+  undo.have_dir = true;
+  c->lock = open (c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (c->lock < 0 || flock (c->lock, LOCK_EX) < 0)
+    to_python ();
+
+  struct buf key = { 0 };
+  recipe_key (o, &key);
+  char cache[PATH_MAX];
+  snprintf (cache, sizeof cache, "%s/%016llx", PLAN_CACHE, (unsigned long long) fnv1a (key.data, key.len));
+  bool cacheable = cache_dir_ok ();
+  size_t len = 0;
+  char *recipe = cacheable ? cache_load (cache, &key, &len) : NULL;
+  bool fresh = recipe == NULL;
+  if (fresh)
+    recipe = compile (o, &len);
+  uint32_t head_len;
+  if (len < 4 || (memcpy (&head_len, recipe, 4), head_len > len - 4))
+    to_python ();
+  size_t meta_len, plan_len;
+  char *meta_text = with_id (recipe + 4, head_len, o->id, &meta_len);
+  json_t *meta = json_loadb (meta_text, meta_len, 0, NULL);
+  free (meta_text);
+  if (!json_is_object (meta) || json_integer_value (json_object_get (meta, "version")) != RECIPE_VERSION)
+    to_python ();
+  if (!still_valid (meta, o))
+    to_python (); /* what planning found has changed: plan again, in Python */
+  if (run && !o->detach && !o->console_socket && json_is_true (json_object_get (meta, "terminal")))
+    to_python (); /* a pty proxy between the terminal and the container */
+  if (fresh && cacheable)
+    cache_store (cache, &key, recipe, len);
+  char *plan = plan_with_id (recipe + 4 + head_len, len - 4 - head_len, o->id, &plan_len);
+  free (recipe);
+  free (key.data);
+
+  /* Write-ahead: what is about to be made is on disk before it is made,
+   * so a husk killed at any point leaves nothing `delete -f` can't find. */
+  json_t *cg = json_object_get (meta, "cgroup");
+  c->data = json_deep_copy (json_object_get (meta, "state"));
+  json_t *husk = json_object_get (c->data, "husk");
+  json_t *dirs = json_array ();
+  json_t *placements = json_object_get (cg, "placements");
+  for (size_t i = 0; i < json_array_size (placements); i++)
+    json_array_append (dirs, json_object_get (json_array_get (placements, i), "dir"));
+  json_object_set_new (husk, "cgroup_dirs", dirs);
+  json_object_set_new (husk, "cgroup_created", planned (placements));
+  ctr_save (c);
+  undo.created = json_array ();
+  cgroup_create (cg);
+  json_object_set (husk, "cgroup_created", undo.created);
+
+  if (mkfifo (c->fifo, 0622) < 0 || chmod (c->fifo, 0622) < 0)
+    create_fail ("create %s: exec fifo %s: %s", c->id, c->fifo, strerror (errno));
+  char now[64];
+  now_iso (now);
+  json_object_set_new (husk, "created", json_string (now));
+  ctr_save (c);
+  check_interrupt ();
+
+  pid_t pid = launch (c, meta, plan, plan_len, o);
+  free (plan);
+  json_object_set_new (c->data, "pid", json_integer (pid));
+  json_object_set_new (c->data, "status", json_string ("created"));
+  json_object_set_new (husk, "start_time", json_integer (process_start_time (pid)));
+  ctr_save (c);
+  if (o->pid_file)
+    write_pid_file (o->pid_file, pid);
+  json_decref (meta);
+  sa.sa_handler = SIG_DFL;
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGHUP, &sa, NULL);
+  return pid;
+}
+
+void
+verb_create (int argc, char **argv)
+{
+  struct create_opts o;
+  parse_create (argc, argv, &o, false);
+  create (&o, false);
+  exit (0);
+}
+
+static pid_t forward_to;
+
+static void
+forward (int sig)
+{
+  kill (forward_to, sig);
+}
+
+/* run: create, start, and unless detached wait and delete - in one
+ * process, which is the container's parent (CLONE_PARENT), as runc. */
+void
+verb_run (int argc, char **argv)
+{
+  struct create_opts o;
+  parse_create (argc, argv, &o, true);
+  pid_t pid = create (&o, true);
+  struct ctr *c = &undo.c;
+  const char *err = release (c);
+  if (err)
+    create_fail ("%s", err); /* and the container goes, as Python's run deletes it */
+  json_object_set_new (c->data, "status", json_string ("running"));
+  ctr_save (c);
+  if (o.detach)
+    exit (0);
+  int lock = c->lock; /* not held while the container runs: state and kill must work */
+  c->lock = -1;
+  close (lock);
+  undo.have_dir = false;
+  undo.pid = 0;
+  json_decref (undo.created);
+  undo.created = NULL;
+
+  forward_to = pid;
+  struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
+  int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaction (forwarded[i], &sa, NULL);
+  int status;
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      break;
+  int code = WIFSIGNALED (status) ? 128 + WTERMSIG (status) : WEXITSTATUS (status);
+  if (o.keep)
+    exit (code);
+  struct ctr again;
+  if (ctr_open (&again, o.id) && !(strcmp (ctr_status (&again), "stopped") == 0 && delete_stopped (&again)))
+    {
+      /* Processes left or hooks to run: Python's delete --force. */
+      ctr_close (&again);
+      pid_t child = fork ();
+      if (child == 0)
+        {
+          char *dargv[] = { g.argv[0], (char *) "--root", g.root, (char *) "delete", (char *) "--force",
+                            (char *) o.id, NULL };
+          g.argc = 6;
+          g.argv = dargv;
+          python ();
+        }
+      while (child > 0 && waitpid (child, NULL, 0) < 0 && errno == EINTR)
+        ;
+    }
+  exit (code);
+}

@@ -1,0 +1,96 @@
+/* front.h - the `husk` command's C front end.
+ *
+ * `husk` is this small static program.  It carries out the OCI verbs
+ * that podman's conmon and containerd's shim call for every container
+ * (create, start, state, kill, delete, and run) without starting Python:
+ * create runs a recipe that Python compiled once for the same config and
+ * host (runtime/recipe.py) and that is cached under /run/husk-plans.
+ *
+ * Whatever the front end does not carry out itself - another verb, a
+ * flag it does not know, an error to report, a config that needs Python
+ * (hooks on the host, a terminal proxy) - it hands to the Python CLI by
+ * exec'ing it with the same argv, before it has changed anything.  So
+ * every message and every rare path has one implementation, in Python.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef HUSK_FRONT_H
+#define HUSK_FRONT_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* runtime/recipe.py: EXIT_UNFIT, SENTINEL, VERSION. */
+#define EXIT_UNFIT 3
+#define ID_SENTINEL "husk-id-5b1f0c7e93a2d846"
+#define RECIPE_VERSION 1
+#define PLAN_CACHE "/run/husk-plans"
+
+struct globals
+{
+  int argc;
+  char **argv;          /* as given: handed unchanged to Python */
+  char root[PATH_MAX];  /* --root, made absolute as os.path.abspath does */
+  const char *root_flag; /* the flag's own text, for the compile child */
+  const char *log;      /* --log FILE, or NULL */
+  const char *log_format;
+  bool debug;
+};
+extern struct globals g;
+/* The Python program `python -I -S -c` runs: the CLI. */
+extern const char husk_entry[];
+
+/* Exec the Python CLI with the original argv (see above).  Every fd the
+ * front end opened is O_CLOEXEC, so Python starts with what husk got. */
+__attribute__ ((noreturn)) void python (void);
+/* Report one error line (stderr and --log) and exit 1. */
+__attribute__ ((noreturn, format (printf, 1, 2))) void fail (const char *fmt, ...);
+void report (const char *msg);
+
+/* Paths. */
+void absolute_path (const char *path, char out[PATH_MAX]);
+bool valid_id (const char *id);
+
+/* A container's state directory, locked (state.c). */
+struct ctr
+{
+  const char *id;
+  char dir[PATH_MAX];
+  char fifo[PATH_MAX];
+  int lock;
+  json_t *data;
+};
+/* Lock and load an existing container.  Returns false (holding nothing)
+ * if it does not exist; anything stranger hands over to Python. */
+bool ctr_open (struct ctr *c, const char *id);
+void ctr_close (struct ctr *c);
+void ctr_save (struct ctr *c);
+void ctr_remove (struct ctr *c);
+long long ctr_pid (struct ctr *c);
+const char *ctr_status (struct ctr *c);
+json_t *ctr_oci_state (struct ctr *c, const char *status);
+long long process_start_time (pid_t pid);
+json_t *husk_field (struct ctr *c, const char *name);
+
+/* The verbs. */
+__attribute__ ((noreturn)) void verb_state (int argc, char **argv);
+__attribute__ ((noreturn)) void verb_start (int argc, char **argv);
+__attribute__ ((noreturn)) void verb_kill (int argc, char **argv);
+__attribute__ ((noreturn)) void verb_delete (int argc, char **argv);
+__attribute__ ((noreturn)) void verb_create (int argc, char **argv);
+__attribute__ ((noreturn)) void verb_run (int argc, char **argv);
+
+/* start's release of the exec fifo (state.c), shared with run. */
+const char *release (struct ctr *c);
+/* delete of a stopped container; false if it needs Python (state.c). */
+bool delete_stopped (struct ctr *c);
+void remove_cgroups (json_t *created);
+
+/* Small files. */
+char *read_small (const char *path, size_t *len, size_t limit);
+int write_text (const char *path, const char *text);
+void now_iso (char out[64]);
+
+#endif
