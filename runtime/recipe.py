@@ -81,8 +81,8 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
     # 3..floor-1, then the socket, the console, the sealed copy of itself.
     floor = 3 + preserve_fds
     if plan.terminal:
-        if not console_socket:
-            raise HuskError("create", "process.terminal is true: --console-socket is required")
+        if not console_socket:  # run proxies a pty; create refuses: either way, Python's
+            raise Unfit("a terminal without --console-socket")
         plan.console_fd = floor + 1
     elif console_socket:
         raise HuskError("create", "--console-socket given but process.terminal is false")

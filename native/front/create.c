@@ -977,7 +977,7 @@ verb_run (int argc, char **argv)
   int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
     sigaction (forwarded[i], &sa, NULL);
-  int status;
+  int status = 0;
   while (waitpid (pid, &status, 0) < 0)
     if (errno != EINTR)
       break;

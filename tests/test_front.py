@@ -1,0 +1,126 @@
+"""The C front end (native/front) and its recipe cache (runtime/recipe.py).
+
+Every other test runs through the front end too; these check what is
+its own: a recipe is planned once per config and reused for any id, a
+changed config or filesystem is planned again, a cache entry that does
+not match is never used, and what the front end hands to Python comes
+out as Python says it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import HUSK
+
+pytestmark = pytest.mark.root
+
+CACHE = "/run/husk-plans"
+
+
+def entries() -> dict[str, int]:
+    """Cache entry name -> inode (a rewritten entry is a new file)."""
+    try:
+        return {n: os.stat(os.path.join(CACHE, n)).st_ino for n in os.listdir(CACHE) if not n.startswith(".")}
+    except FileNotFoundError:
+        return {}
+
+
+def test_the_husk_command_is_the_c_front_end():
+    with open(HUSK, "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+
+
+def test_a_recipe_is_planned_once_and_reused_for_other_ids(bundle):
+    bundle.config["process"]["args"] = ["/checker", "keyring"]
+    bundle.save()
+    before = entries()
+    first = json.loads(bundle.husk("run", "--bundle", bundle.path, "a1", check=True).out)
+    made = {n: i for n, i in entries().items() if before.get(n) != i}
+    assert len(made) == 1, made
+    second = json.loads(bundle.husk("run", "--bundle", bundle.path, "a2", check=True).out)  # another id
+    assert {n: entries().get(n) for n in made} == made, "the entry was planned again"
+    # The id went where the sentinel stood: here, the session keyring's name.
+    assert first["description"].endswith(";_ses.a1") and second["description"].endswith(";_ses.a2")
+
+
+def test_a_changed_config_is_planned_again(bundle):
+    bundle.config["hostname"] = "before"
+    assert bundle.report(cid="b1")["hostname"] == "before"
+    bundle.config["hostname"] = "after"
+    assert bundle.report(cid="b2")["hostname"] == "after"
+
+
+def test_a_bind_source_gone_since_planning_is_reported_by_name(bundle, tmp_path):
+    source = tmp_path / "data"
+    source.mkdir()
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(source),
+                                    "options": ["rbind", "ro"]})
+    bundle.report(cid="c1")
+    source.rmdir()
+    r = bundle.run("/checker", "report", cid="c2")
+    assert r.code == 1
+    assert r.err.strip().splitlines() == [f"husk: config.json: mounts[{len(bundle.config['mounts']) - 1}].source: "
+                                          f"{source} does not exist"]
+
+
+def test_an_entry_that_does_not_match_is_not_used(bundle):
+    bundle.config["hostname"] = "genuine"
+    before = entries()
+    bundle.report(cid="d1")
+    name = next(n for n, i in entries().items() if before.get(n) != i)
+    path = os.path.join(CACHE, name)
+    with open(path, "r+b") as f:  # the key is stored first: change a byte of it
+        f.seek(20)
+        byte = f.read(1)
+        f.seek(20)
+        f.write(bytes([byte[0] ^ 1]))
+    assert bundle.report(cid="d2")["hostname"] == "genuine"
+    assert os.stat(path).st_ino != before.get(name), "the entry was planned again"
+
+
+def test_an_untrusted_cache_directory_is_not_used(bundle):
+    os.chmod(CACHE, 0o777)
+    try:
+        bundle.config["hostname"] = "untrusted"
+        before = entries()
+        assert bundle.report(cid="e1")["hostname"] == "untrusted"
+        assert entries() == before, "a recipe was written into a directory others can write"
+    finally:
+        os.chmod(CACHE, 0o700)
+
+
+def test_errors_come_from_python_one_line_and_logged_as_json(bundle, tmp_path):
+    log = tmp_path / "log.json"
+    r = run_front(bundle, f"--log={log}", "--log-format=json", "start", "nosuch")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "husk: container 'nosuch' does not exist"
+    assert json.loads(log.read_text().splitlines()[-1])["msg"] == "container 'nosuch' does not exist"
+    r = run_front(bundle, "kill", "nosuch", "RTMIN+3")  # a name only Python parses
+    assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def test_a_config_with_host_hooks_is_created_by_python(bundle, tmp_path):
+    marker = tmp_path / "poststart"
+    bundle.config["hooks"] = {"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {marker}"]}]}
+    bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+    bundle.save()
+    bundle.husk("create", "--bundle", bundle.path, "h1", check=True)
+    bundle.husk("start", "h1", check=True)
+    assert json.loads(marker.read_text())["id"] == "h1"
+    bundle.husk("delete", "--force", "h1", check=True)
+
+
+def test_delete_force_of_a_deleted_container_is_not_an_error(bundle):
+    assert run_front(bundle, "delete", "--force", "never-made").returncode == 0
+    r = run_front(bundle, "delete", "never-made")
+    assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def run_front(bundle, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([HUSK, "--root", bundle.root, *args], capture_output=True, text=True, cwd=bundle.path,
+                          timeout=60)
