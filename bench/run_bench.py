@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,17 +69,57 @@ def make_bundle(work: str, name: str = "bundle", limits: bool = False, args: lis
     return bundle
 
 
+# A child's ru_maxrss starts at its parent's RSS when it forked (the mm
+# it ran on until execve counts), so a command spawned straight from this
+# Python process would report Python's size.  Each command is started by
+# this small static C program instead: its own RSS is a few hundred KiB,
+# the same floor for every runtime.  It prints the command's peak RSS.
+RSS_PROBE = r"""
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main (int argc, char **argv)
+{
+  pid_t pid = fork ();
+  if (pid == 0) { close (3); execv (argv[1], argv + 1); _exit (127); }
+  int status; struct rusage ru;
+  if (argc < 2 || wait4 (pid, &status, 0, &ru) < 0) return 125;
+  dprintf (3, "%ld\n", ru.ru_maxrss);  /* fd 3: not held by a container that outlives the command */
+  return WIFEXITED (status) ? WEXITSTATUS (status) : 126;
+}
+"""
+_probe: str | None = None
+
+
+def build_rss_probe(work: str) -> None:
+    global _probe
+    if _probe is None:
+        src = os.path.join(work, "rss_probe.c")
+        with open(src, "w") as f:
+            f.write(RSS_PROBE)
+        _probe = os.path.join(work, "rss_probe")
+        subprocess.run(["gcc", "-O2", "-static", "-o", _probe, src], check=True)
+
+
 def timed(argv: list[str], cwd: str, out: str = "/dev/null") -> tuple[float, int]:
-    """Wall time and peak RSS (KiB, the largest of the process tree reaped) of one command."""
-    start = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=[
-        (os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)])
-    _, status, usage = os.wait4(pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"bench: {' '.join(argv)} failed ({status})")
+    """Wall time and peak RSS (KiB, the largest of the process tree it reaped) of one command."""
     del cwd
-    return elapsed, usage.ru_maxrss
+    probe = _probe
+    assert probe, "build_rss_probe() first"
+    r, w = os.pipe()
+    start = time.perf_counter()
+    pid = os.posix_spawn(probe, [probe, *argv], os.environ, file_actions=[
+        (os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+        (os.POSIX_SPAWN_CLOSE, r), (os.POSIX_SPAWN_DUP2, w, 3)])
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - start
+    with os.fdopen(r) as f:
+        report = f.read().split()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} failed ({status}): {' '.join(report)}")
+    return elapsed, int(report[-1])
 
 
 def _become_subreaper() -> None:
@@ -103,6 +144,7 @@ def main() -> None:
         return cgroup_cost(args.runs)
     work = tempfile.mkdtemp(prefix="husk-bench-")
     try:
+        build_rss_probe(work)
         bundle = make_bundle(work)
         empty = os.path.join(work, "empty")
         open(empty, "w").close()
@@ -182,6 +224,7 @@ def cgroup_cost(runs: int) -> None:
     """Median `run` of /bin/true without and with a memory+pids+cpu limit."""
     work = tempfile.mkdtemp(prefix="husk-bench-")
     try:
+        build_rss_probe(work)
         bundles = {"plain": make_bundle(work, "plain"), "limited": make_bundle(work, "limited", limits=True)}
         runtimes = {"husk": [HUSK, "--root", f"{work}/husk"]}
         if shutil.which("runc"):
