@@ -15,9 +15,9 @@ import os
 import select
 import signal
 import socket
-from typing import Any
+from typing import Any, NamedTuple
 
-from runtime.cgroups.manager import clean_cgroups_path, container_cgroup_mounts, manager_for
+from runtime.cgroups.manager import CgroupManager, clean_cgroups_path, container_cgroup_mounts, manager_for
 from runtime.errors import HuskError, NotFound, WrongState
 from runtime.linux import constants as k
 from runtime.linux.rlimits import check_raisable
@@ -25,6 +25,7 @@ from runtime.oci.defaults import defaults
 from runtime.oci.hooks import run_hooks
 from runtime.oci.spec import get_obj, load_config
 from runtime.oci.specconv import (
+    Namespaces,
     bounding_set,
     hooks_of,
     limit_capabilities,
@@ -68,16 +69,9 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
     st.make()
     with contextlib.ExitStack() as undo, _interruptible(f"create {container_id}"):
         undo.callback(st.remove)
-        linux = get_obj(config, "linux", "linux")
-        namespaces = parse_namespaces(linux)
-        cg = manager_for(clean_cgroups_path(linux.get("cgroupsPath"), container_id))
-        cgroup_mounts = functools.partial(container_cgroup_mounts, cg, "cgroup" in namespaces.new)
-        plan = spec_to_plan(config, bundle, cgroup_mounts=cgroup_mounts)
-        check_raisable(plan.rlimits)
-        hooks = hooks_of(config)
-        plan.no_pivot = no_pivot
+        linux, namespaces, cg, plan, hooks = plan_create(config, bundle, container_id, no_pivot=no_pivot,
+                                                         no_new_keyring=no_new_keyring)
         plan.preserve_fds = preserve_fds + _listen_fds()
-        plan.session_keyring = None if no_new_keyring else _session_keyring(container_id)
 
         console = None
         if plan.terminal:
@@ -148,6 +142,29 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         undo.pop_all()
     st.unlock()
     return st
+
+
+class CreatePlan(NamedTuple):
+    linux: dict[str, Any]
+    namespaces: Namespaces
+    cgroup: CgroupManager
+    plan: proto.Plan
+    hooks: dict[str, list[dict[str, Any]]]
+
+
+def plan_create(config: dict[str, Any], bundle: str, container_id: str, *, no_pivot: bool,
+                no_new_keyring: bool) -> CreatePlan:
+    """What create will do, planned and checked, nothing made yet (also
+    runtime/recipe.py's, for the C front end)."""
+    linux = get_obj(config, "linux", "linux")
+    namespaces = parse_namespaces(linux)
+    cg = manager_for(clean_cgroups_path(linux.get("cgroupsPath"), container_id))
+    cgroup_mounts = functools.partial(container_cgroup_mounts, cg, "cgroup" in namespaces.new)
+    plan = spec_to_plan(config, bundle, cgroup_mounts=cgroup_mounts)
+    check_raisable(plan.rlimits)
+    plan.no_pivot = no_pivot
+    plan.session_keyring = None if no_new_keyring else _session_keyring(container_id)
+    return CreatePlan(linux, namespaces, cg, plan, hooks_of(config))
 
 
 @contextlib.contextmanager

@@ -24,19 +24,17 @@ command to Python, which does it the old way.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import struct
 from typing import Any
 
 from runtime.cgroups import controllers
-from runtime.cgroups.manager import CgroupManager, clean_cgroups_path, container_cgroup_mounts, manager_for
+from runtime.cgroups.manager import CgroupManager
+from runtime.container import plan_create, resources_with_default_devices
 from runtime.errors import HuskError
 from runtime.linux import constants as k
-from runtime.linux.rlimits import check_raisable
 from runtime.oci.spec import get_obj, load_config
-from runtime.oci.specconv import hooks_of, parse_namespaces, spec_to_plan
 from runtime.process import protocol as proto
 
 VERSION = 1
@@ -56,8 +54,6 @@ class Unfit(Exception):
 def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bool, preserve_fds: int,
                    no_new_keyring: bool) -> bytes:
     """Plan `husk create` of bundle under root, for any container id."""
-    from runtime.container import resources_with_default_devices
-
     bundle = os.path.abspath(bundle)
     with open(os.path.join(bundle, "config.json"), "rb") as f:
         if SENTINEL.encode() in f.read():
@@ -65,18 +61,11 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
     if "LISTEN_FDS" in os.environ:
         raise Unfit("socket activation")
     config = load_config(bundle)
-    linux = get_obj(config, "linux", "linux")
-    namespaces = parse_namespaces(linux)
-    cg = manager_for(clean_cgroups_path(linux.get("cgroupsPath"), SENTINEL))
-    cgroup_mounts = functools.partial(container_cgroup_mounts, cg, "cgroup" in namespaces.new)
-    plan = spec_to_plan(config, bundle, cgroup_mounts=cgroup_mounts)
-    check_raisable(plan.rlimits)
-    hooks = hooks_of(config)
+    linux, namespaces, cg, plan, hooks = plan_create(config, bundle, SENTINEL, no_pivot=no_pivot,
+                                                     no_new_keyring=no_new_keyring)
     if any(hooks[kind] for kind in _HOST_HOOKS):
         raise Unfit("host-side hooks")
-    plan.no_pivot = no_pivot
     plan.preserve_fds = preserve_fds
-    plan.session_keyring = None if no_new_keyring else f"_ses.{SENTINEL}"
     # husk-init's fds, as the front end lays them out: the inherited
     # 3..floor-1, then the socket, the console, the sealed copy of itself.
     floor = 3 + preserve_fds
@@ -102,7 +91,6 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
         "floor": floor,
         "cgroup": {
             "path": cg.path,
-            "mode": cg.layout.mode,
             "unified": cg.layout.unified,
             "placements": [{"dir": p.dir, "v2": p.v2, "enable": [c for c in p.controllers if c != "devices"]}
                            for p in cg.placements],

@@ -38,7 +38,7 @@ int recv_record (int fd, uint32_t *tag, char **value, uint32_t *len);
 
 struct create_opts
 {
-  const char *id, *bundle_flag, *pid_file, *console_socket, *preserve_flag;
+  const char *id, *pid_file, *console_socket, *preserve_flag;
   bool no_pivot, no_new_keyring, detach, keep;
   int preserve_fds;
   char bundle[PATH_MAX];
@@ -91,13 +91,11 @@ to_python (void)
 __attribute__ ((noreturn, format (printf, 1, 2))) static void
 create_fail (const char *fmt, ...)
 {
-  char msg[8192];
   va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
-  va_end (ap);
   undo_all ();
-  report (msg);
+  va_start (ap, fmt);
+  report_v (fmt, ap);
+  va_end (ap);
   exit (1);
 }
 

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -33,10 +34,8 @@ struct globals
   int argc;
   char **argv;          /* as given: handed unchanged to Python */
   char root[PATH_MAX];  /* --root, made absolute as os.path.abspath does */
-  const char *root_flag; /* the flag's own text, for the compile child */
   const char *log;      /* --log FILE, or NULL */
   const char *log_format;
-  bool debug;
 };
 extern struct globals g;
 /* The Python program `python -I -S -c` runs: the CLI. */
@@ -48,6 +47,8 @@ __attribute__ ((noreturn)) void python (void);
 /* Report one error line (stderr and --log) and exit 1. */
 __attribute__ ((noreturn, format (printf, 1, 2))) void fail (const char *fmt, ...);
 void report (const char *msg);
+/* report() of a formatted line. */
+void report_v (const char *fmt, va_list ap);
 
 /* Paths. */
 void absolute_path (const char *path, char out[PATH_MAX]);

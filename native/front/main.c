@@ -94,14 +94,20 @@ report (const char *msg)
 }
 
 void
-fail (const char *fmt, ...)
+report_v (const char *fmt, va_list ap)
 {
   char msg[8192];
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  report (msg);
+}
+
+void
+fail (const char *fmt, ...)
+{
   va_list ap;
   va_start (ap, fmt);
-  vsnprintf (msg, sizeof msg, fmt, ap);
+  report_v (fmt, ap);
   va_end (ap);
-  report (msg);
   exit (1);
 }
 
@@ -253,7 +259,7 @@ main (int argc, char **argv)
     {
       const char *v;
       if ((v = flag_value ("--root", argc, argv, &i)))
-        root = g.root_flag = v;
+        root = v;
       else if ((v = flag_value ("--log-format", argc, argv, &i)))
         g.log_format = v;
       else if ((v = flag_value ("--log", argc, argv, &i)))
