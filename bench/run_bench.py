@@ -53,7 +53,7 @@ LIMITS = {"memory": {"limit": 256 << 20}, "pids": {"limit": 1024}, "cpu": {"shar
 
 def make_bundle(work: str, name: str = "bundle", limits: bool = False, args: list[str] | None = None) -> str:
     sys.path.insert(0, REPO)
-    from runtime.oci.example import example_spec
+    from runtime.core.oci.example import example_spec
 
     bundle = os.path.join(work, name)
     os.makedirs(bundle)

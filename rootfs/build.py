@@ -122,7 +122,7 @@ def main() -> None:
     bundle = os.path.join(tmp, "bundle")
     make_rootfs(os.path.join(bundle, "rootfs"))
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from runtime.oci.example import example_spec
+    from runtime.core.oci.example import example_spec
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(example_spec(), f, indent=2)
     demo = example_spec(args=["sh", "-c", 'echo "hello from a husk container: host $(hostname), '

@@ -28,7 +28,7 @@ def husk_containers() -> list[str]:
 
 
 def cgroups_named(fragment: str) -> list[str]:
-    from runtime.cgroups.layout import detect
+    from runtime.core.cgroups.layout import detect
     layout = detect()
     found = []
     for base in list(layout.v1.values()) + ([layout.unified] if layout.unified else []):

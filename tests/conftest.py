@@ -98,7 +98,7 @@ def run_husk(argv: list[str], *, input=None, timeout=60, check=False, **kw) -> R
 
 
 def base_config() -> dict:
-    from runtime.oci.example import example_spec
+    from runtime.core.oci.example import example_spec
     config = example_spec(args=["/checker"], terminal=False)
     config["linux"]["cgroupsPath"] = None  # set per test
     return config
@@ -177,7 +177,7 @@ def cleanup(b: Bundle) -> None:
 
 
 def _cgroup_mounts() -> list[str]:
-    from runtime.cgroups.layout import detect
+    from runtime.core.cgroups.layout import detect
     layout = detect()
     return list(layout.v1.values()) + ([layout.unified] if layout.unified else [])
 

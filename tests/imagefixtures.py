@@ -70,7 +70,7 @@ def network_leaks(h: HuskEnv) -> list[str]:
     found = []
     with open("/proc/net/dev") as f:
         found += [f"veth {line.split(':')[0].strip()}" for line in f if line.strip().startswith("veth")]
-    from runtime.network import scope
+    from runtime.engine.network import scope
 
     for base in (scope.NETNS_BASE, "/run/husk/netns"):  # and where older husks kept them
         for key in os.listdir(base) if os.path.isdir(base) else []:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from runtime.cgroups.layout import detect
+from runtime.core.cgroups.layout import detect
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 V2_MODULES = ["tests/test_cgroups.py", "tests/test_devices.py", "tests/test_exec_ps.py", "tests/test_namespaces.py"]

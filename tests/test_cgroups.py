@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from runtime.cgroups.layout import detect
+from runtime.core.cgroups.layout import detect
 
 pytestmark = pytest.mark.root
 LAYOUT = detect()
@@ -17,7 +17,7 @@ V2 = LAYOUT.mode == "v2"
 
 def cgdir(bundle, controller):
     """The container's directory for a controller on this host."""
-    from runtime.cgroups.manager import manager_for
+    from runtime.core.cgroups.manager import manager_for
     return manager_for(bundle.config["linux"]["cgroupsPath"]).dir_of(controller)
 
 

@@ -99,7 +99,7 @@ def _sparse_tar(claimed: int) -> bytes:
 
 def test_a_huge_sparse_claim_costs_only_its_data(husk_env, tmp_path):
     tar = _sparse_tar(16 << 30)
-    from runtime.image.unpack import unpack
+    from runtime.engine.image.unpack import unpack
 
     dest = tmp_path / "out"
     dest.mkdir()

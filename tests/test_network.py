@@ -151,7 +151,7 @@ def test_name_files(h):
 
 
 def test_resolv_conf_drops_loopback_nameservers(tmp_path):
-    from runtime.network import files
+    from runtime.engine.network import files
 
     host = tmp_path / "resolv.conf"
     host.write_text("search example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0\n")
@@ -196,7 +196,7 @@ def test_failures_after_the_veth_exists_leave_nothing(h):
 
 
 def test_system_prune_cleans_up_after_crashes(h):
-    from runtime.network import scope
+    from runtime.engine.network import scope
 
     srv = start(h, "-p", f"{free_port()}:8080", "netbox", "/checker", "tcp-echo", "8080", name="crashy")
     subprocess.run([h.husk_bin, "--root", h.state, "kill", srv["id"], "KILL"], check=True)

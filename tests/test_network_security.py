@@ -82,7 +82,7 @@ def test_no_router_advertisements(h):
 
 
 def test_network_rm_removes_only_its_own_rules(h):
-    from runtime.network import nft
+    from runtime.engine.network import nft
 
     h("network", "create", "aud", check=True)
     h("network", "create", "audx", check=True)
@@ -110,7 +110,7 @@ def test_publish_all_refuses_host_addresses_and_ports_from_the_image(h, tmp_path
     h("load", "-q", "--name", "ports", "-i", lay.save(), check=True)
     r = h("run", "-d", "--pull=never", "-P", "ports", "sleep", "100")
     assert r.code == 125 and "ExposedPorts" in r.err and key in r.err, r.err
-    from runtime.network import nft
+    from runtime.engine.network import nft
 
     assert not any(t.startswith("ctr:") for t in nft.tags())
     assert h.store_files("containers") == []
@@ -132,7 +132,7 @@ def test_publish_all_maps_to_free_ephemeral_ports(h):
 def test_prune_leaves_another_stores_containers_alone(h, tmp_path, layouts):
     from imagefixtures import HuskEnv, leaks
 
-    from runtime.network import nft
+    from runtime.engine.network import nft
 
     other = HuskEnv(str(tmp_path / "other"))
     other("load", "-q", "--name", "netbox", "-i", layouts["netbox"], check=True)

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.root
 
 
 def caps_mask(names):
-    from runtime.linux.constants import CAP_NUMBERS
+    from runtime.core.linux.constants import CAP_NUMBERS
     return sum(1 << CAP_NUMBERS[n] for n in names)
 
 

@@ -55,8 +55,8 @@ def describe(root: str) -> dict[str, tuple]:
 
 @pytest.mark.parametrize("driver", ["overlay", "vfs"])
 def test_rootfs_matches_umoci(husk_env, debian, driver, tmp_path):
-    from runtime.image import images, rootfs
-    from runtime.image.store import Store
+    from runtime.engine.image import images, rootfs
+    from runtime.engine.image.store import Store
 
     layout, umoci_rootfs = debian
     h = husk_env

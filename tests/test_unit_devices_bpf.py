@@ -5,8 +5,8 @@ import struct
 
 import pytest
 
-from runtime.cgroups import devices_bpf as d
-from runtime.errors import ConfigError
+from runtime.core.cgroups import devices_bpf as d
+from runtime.core.errors import ConfigError
 
 
 def run(program: bytes, dtype: int, access: int, major: int, minor: int) -> int:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from runtime.linux.signals import parse_signal
+from runtime.core.linux.signals import parse_signal
 
 
 @pytest.mark.parametrize("text,number", [("9", 9), ("KILL", 9), ("SIGKILL", 9), ("sigterm", 15),

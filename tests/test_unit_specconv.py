@@ -4,11 +4,11 @@ import copy
 
 import pytest
 
-from runtime.errors import ConfigError
-from runtime.linux import constants as k
-from runtime.oci.example import example_spec
-from runtime.oci.specconv import parse_mount_options, spec_to_plan
-from runtime.process import protocol as proto
+from runtime.core.errors import ConfigError
+from runtime.core.linux import constants as k
+from runtime.core.oci.example import example_spec
+from runtime.core.oci.specconv import parse_mount_options, spec_to_plan
+from runtime.core.process import protocol as proto
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.root
 
 
 def unpack_bytes(tar: bytes, dest: str) -> None:
-    from runtime.image.unpack import unpack
+    from runtime.engine.image.unpack import unpack
 
     os.makedirs(dest, exist_ok=True)
     unpack(io.BytesIO(tar), dest, "L1")
@@ -127,7 +127,7 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_layer_is_refused(sandbox, name):
-    from runtime.errors import HuskError
+    from runtime.core.errors import HuskError
 
     with pytest.raises(HuskError) as e:
         unpack_bytes(layer(HOSTILE[name]), sandbox)
@@ -152,7 +152,7 @@ CONTAINED = {
 
 @pytest.mark.parametrize("name", sorted(CONTAINED))
 def test_symlinks_resolve_inside_the_layer(sandbox, name):
-    from runtime.errors import HuskError
+    from runtime.core.errors import HuskError
 
     entries, inside = CONTAINED[name]
     try:
@@ -171,7 +171,7 @@ def test_symlink_final_component_is_never_followed(sandbox, tmp_path):
 
 
 def test_corrupt_tar_names_the_layer(sandbox):
-    from runtime.errors import HuskError
+    from runtime.core.errors import HuskError
 
     data = layer([entry("f", data=b"x" * 4096)])
     with pytest.raises(HuskError) as e:

@@ -1,1 +1,1 @@
-"""The `husk` command line: thin click faces over runtime.container."""
+"""The `husk` command line: thin click faces over runtime.core.container."""

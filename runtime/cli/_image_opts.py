@@ -14,6 +14,6 @@ def registry_options(f):
 
 
 def store(g):
-    from runtime.image.store import Store
+    from runtime.engine.image.store import Store
 
     return Store(g.storage_root)

@@ -10,8 +10,8 @@ def command(g, fmt):
     """List containers made by `husk run IMAGE`."""
     import json
 
-    from runtime import container
-    from runtime.errors import HuskError
+    from runtime.core import container
+    from runtime.core.errors import HuskError
 
     rows = []
     for r in store(g).container_records():

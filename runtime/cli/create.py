@@ -2,7 +2,7 @@ import os
 
 import click
 
-from runtime import container
+from runtime.core import container
 
 
 @click.command()
@@ -24,7 +24,7 @@ def command(g, bundle, pid_file, console_socket, no_pivot, no_new_keyring, prese
 
 
 def compile_recipe(g, fd, bundle, console_socket, no_pivot, preserve_fds, no_new_keyring) -> int:
-    from runtime import recipe
+    from runtime.core import recipe
 
     try:
         data = recipe.compile_create(g.root, bundle, console_socket=console_socket is not None, no_pivot=no_pivot,

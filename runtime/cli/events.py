@@ -3,8 +3,8 @@ import time
 
 import click
 
-from runtime import container
-from runtime.errors import HuskError
+from runtime.core import container
+from runtime.core.errors import HuskError
 
 
 @click.command()

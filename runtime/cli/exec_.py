@@ -2,10 +2,10 @@ import json
 
 import click
 
-from runtime import container
 from runtime.cli.main import load_json_arg
-from runtime.errors import HuskError
-from runtime.oci.state import ContainerState
+from runtime.core import container
+from runtime.core.errors import HuskError
+from runtime.core.oci.state import ContainerState
 
 
 @click.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -2,7 +2,7 @@ import json
 
 import click
 
-from runtime.oci.features import features
+from runtime.core.oci.features import features
 
 
 @click.command()

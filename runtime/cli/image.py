@@ -22,7 +22,7 @@ def command():
 @click.pass_obj
 def inspect(g, images):
     """Show an image's config, layers and manifest as JSON."""
-    from runtime.image import images as imgs
+    from runtime.engine.image import images as imgs
 
     click.echo(json.dumps([imgs.inspect(store(g), i) for i in images], indent=2))
 
@@ -31,7 +31,7 @@ def inspect(g, images):
 @click.pass_obj
 def prune(g):
     """Remove blobs and layers no image or container uses."""
-    from runtime.image import images as imgs
+    from runtime.engine.image import images as imgs
 
     r = imgs.prune(store(g))
     click.echo(f"Removed {r['blobs']} blobs and {r['layers']} layers, {r['bytes'] / 1e6:.1f} MB")

@@ -19,7 +19,7 @@ def command(g, fmt, quiet):
     """List the images in the store."""
     import json
 
-    from runtime.image import images
+    from runtime.engine.image import images
 
     rows = images.listing(store(g))
     if quiet:

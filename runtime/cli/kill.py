@@ -1,8 +1,8 @@
 import click
 
-from runtime import container
-from runtime.errors import HuskError
-from runtime.linux.signals import parse_signal
+from runtime.core import container
+from runtime.core.errors import HuskError
+from runtime.core.linux.signals import parse_signal
 
 
 @click.command()

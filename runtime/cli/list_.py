@@ -2,8 +2,8 @@ import json
 
 import click
 
-from runtime.errors import HuskError
-from runtime.oci.state import ContainerState, list_ids
+from runtime.core.errors import HuskError
+from runtime.core.oci.state import ContainerState, list_ids
 
 
 @click.command(name="list")

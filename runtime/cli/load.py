@@ -11,6 +11,6 @@ from runtime.cli._image_opts import store
 @click.pass_obj
 def command(g, path, name, quiet):
     """Load images from a directory or archive into the store."""
-    from runtime.image import images
+    from runtime.engine.image import images
 
     images.load(store(g), path, name=name, quiet=quiet)

@@ -14,9 +14,9 @@ def command(g, username, password, password_stdin, authfile, cert_dir, tls_verif
     """Check credentials against a registry and store them (Docker's config.json format)."""
     import sys
 
-    from runtime.errors import HuskError
-    from runtime.image import auth
-    from runtime.image.registry import Registry
+    from runtime.core.errors import HuskError
+    from runtime.engine.image import auth
+    from runtime.engine.image.registry import Registry
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -26,7 +26,7 @@ def command(g, username, password, password_stdin, authfile, cert_dir, tls_verif
         password = click.prompt("Password", hide_input=True)
     if not username or not password:
         raise HuskError("login", "a username and a password are needed")
-    from runtime.image.pull import retrying
+    from runtime.engine.image.pull import retrying
 
     r = Registry(registry, tls_verify=tls_verify, cert_dir=cert_dir, credentials=(username, password))
     retrying(f"login {registry}", lambda _: r.ping())

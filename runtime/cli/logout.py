@@ -7,8 +7,8 @@ import click
 @click.pass_obj
 def command(g, authfile, registry):
     """Forget the credentials stored for a registry."""
-    from runtime.errors import HuskError
-    from runtime.image import auth
+    from runtime.core.errors import HuskError
+    from runtime.engine.image import auth
 
     if not auth.remove(registry, authfile):
         raise HuskError("logout", f"not logged in to {registry}")

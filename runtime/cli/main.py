@@ -13,8 +13,9 @@ import sys
 
 import click
 
-from runtime.errors import HuskError
-from runtime.oci.state import DEFAULT_ROOT
+from runtime.core import paths
+from runtime.core.errors import HuskError
+from runtime.core.oci.state import DEFAULT_ROOT
 
 # verb -> module under runtime.cli (each defines `command`).
 VERBS = {
@@ -50,7 +51,7 @@ class Globals:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Directory for container state.")
-@click.option("--storage-root", envvar="HUSK_STORAGE_ROOT", default="/var/lib/husk", show_default=True,
+@click.option("--storage-root", envvar="HUSK_STORAGE_ROOT", default=paths.STORE_ROOT, show_default=True,
               help="Image store: blobs, unpacked layers, image names, image containers (env HUSK_STORAGE_ROOT).")
 @click.option("--log", type=click.Path(dir_okay=False), help="Append errors and debug lines to this file.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -67,7 +68,7 @@ def cli(ctx, root, storage_root, log, log_format, debug, systemd_cgroup):
 
 def load_json_arg(path: str, flag: str) -> dict:
     """A JSON object from a file named by a flag (or stdin for -)."""
-    from runtime.errors import ConfigError
+    from runtime.core.errors import ConfigError
 
     try:
         raw = sys.stdin.read() if path == "-" else open(path).read()
@@ -100,7 +101,7 @@ def report(g: Globals | None, message: str, level: str = "error") -> None:
 
 
 def main() -> None:
-    from runtime.process.inherited import record
+    from runtime.core.process.inherited import record
 
     record()  # before husk opens any fd of its own (see --preserve-fds)
     ctx = None

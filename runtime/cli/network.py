@@ -23,7 +23,7 @@ def command():
 @click.pass_obj
 def create(g, subnet, gateway, bridge, mtu, name):
     """Create a network."""
-    from runtime.network import networks
+    from runtime.engine.network import networks
 
     net = networks.create(_root(g), name, subnet, bridge=bridge, gateway=gateway, mtu=mtu)
     click.echo(net.name)
@@ -36,7 +36,7 @@ def ls(g, fmt):
     """List networks."""
     from dataclasses import asdict
 
-    from runtime.network import networks
+    from runtime.engine.network import networks
 
     nets = networks.listing(_root(g))
     if fmt == "json":
@@ -52,7 +52,7 @@ def ls(g, fmt):
 @click.pass_obj
 def inspect(g, names):
     """Show networks and the containers on them."""
-    from runtime.network import manage
+    from runtime.engine.network import manage
 
     click.echo(json.dumps([manage.inspect(_root(g), n) for n in names], indent=2))
 
@@ -62,7 +62,7 @@ def inspect(g, names):
 @click.pass_obj
 def rm(g, names):
     """Remove networks no container uses (with their bridges and rules)."""
-    from runtime.network import manage
+    from runtime.engine.network import manage
 
     for n in names:
         manage.remove(_root(g), n)
@@ -73,7 +73,7 @@ def rm(g, names):
 @click.pass_obj
 def prune(g):
     """Remove every network no container uses, and husk's nftables table once unused."""
-    from runtime.network import manage
+    from runtime.engine.network import manage
 
     for n in manage.prune(_root(g)):
         click.echo(n)

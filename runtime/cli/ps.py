@@ -2,9 +2,9 @@ import json
 
 import click
 
-from runtime.cgroups.manager import manager_for
-from runtime.errors import WrongState
-from runtime.oci.state import ContainerState
+from runtime.core.cgroups.manager import manager_for
+from runtime.core.errors import WrongState
+from runtime.core.oci.state import ContainerState
 
 
 @click.command()

@@ -11,7 +11,7 @@ from runtime.cli._image_opts import registry_options, store
 @click.pass_obj
 def command(g, platform, quiet, authfile, cert_dir, tls_verify, image):
     """Pull an image from a registry into the store."""
-    from runtime.image import images
+    from runtime.engine.image import images
 
     digest = images.pull(store(g), image, platform=platform, tls_verify=tls_verify, cert_dir=cert_dir,
                          authfile=authfile, quiet=quiet)

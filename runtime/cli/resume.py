@@ -1,6 +1,6 @@
 import click
 
-from runtime import container
+from runtime.core import container
 
 
 @click.command()

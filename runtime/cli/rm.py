@@ -11,9 +11,9 @@ def command(g, force, containers):
     """Remove containers made by `husk run IMAGE` (their rootfs and changes)."""
     import contextlib
 
-    from runtime import container
-    from runtime.errors import HuskError, NotFound
-    from runtime.image import containers as ctrs
+    from runtime.core import container
+    from runtime.core.errors import HuskError, NotFound
+    from runtime.engine.image import containers as ctrs
 
     s = store(g)
     for text in containers:

@@ -8,7 +8,7 @@ from runtime.cli._image_opts import store
 @click.pass_obj
 def command(g, images):
     """Remove image names; layers go when no other image or container uses them."""
-    from runtime.image import images as imgs
+    from runtime.engine.image import images as imgs
 
     for name in imgs.remove(store(g), list(images)):
         click.echo(f"Untagged: {name}")

@@ -10,7 +10,7 @@ users type in a bundle directory).  Everything else is the image form.
 
 import click
 
-from runtime import container
+from runtime.core import container
 
 OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "keep")
 IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", "entrypoint", "name",

@@ -11,11 +11,11 @@ import contextlib
 import errno
 import os
 
-from runtime import container
 from runtime.cli.main import report
-from runtime.errors import HuskError
-from runtime.image import bundle, containers, images, reference
-from runtime.image.store import Store
+from runtime.core import container
+from runtime.core.errors import HuskError
+from runtime.engine.image import bundle, containers, images, reference
+from runtime.engine.image.store import Store
 
 HUSK_FAILED, CANNOT_EXECUTE, NOT_FOUND = 125, 126, 127
 
@@ -64,7 +64,7 @@ def run_image(g, target: str, command: list[str], opts: dict) -> int:
         bundle.parse_security_opts(list(opts["security_opt"]), run_opts)
         if opts["detach"] and (opts["rm"] or opts["tty"] or opts["interactive"]):
             raise HuskError("--detach", "goes without --rm, -t and -i: nothing would wait for the container")
-        from runtime.network.attach import NetworkRequest
+        from runtime.engine.network.attach import NetworkRequest
 
         net = NetworkRequest(opts["network"], list(opts["publish"]), opts["publish_all"], opts["ip"],
                              list(opts["dns"]), list(opts["add_host"]))

@@ -9,6 +9,6 @@ from runtime.cli._image_opts import store
 @click.pass_obj
 def command(g, output, images):
     """Save images to an oci-archive (an OCI image layout in a tar)."""
-    from runtime.image import images as imgs
+    from runtime.engine.image import images as imgs
 
     imgs.save(store(g), list(images), output)

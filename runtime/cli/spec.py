@@ -3,8 +3,8 @@ import os
 
 import click
 
-from runtime.errors import HuskError
-from runtime.oci.example import example_spec
+from runtime.core.errors import HuskError
+from runtime.core.oci.example import example_spec
 
 
 @click.command()

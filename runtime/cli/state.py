@@ -2,7 +2,7 @@ import json
 
 import click
 
-from runtime import container
+from runtime.core import container
 
 
 @click.command()

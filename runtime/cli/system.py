@@ -17,12 +17,12 @@ def prune(g):
     import contextlib
     import os
 
-    from runtime import container
-    from runtime.errors import HuskError, NotFound
-    from runtime.image import containers as ctrs
-    from runtime.image import gc
-    from runtime.image.store import Store
-    from runtime.network import manage
+    from runtime.core import container
+    from runtime.core.errors import HuskError, NotFound
+    from runtime.engine.image import containers as ctrs
+    from runtime.engine.image import gc
+    from runtime.engine.image.store import Store
+    from runtime.engine.network import manage
 
     store = Store(g.storage_root)
     removed = 0

@@ -1,8 +1,8 @@
 import click
 
-from runtime import container
 from runtime.cli.main import load_json_arg
-from runtime.errors import ConfigError
+from runtime.core import container
+from runtime.core.errors import ConfigError
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
 

@@ -1,0 +1,41 @@
+"""Hooks that run in the runtime's namespace: prestart, createRuntime,
+poststart and poststop.  (createContainer and startContainer run inside
+the container; husk-init runs those.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from runtime.core.errors import HuskError
+
+
+def run_hooks(kind: str, hooks: list[dict[str, Any]], state: dict[str, Any], *, fatal: bool) -> None:
+    """Run each hook with the state JSON on stdin.  A failing hook stops
+    the operation when fatal; otherwise it is reported and the rest run."""
+    payload = json.dumps(state).encode()
+    for h in hooks:
+        problem = None
+        try:
+            proc = subprocess.run(h["args"], executable=h["path"], env=dict(_env(h["env"])),
+                                  input=payload, timeout=h["timeout"] or None,
+                                  stdout=sys.stderr.fileno(), close_fds=True)
+            if proc.returncode != 0:
+                problem = f"exit status {proc.returncode}" if proc.returncode > 0 else \
+                    f"killed by signal {-proc.returncode}"
+        except subprocess.TimeoutExpired:
+            problem = f"timed out after {h['timeout']} s"
+        except OSError as e:
+            problem = e.strerror
+        if problem:
+            if fatal:
+                raise HuskError(f"{kind} hook", f"{h['path']}: {problem}")
+            print(f"husk: warning: {kind} hook {h['path']}: {problem}", file=sys.stderr)
+
+
+def _env(entries: list[str]):
+    for e in entries:
+        key, _, value = e.partition("=")
+        yield key, value

@@ -1,0 +1,370 @@
+"""The plan husk sends to husk-init, and the records it answers with.
+
+Mirrors native/include/husk_proto.h: change both together.  A record is
+u32 tag | u32 length | value, host byte order; integers are 8 bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from runtime.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from runtime.core.linux.seccomp import Filter
+
+_HEAD = struct.Struct("=II")
+_INT = struct.Struct("=q")
+_ARG = struct.Struct("=IIQQ")  # seccomp argument comparison
+
+
+class Tag(enum.IntEnum):
+    END = 0
+    MODE = 1
+    CLONE_FLAGS = 2
+    NS_JOIN_TYPE = 3
+    NS_JOIN_PATH = 4
+    UID_MAP = 5
+    GID_MAP = 6
+    TIMENS_OFFSETS = 7
+    ROOTFS = 8
+    ROOTFS_PROPAGATION = 9
+    ROOT_READONLY = 10
+    NO_PIVOT = 11
+    HOSTNAME = 12
+    DOMAINNAME = 13
+    MOUNT_BEGIN = 20
+    MOUNT_SOURCE = 21
+    MOUNT_DEST = 22
+    MOUNT_TYPE = 23
+    MOUNT_FLAGS = 24
+    MOUNT_PROPAGATION = 25
+    MOUNT_DATA = 26
+    MOUNT_COPYUP = 27
+    DEFAULT_DEVICES = 30
+    DEVICE_BEGIN = 31
+    DEVICE_PATH = 32
+    DEVICE_MODE = 33
+    DEVICE_RDEV = 34
+    DEVICE_UID = 35
+    DEVICE_GID = 36
+    MASKED_PATH = 40
+    READONLY_PATH = 41
+    SYSCTL_KEY = 42
+    SYSCTL_VALUE = 43
+    RLIMIT_TYPE = 44
+    RLIMIT_SOFT = 45
+    RLIMIT_HARD = 46
+    OOM_SCORE_ADJ = 47
+    UID = 50
+    GID = 51
+    ADDITIONAL_GID = 52
+    UMASK = 53
+    CAP_BOUNDING = 54
+    CAP_EFFECTIVE = 55
+    CAP_INHERITABLE = 56
+    CAP_PERMITTED = 57
+    CAP_AMBIENT = 58
+    NO_NEW_PRIVS = 59
+    ARG = 60
+    ENV = 61
+    CWD = 62
+    TERMINAL = 63
+    EXEC_FIFO = 64
+    PRESERVE_FDS = 65
+    HOOK_BEGIN = 70
+    HOOK_PATH = 71
+    HOOK_ARG = 72
+    HOOK_ENV = 73
+    HOOK_TIMEOUT = 74
+    PERSONALITY = 75
+    SESSION_KEYRING = 76
+    SECCOMP_DEFAULT = 80
+    SECCOMP_ARCH = 81
+    SECCOMP_FLAGS = 82
+    SECCOMP_RULE = 83
+    SECCOMP_NAME = 84
+    SECCOMP_ARG = 85
+    EXEC_ROOT = 86
+    DEVICE_BPF = 90
+    DEVICE_BPF_CGROUP = 91
+
+
+class Msg(enum.IntEnum):
+    PID = 100
+    HOOKS = 101
+    STATE = 102
+    READY = 103
+    ERROR = 104
+    ABORT = 105
+
+
+MODE_CREATE = 0
+MODE_EXEC = 1
+HOOK_CREATE_CONTAINER = 1
+HOOK_START_CONTAINER = 2
+
+
+@dataclass
+class Mount:
+    destination: str
+    type: str = ""
+    source: str = ""
+    flags: int = 0
+    propagation: int = 0
+    data: str = ""
+    copyup: bool = False
+
+
+@dataclass
+class Device:
+    path: str
+    mode: int  # S_IF* | permission bits
+    rdev: int
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass
+class Hook:
+    kind: int
+    path: str
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    timeout: int = 0
+
+
+@dataclass
+class Plan:
+    """Everything husk-init needs, resolved: no lookups left for C to do."""
+
+    mode: int = MODE_CREATE
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    cwd: str = "/"
+    clone_flags: int = 0
+    joins: list[tuple[int, str]] = field(default_factory=list)
+    uid_map: str | None = None
+    gid_map: str | None = None
+    timens_offsets: str | None = None
+    rootfs: str = ""
+    rootfs_propagation: int = 0
+    root_readonly: bool = False
+    no_pivot: bool = False
+    hostname: str | None = None
+    domainname: str | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    default_devices: bool = False
+    devices: list[Device] = field(default_factory=list)
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
+    sysctl: dict[str, str] = field(default_factory=dict)
+    rlimits: list[tuple[int, int, int]] = field(default_factory=list)
+    oom_score_adj: int | None = None
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    umask: int | None = None
+    caps: dict[Tag, int] = field(default_factory=dict)  # CAP_* tag -> mask
+    no_new_privs: bool = False
+    terminal: bool = False
+    console_fd: int = -1
+    exec_fifo: str | None = None
+    preserve_fds: int = 0
+    hooks: list[Hook] = field(default_factory=list)
+    personality: int | None = None
+    session_keyring: str | None = None  # a new session keyring by this name; None: the caller's
+    seccomp: Filter | None = None
+    exec_root: str | None = None  # exec: /proc/PID/root of the container's init
+    device_bpf: bytes | None = None  # cgroup v2 device program...
+    device_bpf_cgroup: str | None = None  # ...and the cgroup to attach it to
+
+
+# husk-init refuses a record longer than this (recv_record in util.c).
+MAX_RECORD = 64 << 20
+
+# The config.json field each string record comes from, for error messages.
+_FIELDS = {
+    Tag.NS_JOIN_PATH: "linux.namespaces[].path", Tag.UID_MAP: "linux.uidMappings",
+    Tag.GID_MAP: "linux.gidMappings", Tag.ROOTFS: "root.path", Tag.HOSTNAME: "hostname",
+    Tag.DOMAINNAME: "domainname", Tag.MOUNT_SOURCE: "mounts[].source", Tag.MOUNT_DEST: "mounts[].destination",
+    Tag.MOUNT_TYPE: "mounts[].type", Tag.MOUNT_DATA: "mounts[].options", Tag.DEVICE_PATH: "linux.devices[].path",
+    Tag.MASKED_PATH: "linux.maskedPaths", Tag.READONLY_PATH: "linux.readonlyPaths",
+    Tag.SYSCTL_KEY: "linux.sysctl", Tag.SYSCTL_VALUE: "linux.sysctl", Tag.ARG: "process.args",
+    Tag.ENV: "process.env", Tag.CWD: "process.cwd", Tag.HOOK_PATH: "hooks[].path", Tag.HOOK_ARG: "hooks[].args",
+    Tag.HOOK_ENV: "hooks[].env", Tag.SECCOMP_ARCH: "linux.seccomp.architectures",
+    Tag.SECCOMP_NAME: "linux.seccomp.syscalls[].names",
+}
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def raw(self, tag: int, value: bytes = b"") -> None:
+        if len(value) > MAX_RECORD:
+            raise ConfigError(_field(tag), f"{len(value)} bytes, more than husk-init takes ({MAX_RECORD})")
+        self.parts.append(_HEAD.pack(tag, len(value)))
+        self.parts.append(value)
+
+    def int(self, tag: int, value: int) -> None:
+        if value >= 2**63:  # RLIM_INFINITY and other u64 values travel as two's complement
+            value -= 2**64
+        self.raw(tag, _INT.pack(value))
+
+    def str(self, tag: int, value: str) -> None:
+        # C reads strings up to their first NUL: one inside would silently
+        # cut an argument, a path or an option short.
+        if "\0" in value:
+            raise ConfigError(_field(tag), f"{value[:60]!r} contains a NUL byte")
+        try:
+            self.raw(tag, value.encode())
+        except UnicodeEncodeError as e:
+            raise ConfigError(_field(tag), f"{value[:60]!r} is not valid text: {e.reason}") from None
+
+
+def _field(tag: int) -> str:
+    try:
+        return _FIELDS.get(Tag(tag), Tag(tag).name.lower())
+    except ValueError:
+        return f"record {tag}"
+
+
+def encode_plan(plan: Plan) -> bytes:
+    w = _Writer()
+    w.int(Tag.MODE, plan.mode)
+    w.int(Tag.CLONE_FLAGS, plan.clone_flags)
+    for nstype, path in plan.joins:
+        w.int(Tag.NS_JOIN_TYPE, nstype)
+        w.str(Tag.NS_JOIN_PATH, path)
+    for tag, text in ((Tag.UID_MAP, plan.uid_map), (Tag.GID_MAP, plan.gid_map),
+                      (Tag.TIMENS_OFFSETS, plan.timens_offsets),
+                      (Tag.HOSTNAME, plan.hostname), (Tag.DOMAINNAME, plan.domainname),
+                      (Tag.EXEC_FIFO, plan.exec_fifo)):
+        if text is not None:
+            w.str(tag, text)
+    if plan.rootfs:
+        w.str(Tag.ROOTFS, plan.rootfs)
+    w.int(Tag.ROOTFS_PROPAGATION, plan.rootfs_propagation)
+    w.int(Tag.ROOT_READONLY, int(plan.root_readonly))
+    w.int(Tag.NO_PIVOT, int(plan.no_pivot))
+    for m in plan.mounts:
+        w.raw(Tag.MOUNT_BEGIN)
+        w.str(Tag.MOUNT_SOURCE, m.source)
+        w.str(Tag.MOUNT_DEST, m.destination)
+        w.str(Tag.MOUNT_TYPE, m.type)
+        w.int(Tag.MOUNT_FLAGS, m.flags)
+        w.int(Tag.MOUNT_PROPAGATION, m.propagation)
+        w.str(Tag.MOUNT_DATA, m.data)
+        if m.copyup:
+            w.int(Tag.MOUNT_COPYUP, 1)
+    w.int(Tag.DEFAULT_DEVICES, int(plan.default_devices))
+    for d in plan.devices:
+        w.raw(Tag.DEVICE_BEGIN)
+        w.str(Tag.DEVICE_PATH, d.path)
+        w.int(Tag.DEVICE_MODE, d.mode)
+        w.int(Tag.DEVICE_RDEV, d.rdev)
+        w.int(Tag.DEVICE_UID, d.uid)
+        w.int(Tag.DEVICE_GID, d.gid)
+    for path in plan.masked_paths:
+        w.str(Tag.MASKED_PATH, path)
+    for path in plan.readonly_paths:
+        w.str(Tag.READONLY_PATH, path)
+    for key, value in plan.sysctl.items():
+        w.str(Tag.SYSCTL_KEY, key)
+        w.str(Tag.SYSCTL_VALUE, value)
+    for rtype, soft, hard in plan.rlimits:
+        w.int(Tag.RLIMIT_TYPE, rtype)
+        w.int(Tag.RLIMIT_SOFT, soft)
+        w.int(Tag.RLIMIT_HARD, hard)
+    if plan.oom_score_adj is not None:
+        w.int(Tag.OOM_SCORE_ADJ, plan.oom_score_adj)
+    w.int(Tag.UID, plan.uid)
+    w.int(Tag.GID, plan.gid)
+    for gid in plan.additional_gids:
+        w.int(Tag.ADDITIONAL_GID, gid)
+    if plan.umask is not None:
+        w.int(Tag.UMASK, plan.umask)
+    for tag, mask in plan.caps.items():
+        w.int(tag, mask)
+    w.int(Tag.NO_NEW_PRIVS, int(plan.no_new_privs))
+    for arg in plan.args:
+        w.str(Tag.ARG, arg)
+    for env in plan.env:
+        w.str(Tag.ENV, env)
+    w.str(Tag.CWD, plan.cwd)
+    if plan.terminal:
+        w.int(Tag.TERMINAL, plan.console_fd)
+    w.int(Tag.PRESERVE_FDS, plan.preserve_fds)
+    for h in plan.hooks:
+        w.int(Tag.HOOK_BEGIN, h.kind)
+        w.str(Tag.HOOK_PATH, h.path)
+        for arg in h.args:
+            w.str(Tag.HOOK_ARG, arg)
+        for env in h.env:
+            w.str(Tag.HOOK_ENV, env)
+        w.int(Tag.HOOK_TIMEOUT, h.timeout)
+    if plan.personality is not None:
+        w.int(Tag.PERSONALITY, plan.personality)
+    if plan.session_keyring is not None:
+        w.str(Tag.SESSION_KEYRING, plan.session_keyring)
+    if plan.seccomp is not None:
+        f = plan.seccomp
+        w.int(Tag.SECCOMP_DEFAULT, f.default)
+        for arch in f.arches:
+            w.str(Tag.SECCOMP_ARCH, arch)
+        w.int(Tag.SECCOMP_FLAGS, f.flags)
+        for rule in f.rules:
+            w.int(Tag.SECCOMP_RULE, rule.action)
+            for name in rule.names:
+                w.str(Tag.SECCOMP_NAME, name)
+            for index, op, value, value2 in rule.args:
+                w.raw(Tag.SECCOMP_ARG, _ARG.pack(index, op, value, value2))
+    if plan.exec_root:
+        w.str(Tag.EXEC_ROOT, plan.exec_root)
+    if plan.device_bpf is not None and plan.device_bpf_cgroup:
+        w.raw(Tag.DEVICE_BPF, plan.device_bpf)
+        w.str(Tag.DEVICE_BPF_CGROUP, plan.device_bpf_cgroup)
+    w.raw(Tag.END)
+    return b"".join(w.parts)
+
+
+def encode_record(tag: int, value: bytes = b"") -> bytes:
+    return _HEAD.pack(tag, len(value)) + value
+
+
+def read_record(sock) -> tuple[int, bytes] | None:
+    """One record from a stream socket; None at EOF."""
+    head = _recv_exact(sock, _HEAD.size)
+    if head is None:
+        return None
+    tag, length = _HEAD.unpack(head)
+    value = _recv_exact(sock, length) if length else b""
+    if value is None:
+        return None
+    return tag, value
+
+
+def _recv_exact(sock, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = sock.recv(size)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def decode_int(value: bytes) -> int:
+    return _INT.unpack(value)[0]
+
+
+def decode_error(value: bytes) -> tuple[int, str, str]:
+    """MSG_ERROR: i32 errno | step NUL | detail -> (errno, step, detail)."""
+    (err,) = struct.unpack_from("=i", value)
+    step, _, detail = value[4:].partition(b"\0")
+    return err, step.decode(errors="replace"), detail.decode(errors="replace")

@@ -1,0 +1,139 @@
+"""Containers made from images (the docker-like face): a record and a
+bundle per container under the store's containers/ directory.
+
+    containers/<id>/container.json   id, name, image, created, status
+    containers/<id>/config.json      the OCI config the runtime core runs
+    containers/<id>/rootfs           overlay mount (or a copy)
+    containers/<id>/upper, work      the container's own changes
+
+The runtime core knows nothing of images: it gets this directory as an
+ordinary bundle.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+from typing import Any
+
+from runtime.core.errors import HuskError
+from runtime.engine.image import bundle, rootfs
+from runtime.engine.image.store import Store, _write_json, remove_tree
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+# Containers made from images live in /husk/<id> in every cgroup hierarchy,
+# as docker's live in /docker/<id>.
+CGROUP_PARENT = "husk"
+
+
+def _record_path(store: Store, cid: str) -> str:
+    return os.path.join(store.container_dir(cid), "container.json")
+
+
+def find(store: Store, text: str) -> dict[str, Any]:
+    records = store.container_records()
+    for r in records:
+        if text in (r["id"], r["name"]):
+            return r
+    matches = [r for r in records if len(text) >= 4 and r["id"].startswith(text)]
+    if len(matches) == 1:
+        return matches[0]
+    raise HuskError("container", f"{text!r}: no such container")
+
+
+def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOptions, *,
+           name: str | None = None, driver: str = "overlay", remove_after: bool = False,
+           network=None) -> dict[str, Any]:
+    """Make the record, the rootfs, the network (a network.attach.NetworkRequest)
+    and config.json; all undone if any step fails."""
+    cid = os.urandom(32).hex()
+    name = name or f"husk-{cid[:12]}"
+    if not _NAME.match(name):
+        raise HuskError("--name", f"{name!r}: use letters, digits and _ . - (up to 128)")
+    cdir = store.container_dir(cid)
+    record = {"id": cid, "name": name, "image": image_digest, "image_name": image_name,
+              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(), "status": "created"}
+    store.ensure()
+    with store.using():
+        with store.metadata_lock():
+            if any(r["name"] == name for r in store.container_records()):
+                raise HuskError("--name", f"{name!r} is already in use by a container (husk rm {name})")
+            os.mkdir(cdir, 0o700)
+            _write_json(_record_path(store, cid), record)
+        try:
+            config = store.config(image_digest)
+            record["driver"] = rootfs.make(store, config["rootfs"]["diff_ids"], cdir, driver, volatile=remove_after)
+            net = None
+            if network is not None:
+                from runtime.engine.network import attach
+
+                exposed = sorted((config.get("config") or {}).get("ExposedPorts") or {})
+                hostname = opts.hostname or bundle.hostname_for(cid)
+                net = attach.attach(store.root, cid, name, hostname, cdir, network, exposed,
+                                    alive=lambda owner: os.path.isdir(store.container_dir(owner)))
+                record["network"] = {k: net["record"].get(k) for k in ("mode", "network", "ip", "ports")}
+            spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/{CGROUP_PARENT}/{cid}", net)
+            with open(os.path.join(cdir, "config.json"), "w") as f:
+                json.dump(spec, f, indent=1)
+            _write_json(_record_path(store, cid), record)
+        except BaseException:
+            destroy(store, cid)
+            raise
+    record["dir"] = cdir
+    return record
+
+
+def set_status(store: Store, cid: str, status: str, exit_code: int | None = None) -> None:
+    path = _record_path(store, cid)
+    with open(path) as f:
+        record = json.load(f)
+    record["status"] = status
+    if exit_code is not None:
+        record["exit_code"] = exit_code
+    _write_json(path, record)
+
+
+def release(store: Store, cid: str) -> None:
+    """After the container stops: its network (veth, address, ports) and
+    the overlay mount go; the upper dir stays until `husk rm`."""
+    from runtime.engine.network import attach
+
+    attach.detach(store.root, store.container_dir(cid))
+    unmount(store, cid)
+    _remove_cgroup_parent()
+
+
+def _remove_cgroup_parent() -> None:
+    """The runtime core removes only the cgroup directories a container
+    created, so the shared /husk parent stays when its creator is not the
+    last to go.  Whoever leaves it empty removes it (rmdir(2) refuses a
+    parent that still has children)."""
+    import contextlib
+
+    from runtime.core.cgroups.layout import detect
+
+    layout = detect()
+    for base in set(layout.v1.values()) | ({layout.unified} if layout.unified else set()):
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(base, CGROUP_PARENT))
+
+
+def unmount(store: Store, cid: str) -> None:
+    target = os.path.join(store.container_dir(cid), "rootfs")
+    if os.path.ismount(target):
+        from runtime.core.linux import syscalls
+
+        syscalls.umount(target, syscalls.MNT_DETACH)
+
+
+def destroy(store: Store, cid: str) -> None:
+    cdir = store.container_dir(cid)
+    if os.path.exists(os.path.join(cdir, "network.json")):
+        from runtime.engine.network import attach
+
+        attach.detach(store.root, cdir)
+    rootfs.remove(cdir)
+    remove_tree(cdir)
+    _remove_cgroup_parent()
