@@ -63,4 +63,7 @@ class CopyBinaryScripts(build_scripts):
             os.chmod(dest, 0o755)
 
 
-setup(cmdclass={"build_py": BuildWithNative, "build_scripts": CopyBinaryScripts}, scripts=[launcher()])
+# runtime.core._native: the plan table and syscalls, through cffi in API
+# mode (native/ffi/build.py says what it holds).
+setup(cmdclass={"build_py": BuildWithNative, "build_scripts": CopyBinaryScripts}, scripts=[launcher()],
+      cffi_modules=["native/ffi/build.py:ffibuilder"])

@@ -99,6 +99,17 @@ create_fail (const char *fmt, ...)
   exit (1);
 }
 
+__attribute__ ((noreturn, format (printf, 2, 3))) static void
+create_fail_with (int code, const char *fmt, ...)
+{
+  va_list ap;
+  undo_all ();
+  va_start (ap, fmt);
+  report_v (fmt, ap);
+  va_end (ap);
+  exit (code);
+}
+
 static void
 check_interrupt (void)
 {
@@ -746,18 +757,17 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
           free (value);
           break;
         }
-      else if (tag == MSG_ERROR && len >= 4)
+      else if (tag == MSG_ERROR && !husk_record_problem (husk_record_info (MSG_ERROR), value, len))
         {
           int32_t err;
           memcpy (&err, value, 4);
           const char *step = value + 4;
           const char *detail = step + strlen (step) + 1;
-          if (detail > value + len)
-            detail = "";
           char msg[8192];
           snprintf (msg, sizeof msg, "%s%s%s%s%s", step, *detail ? ": " : "", detail, err ? ": " : "",
                     err ? strerror (err) : "");
-          create_fail ("%s", msg);
+          /* errors.py's kinds: an execve that cannot happen is 126/127. */
+          create_fail_with (strcmp (step, "exec") == 0 ? exit_code_of_exec (err) : 1, "%s", msg);
         }
       else
         create_fail ("create %s: unexpected record %u from husk-init: %s", c->id, tag, strerror (EPROTO));
@@ -955,9 +965,10 @@ verb_run (int argc, char **argv)
   parse_create (argc, argv, &o, true);
   pid_t pid = create (&o, true);
   struct ctr *c = &undo.c;
-  const char *err = release (c);
+  int failed_code;
+  const char *err = release (c, &failed_code);
   if (err)
-    create_fail ("%s", err); /* and the container goes, as Python's run deletes it */
+    create_fail_with (failed_code, "%s", err); /* and the container goes, as Python's run deletes it */
   json_object_set_new (c->data, "status", json_string ("running"));
   ctr_save (c);
   if (o.detach)

@@ -46,6 +46,10 @@ extern const char husk_entry[];
 __attribute__ ((noreturn)) void python (void);
 /* Report one error line (stderr and --log) and exit 1. */
 __attribute__ ((noreturn, format (printf, 1, 2))) void fail (const char *fmt, ...);
+__attribute__ ((noreturn, format (printf, 2, 3))) void fail_with (int code, const char *fmt, ...);
+/* The exit code of a process whose execve failed with ERR, as docker and
+ * podman give it (runtime/core/errors.py ExecError is the same). */
+int exit_code_of_exec (int err);
 void report (const char *msg);
 /* report() of a formatted line. */
 void report_v (const char *fmt, va_list ap);
@@ -84,7 +88,7 @@ __attribute__ ((noreturn)) void verb_create (int argc, char **argv);
 __attribute__ ((noreturn)) void verb_run (int argc, char **argv);
 
 /* start's release of the exec fifo (state.c), shared with run. */
-const char *release (struct ctr *c);
+const char *release (struct ctr *c, int *code);
 /* delete of a stopped container; false if it needs Python (state.c). */
 bool delete_stopped (struct ctr *c);
 void remove_cgroups (json_t *created);

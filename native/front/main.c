@@ -111,6 +111,22 @@ fail (const char *fmt, ...)
   exit (1);
 }
 
+void
+fail_with (int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  report_v (fmt, ap);
+  va_end (ap);
+  exit (code);
+}
+
+int
+exit_code_of_exec (int err)
+{
+  return err == ENOENT ? 127 : 126; /* not found : found but not runnable */
+}
+
 /* os.path.abspath: join with the cwd and fold ".", ".." and "//"
  * lexically (no symlink is resolved, as in Python). */
 void

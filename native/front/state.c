@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #define _GNU_SOURCE
 #include "front.h"
+#include "husk_proto.h"
 #include "opts.h"
 
 #include <dirent.h>
@@ -21,6 +22,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,13 +206,46 @@ pidfd_open (pid_t pid)
   return syscall (SYS_pidfd_open, pid, 0);
 }
 
+/* What husk-init sent through the exec fifo after the byte it writes on
+ * opening it: nothing (execve happened), or the MSG_ERROR record of its
+ * die() (util.c), as one line; *code is the exit code it maps to. */
+static const char *
+exec_failure (const char *received, size_t got, int *code)
+{
+  static char error[4200];
+  while (got && *received == '\0')
+    received++, got--;
+  if (got == 0)
+    return NULL;
+  uint32_t head[2];
+  const struct husk_record_info *info = husk_record_info (MSG_ERROR);
+  if (got >= sizeof head)
+    {
+      memcpy (head, received, sizeof head);
+      const char *value = received + sizeof head;
+      if (head[0] == MSG_ERROR && head[1] <= got - sizeof head && !husk_record_problem (info, value, head[1]))
+        {
+          int32_t err;
+          memcpy (&err, value, sizeof err);
+          const char *step = value + sizeof err, *detail = step + strlen (step) + 1;
+          snprintf (error, sizeof error, "start: %s: %.*s: %s", step, (int) (value + head[1] - detail), detail,
+                    strerror (err));
+          *code = exit_code_of_exec (err);
+          return error;
+        }
+    }
+  snprintf (error, sizeof error, "start: husk-init sent %zu bytes that are not an error record", got);
+  return error;
+}
+
 /* Open the exec fifo: the process waiting on it goes on to execve.
  * Returns once it has exec'd (its CLOEXEC end of the fifo closed), NULL;
- * or the error line: an exec failure comes back as text through the fifo
- * (container._release). */
+ * or the error line, with *code the exit code for it (container._release
+ * is the same in Python). */
 const char *
-release (struct ctr *c)
+release (struct ctr *c, int *code)
 {
+  *code = 1;
   static char error[4200];
   int fifo = open (c->fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fifo < 0)
@@ -265,16 +300,7 @@ release (struct ctr *c)
   close (fifo);
   close (pidfd);
   unlink (c->fifo);
-  received[got] = '\0';
-  const char *message = received;
-  while (message < received + got && *message == '\0')
-    message++;
-  if (*message)
-    {
-      snprintf (error, sizeof error, "start: %s", message);
-      return error;
-    }
-  return NULL;
+  return exec_failure (received, got, code);
 }
 
 void
@@ -284,9 +310,10 @@ verb_start (int argc, char **argv)
   struct ctr c;
   if (!ctr_open (&c, id) || strcmp (ctr_status (&c), "created") != 0 || !no_hooks (&c, "poststart"))
     python ();
-  const char *err = release (&c);
+  int code;
+  const char *err = release (&c, &code);
   if (err)
-    fail ("%s", err);
+    fail_with (code, "%s", err);
   json_object_set_new (c.data, "status", json_string ("running"));
   ctr_save (&c);
   exit (0);

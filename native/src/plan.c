@@ -47,7 +47,7 @@ plan_read (int fd, struct plan *p)
   p->cap_bounding = p->cap_effective = p->cap_inheritable = CAP_UNSET;
   p->cap_permitted = p->cap_ambient = CAP_UNSET;
 
-  for (;;)
+  for (int first = 1;; first = 0)
     {
       uint32_t tag, len;
       char *v;
@@ -55,12 +55,28 @@ plan_read (int fd, struct plan *p)
 
       if (recv_record (fd, &tag, &v, &len) < 0)
         die (errno ? errno : EPIPE, "read plan", "truncated plan");
-      if (len == sizeof n)
+      /* Every record is checked against the one table (husk_proto.def)
+       * before its value is used: an int of the wrong size is an error,
+       * never a silent 0. */
+      const struct husk_record_info *info = husk_record_info (tag);
+      if (info == NULL || tag >= MSG_PID)
+        die (EINVAL, "read plan", "unknown record %u (husk and husk-init differ in version)", tag);
+      const char *problem = husk_record_problem (info, v, len);
+      if (problem)
+        die (EINVAL, "read plan", "record %s (%u bytes) %s", info->name, len, problem);
+      if (info->kind == HUSK_KIND_INT)
         memcpy (&n, v, sizeof n);
+      if (first != (tag == PLAN_VERSION))
+        die (EINVAL, "read plan", "%s where the plan must start with PLAN_VERSION", info->name);
 
       switch (tag)
         {
         case PLAN_END: free (v); return;
+        case PLAN_VERSION:
+          if (n != HUSK_PROTO_VERSION)
+            die (EINVAL, "read plan", "plan version %lld, husk-init reads version %d (reinstall husk)",
+                 (long long) n, HUSK_PROTO_VERSION);
+          break;
         case PLAN_MODE: p->mode = n; break;
         case PLAN_CLONE_FLAGS: p->clone_flags = n; break;
         case PLAN_NS_JOIN_TYPE: PUSH (p->joins, p->njoins)->type = n; break;
@@ -147,8 +163,6 @@ plan_read (int fd, struct plan *p)
           {
             struct seccomp_rule *r = LAST (p->seccomp_rules, p->nseccomp_rules, "seccomp arg");
             struct seccomp_arg *a = PUSH (r->args, r->nargs);
-            if (len != 24)
-              die (EINVAL, "read plan", "seccomp arg of %u bytes", len);
             memcpy (&a->index, v, 4);
             memcpy (&a->op, v + 4, 4);
             memcpy (&a->value, v + 8, 8);
@@ -156,7 +170,7 @@ plan_read (int fd, struct plan *p)
             break;
           }
         default:
-          die (EINVAL, "read plan", "unknown record %u (husk and husk-init differ in version)", tag);
+          die (EINVAL, "read plan", "record %s is not part of a plan", info->name);
         }
       free (v);
     }

@@ -15,7 +15,6 @@ import click
 
 from runtime.core import paths
 from runtime.core.errors import HuskError
-from runtime.core.oci.state import DEFAULT_ROOT
 
 # verb -> module under runtime.cli (each defines `command`).
 VERBS = {
@@ -50,7 +49,7 @@ class Globals:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Directory for container state.")
+@click.option("--root", default=paths.STATE_ROOT, show_default=True, help="Directory for container state.")
 @click.option("--storage-root", envvar="HUSK_STORAGE_ROOT", default=paths.STORE_ROOT, show_default=True,
               help="Image store: blobs, unpacked layers, image names, image containers (env HUSK_STORAGE_ROOT).")
 @click.option("--log", type=click.Path(dir_okay=False), help="Append errors and debug lines to this file.")
@@ -111,7 +110,7 @@ def main() -> None:
         sys.exit(result if isinstance(result, int) else 0)
     except HuskError as e:
         report(ctx.obj if ctx is not None else None, str(e))
-        sys.exit(1)
+        sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.ClickException as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import functools
 import json
 import os
@@ -17,6 +18,7 @@ import signal
 import socket
 from typing import Any, NamedTuple
 
+from runtime.core import errors
 from runtime.core.cgroups.manager import CgroupManager, clean_cgroups_path, container_cgroup_mounts, manager_for
 from runtime.core.errors import HuskError, NotFound, WrongState
 from runtime.core.linux import constants as k
@@ -259,9 +261,21 @@ def _release(st: ContainerState) -> None:
         os.close(pidfd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(st.fifo)
-    message = received.lstrip(b"\0").decode(errors="replace")
-    if message:
-        raise HuskError("start", message)
+    raise_exec_failure(received)
+
+
+def raise_exec_failure(received: bytes) -> None:
+    """What husk-init sent through the exec fifo after the byte it writes
+    on opening it: nothing (execve happened), or its MSG_ERROR record."""
+    received = received.lstrip(b"\0")
+    if not received:
+        return
+    head = proto.HEAD.size
+    if len(received) >= head:
+        tag, length = proto.HEAD.unpack_from(received)
+        if tag == proto.Msg.ERROR and head + length <= len(received):
+            raise errors.from_helper(*proto.decode_error(received[head:head + length]), prefix="start")
+    raise HuskError("start", f"husk-init sent {len(received)} bytes that are not an error record", errno.EPROTO)
 
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:

@@ -1,8 +1,26 @@
-"""One error shape from the C helper to the command line.
+"""One error model, from husk-init to the command line.
 
-husk-init reports {errno, step, detail}; Python code raises the same
-shape.  The CLI prints one line (`husk: create c1: mount: proc on /proc:
-Operation not permitted`) and exits non-zero.
+husk-init reports {errno, step, detail} as a MSG_ERROR record (over its
+socket before READY, through the exec fifo after); Python code raises the
+same shape.  Every error is a HuskError of one kind; the CLI prints one
+line (`husk: create c1: mount: proc on /proc: Operation not permitted`),
+sends it to --log too, and exits with the kind's code:
+
+    kind          class        exit   raised when
+    config        ConfigError  1      config.json or a flag is wrong (names the field)
+    not-found     NotFound     1      no such container
+    wrong-state   WrongState   1      an illegal lifecycle step (start a stopped container)
+    kernel        KernelError  1      a syscall failed (carries its errno)
+    exec          ExecError    126    execve of the process failed...
+                               127    ...because it does not exist (ENOENT)
+    image         ImageError   1      a reference, manifest, blob or layer is bad
+    network       NetworkError 1      a network, address or port cannot be had
+    internal      HuskError    1      anything else
+
+1 is runc's and crun's code for every failure; 126 and 127 are the
+shell's (and docker's and podman's) for a command that cannot run or is
+not there.  The docker-like `husk run IMAGE` exits 125 for husk's own
+failures, as docker does (runtime/engine/run.py).
 """
 
 from __future__ import annotations
@@ -14,11 +32,17 @@ import os
 class HuskError(Exception):
     """A failure with the step it happened in and, where known, an errno."""
 
+    kind = "internal"
+
     def __init__(self, step: str, detail: str = "", err: int = 0) -> None:
         self.step = step
         self.detail = detail
         self.errno = err
         super().__init__(str(self))
+
+    @property
+    def exit_code(self) -> int:
+        return 1
 
     def __str__(self) -> str:
         parts = [p for p in (self.step, self.detail) if p]
@@ -30,6 +54,8 @@ class HuskError(Exception):
 class ConfigError(HuskError):
     """config.json (or a flag) is wrong; the message names the field."""
 
+    kind = "config"
+
     def __init__(self, field: str, problem: str) -> None:
         super().__init__("config.json", f"{field}: {problem}", _errno.EINVAL)
 
@@ -38,9 +64,43 @@ class ConfigError(HuskError):
 
 
 class NotFound(HuskError):
+    kind = "not-found"
+
     def __init__(self, container_id: str) -> None:
         super().__init__(f"container {container_id!r} does not exist", err=0)
 
 
 class WrongState(HuskError):
     """An illegal lifecycle transition (start a stopped container, ...)."""
+
+    kind = "wrong-state"
+
+
+class KernelError(HuskError):
+    """A syscall failed: in husk-init (its MSG_ERROR record) or in Python."""
+
+    kind = "kernel"
+
+
+class ExecError(KernelError):
+    """execve(2) of the container's process failed."""
+
+    kind = "exec"
+
+    @property
+    def exit_code(self) -> int:
+        return 127 if self.errno == _errno.ENOENT else 126
+
+
+class ImageError(HuskError):
+    kind = "image"
+
+
+class NetworkError(HuskError):
+    kind = "network"
+
+
+def from_helper(err: int, step: str, detail: str, prefix: str = "") -> KernelError:
+    """The exception for a MSG_ERROR record of husk-init."""
+    cls = ExecError if step == "exec" else KernelError
+    return cls(f"{prefix}: {step}" if prefix else step, detail, err)

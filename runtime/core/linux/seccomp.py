@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from runtime.core.errors import ConfigError
 from runtime.core.oci.spec import get_int, get_objects, get_str, get_str_list
+from runtime.core.process import protocol as proto
 
 # libseccomp's values for SCMP_ACT_* (the kernel's SECCOMP_RET_*).
 _ACTIONS = {
@@ -26,7 +27,8 @@ ARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM",
           "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
           "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64",
           "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64")
-FLAGS = {"SECCOMP_FILTER_FLAG_LOG": 1, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 2,
+# The plan's flag bits (husk_proto.def), which husk-init maps to libseccomp's.
+FLAGS = {"SECCOMP_FILTER_FLAG_LOG": proto.SECCOMP_LOG, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": proto.SECCOMP_SPEC_ALLOW,
          "SECCOMP_FILTER_FLAG_TSYNC": 0}  # TSYNC: husk-init has one thread anyway
 ACTIONS = tuple(_ACTIONS)
 

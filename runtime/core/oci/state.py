@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from runtime.core.errors import HuskError, NotFound
-from runtime.core.paths import STATE_ROOT as DEFAULT_ROOT
 
 _ID = re.compile(r"^[A-Za-z0-9_+\-.]{1,1024}$")
 

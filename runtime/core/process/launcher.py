@@ -14,6 +14,7 @@ import socket
 import subprocess
 from collections.abc import Callable
 
+from runtime.core import errors
 from runtime.core.errors import HuskError
 from runtime.core.paths import HELPER
 from runtime.core.process import protocol as proto
@@ -200,8 +201,7 @@ class Launch:
                 if not wait_exec:
                     return self.pid
             elif tag == Msg.ERROR:
-                err, step, detail = proto.decode_error(value)
-                raise HuskError(step, detail, err)
+                raise errors.from_helper(*proto.decode_error(value))
             else:
                 raise HuskError(self.context, f"unexpected record {tag} from husk-init", errno.EPROTO)
 

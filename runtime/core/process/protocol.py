@@ -1,7 +1,10 @@
 """The plan husk sends to husk-init, and the records it answers with.
 
-Mirrors native/include/husk_proto.h: change both together.  A record is
-u32 tag | u32 length | value, host byte order; integers are 8 bytes.
+The records are defined once, in native/include/husk_proto.def; this
+module reads that table from the cffi module husk-init's own decoder is
+compiled from (runtime.core._native), so the two sides cannot drift.  A
+record is u32 tag | u32 length | value, host byte order; integers are 8
+bytes; a plan starts with VERSION and ends with END.
 """
 
 from __future__ import annotations
@@ -11,101 +14,60 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from runtime.core._native import ffi, lib
 from runtime.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from runtime.core.linux.seccomp import Filter
 
-_HEAD = struct.Struct("=II")
+HEAD = _HEAD = struct.Struct("=II")  # u32 tag | u32 length
 _INT = struct.Struct("=q")
 _ARG = struct.Struct("=IIQQ")  # seccomp argument comparison
 
 
-class Tag(enum.IntEnum):
-    END = 0
-    MODE = 1
-    CLONE_FLAGS = 2
-    NS_JOIN_TYPE = 3
-    NS_JOIN_PATH = 4
-    UID_MAP = 5
-    GID_MAP = 6
-    TIMENS_OFFSETS = 7
-    ROOTFS = 8
-    ROOTFS_PROPAGATION = 9
-    ROOT_READONLY = 10
-    NO_PIVOT = 11
-    HOSTNAME = 12
-    DOMAINNAME = 13
-    MOUNT_BEGIN = 20
-    MOUNT_SOURCE = 21
-    MOUNT_DEST = 22
-    MOUNT_TYPE = 23
-    MOUNT_FLAGS = 24
-    MOUNT_PROPAGATION = 25
-    MOUNT_DATA = 26
-    MOUNT_COPYUP = 27
-    DEFAULT_DEVICES = 30
-    DEVICE_BEGIN = 31
-    DEVICE_PATH = 32
-    DEVICE_MODE = 33
-    DEVICE_RDEV = 34
-    DEVICE_UID = 35
-    DEVICE_GID = 36
-    MASKED_PATH = 40
-    READONLY_PATH = 41
-    SYSCTL_KEY = 42
-    SYSCTL_VALUE = 43
-    RLIMIT_TYPE = 44
-    RLIMIT_SOFT = 45
-    RLIMIT_HARD = 46
-    OOM_SCORE_ADJ = 47
-    UID = 50
-    GID = 51
-    ADDITIONAL_GID = 52
-    UMASK = 53
-    CAP_BOUNDING = 54
-    CAP_EFFECTIVE = 55
-    CAP_INHERITABLE = 56
-    CAP_PERMITTED = 57
-    CAP_AMBIENT = 58
-    NO_NEW_PRIVS = 59
-    ARG = 60
-    ENV = 61
-    CWD = 62
-    TERMINAL = 63
-    EXEC_FIFO = 64
-    PRESERVE_FDS = 65
-    HOOK_BEGIN = 70
-    HOOK_PATH = 71
-    HOOK_ARG = 72
-    HOOK_ENV = 73
-    HOOK_TIMEOUT = 74
-    PERSONALITY = 75
-    SESSION_KEYRING = 76
-    SECCOMP_DEFAULT = 80
-    SECCOMP_ARCH = 81
-    SECCOMP_FLAGS = 82
-    SECCOMP_RULE = 83
-    SECCOMP_NAME = 84
-    SECCOMP_ARG = 85
-    EXEC_ROOT = 86
-    DEVICE_BPF = 90
-    DEVICE_BPF_CGROUP = 91
+class Kind(enum.IntEnum):
+    EMPTY = lib.HUSK_KIND_EMPTY
+    INT = lib.HUSK_KIND_INT
+    STR = lib.HUSK_KIND_STR
+    RAW = lib.HUSK_KIND_RAW
+    SECCOMP_ARG = lib.HUSK_KIND_SECCOMP_ARG
+    ERROR = lib.HUSK_KIND_ERROR
 
 
-class Msg(enum.IntEnum):
-    PID = 100
-    HOOKS = 101
-    STATE = 102
-    READY = 103
-    ERROR = 104
-    ABORT = 105
+@dataclass(frozen=True)
+class Record:
+    """One row of husk_proto.def."""
+
+    name: str  # PLAN_MOUNT_DEST
+    tag: int
+    kind: Kind
+    field: str  # the config.json field it comes from, or ""
 
 
-MODE_CREATE = 0
-MODE_EXEC = 1
-HOOK_CREATE_CONTAINER = 1
-HOOK_START_CONTAINER = 2
+def _table() -> dict[int, Record]:
+    rows = {}
+    for i in range(lib.husk_nrecords):
+        r = lib.husk_records[i]
+        rows[r.tag] = Record(ffi.string(r.name).decode(), r.tag, Kind(r.kind), ffi.string(r.field).decode())
+    return rows
+
+
+RECORDS = _table()
+CONSTANTS = {ffi.string(c.name).decode(): c.value for c in (lib.husk_consts[i] for i in range(lib.husk_nconsts))}
+
+# Tag.MOUNT_DEST is PLAN_MOUNT_DEST, Msg.READY is MSG_READY.
+Tag = enum.IntEnum("Tag", {r.name.removeprefix("PLAN_"): r.tag for r in RECORDS.values() if r.name.startswith("PLAN_")})
+Msg = enum.IntEnum("Msg", {r.name.removeprefix("MSG_"): r.tag for r in RECORDS.values() if r.name.startswith("MSG_")})
+
+PROTO_VERSION = CONSTANTS["HUSK_PROTO_VERSION"]
+MODE_CREATE = CONSTANTS["HUSK_MODE_CREATE"]
+MODE_EXEC = CONSTANTS["HUSK_MODE_EXEC"]
+HOOK_CREATE_CONTAINER = CONSTANTS["HUSK_HOOK_CREATE_CONTAINER"]
+HOOK_START_CONTAINER = CONSTANTS["HUSK_HOOK_START_CONTAINER"]
+SECCOMP_LOG = CONSTANTS["HUSK_SECCOMP_LOG"]
+SECCOMP_SPEC_ALLOW = CONSTANTS["HUSK_SECCOMP_SPEC_ALLOW"]
+# husk-init refuses a record longer than this (recv_record in util.c).
+MAX_RECORD = CONSTANTS["HUSK_MAX_RECORD"]
 
 
 @dataclass
@@ -183,28 +145,16 @@ class Plan:
     device_bpf_cgroup: str | None = None  # ...and the cgroup to attach it to
 
 
-# husk-init refuses a record longer than this (recv_record in util.c).
-MAX_RECORD = 64 << 20
-
-# The config.json field each string record comes from, for error messages.
-_FIELDS = {
-    Tag.NS_JOIN_PATH: "linux.namespaces[].path", Tag.UID_MAP: "linux.uidMappings",
-    Tag.GID_MAP: "linux.gidMappings", Tag.ROOTFS: "root.path", Tag.HOSTNAME: "hostname",
-    Tag.DOMAINNAME: "domainname", Tag.MOUNT_SOURCE: "mounts[].source", Tag.MOUNT_DEST: "mounts[].destination",
-    Tag.MOUNT_TYPE: "mounts[].type", Tag.MOUNT_DATA: "mounts[].options", Tag.DEVICE_PATH: "linux.devices[].path",
-    Tag.MASKED_PATH: "linux.maskedPaths", Tag.READONLY_PATH: "linux.readonlyPaths",
-    Tag.SYSCTL_KEY: "linux.sysctl", Tag.SYSCTL_VALUE: "linux.sysctl", Tag.ARG: "process.args",
-    Tag.ENV: "process.env", Tag.CWD: "process.cwd", Tag.HOOK_PATH: "hooks[].path", Tag.HOOK_ARG: "hooks[].args",
-    Tag.HOOK_ENV: "hooks[].env", Tag.SECCOMP_ARCH: "linux.seccomp.architectures",
-    Tag.SECCOMP_NAME: "linux.seccomp.syscalls[].names",
-}
-
-
 class _Writer:
     def __init__(self) -> None:
         self.parts: list[bytes] = []
 
-    def raw(self, tag: int, value: bytes = b"") -> None:
+    def raw(self, tag: int, value: bytes = b"", kind: Kind | None = None) -> None:
+        # Each record is written as the kind the table gives it: a str
+        # written as an int (or the reverse) is husk's bug, caught here.
+        row, written = RECORDS[tag], kind or _raw_kind(tag)
+        if row.kind != written:
+            raise TypeError(f"{row.name} is {row.kind.name}, written as {written.name}")
         if len(value) > MAX_RECORD:
             raise ConfigError(_field(tag), f"{len(value)} bytes, more than husk-init takes ({MAX_RECORD})")
         self.parts.append(_HEAD.pack(tag, len(value)))
@@ -213,7 +163,7 @@ class _Writer:
     def int(self, tag: int, value: int) -> None:
         if value >= 2**63:  # RLIM_INFINITY and other u64 values travel as two's complement
             value -= 2**64
-        self.raw(tag, _INT.pack(value))
+        self.raw(tag, _INT.pack(value), Kind.INT)
 
     def str(self, tag: int, value: str) -> None:
         # C reads strings up to their first NUL: one inside would silently
@@ -221,20 +171,26 @@ class _Writer:
         if "\0" in value:
             raise ConfigError(_field(tag), f"{value[:60]!r} contains a NUL byte")
         try:
-            self.raw(tag, value.encode())
+            self.raw(tag, value.encode(), Kind.STR)
         except UnicodeEncodeError as e:
             raise ConfigError(_field(tag), f"{value[:60]!r} is not valid text: {e.reason}") from None
 
 
+def _raw_kind(tag: int) -> Kind:
+    """What a value-less or bytes record's kind should be."""
+    return RECORDS[tag].kind if RECORDS[tag].kind in (Kind.EMPTY, Kind.RAW, Kind.SECCOMP_ARG) else Kind.RAW
+
+
 def _field(tag: int) -> str:
-    try:
-        return _FIELDS.get(Tag(tag), Tag(tag).name.lower())
-    except ValueError:
+    row = RECORDS.get(tag)
+    if row is None:
         return f"record {tag}"
+    return row.field or row.name.removeprefix("PLAN_").lower()
 
 
 def encode_plan(plan: Plan) -> bytes:
     w = _Writer()
+    w.int(Tag.VERSION, PROTO_VERSION)  # first: husk-init refuses a plan of another version
     w.int(Tag.MODE, plan.mode)
     w.int(Tag.CLONE_FLAGS, plan.clone_flags)
     for nstype, path in plan.joins:

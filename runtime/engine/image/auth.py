@@ -12,7 +12,7 @@ import base64
 import json
 import os
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import ImageError
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 
@@ -28,7 +28,7 @@ def _read(path: str) -> dict:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as e:
-        raise HuskError("auth file", f"{path}: {e}") from None
+        raise ImageError("auth file", f"{path}: {e}") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -46,7 +46,7 @@ def lookup(host: str, authfile: str | None = None) -> tuple[str, str] | None:
                 try:
                     user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
                 except (ValueError, UnicodeDecodeError):
-                    raise HuskError("auth file", f"{path}: auths.{key}.auth is not base64 user:password") from None
+                    raise ImageError("auth file", f"{path}: auths.{key}.auth is not base64 user:password") from None
                 return user, password
     return None
 

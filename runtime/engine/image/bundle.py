@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import ImageError
 from runtime.core.oci import seccomp_profile
 from runtime.core.oci.defaults import defaults
 from runtime.core.oci.example import example_spec
@@ -45,7 +45,7 @@ def parse_security_opts(values: list[str], opts: RunOptions) -> None:
         elif key == "no-new-privileges" and arg in ("", "true", "false"):
             opts.no_new_privileges = arg != "false"
         else:
-            raise HuskError("--security-opt", f"{value!r}: husk knows seccomp=unconfined|FILE and "
+            raise ImageError("--security-opt", f"{value!r}: husk knows seccomp=unconfined|FILE and "
                             "no-new-privileges[=true|false]")
 
 
@@ -55,7 +55,7 @@ def merge_env(base: list[str], extra: list[str]) -> list[str]:
     for item in base + extra:
         key, sep, value = item.partition("=")
         if not key:
-            raise HuskError("env", f"{item!r}: expected KEY=VALUE")
+            raise ImageError("env", f"{item!r}: expected KEY=VALUE")
         out[key] = item if sep else f"{key}="
     return list(out.values())
 
@@ -76,14 +76,14 @@ def make_config(image_config: dict[str, Any], rootfs: str, opts: RunOptions, con
     cmd = opts.command or ([] if opts.entrypoint is not None else list(cfg.get("Cmd") or []))
     args = entrypoint + cmd
     if not args:
-        raise HuskError("command", "the image has no Entrypoint or Cmd: give a command")
+        raise ImageError("command", "the image has no Entrypoint or Cmd: give a command")
     user = users.resolve(rootfs, opts.user if opts.user is not None else cfg.get("User") or "")
     hostname = opts.hostname or hostname_for(container_id)
     env = merge_env([DEFAULT_PATH, f"HOSTNAME={hostname}", f"HOME={user.home}"],
                     list(cfg.get("Env") or []) + (["TERM=xterm"] if opts.tty else []) + opts.env)
     workdir = opts.workdir or cfg.get("WorkingDir") or "/"
     if not workdir.startswith("/"):
-        raise HuskError("workdir", f"{workdir!r} must be an absolute path")
+        raise ImageError("workdir", f"{workdir!r} must be an absolute path")
 
     spec = example_spec(args=args, terminal=opts.tty)
     process = spec["process"]

@@ -18,7 +18,7 @@ import os
 import re
 from typing import Any
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import ImageError
 from runtime.engine.image import bundle, rootfs
 from runtime.engine.image.store import Store, _write_json, remove_tree
 
@@ -40,7 +40,7 @@ def find(store: Store, text: str) -> dict[str, Any]:
     matches = [r for r in records if len(text) >= 4 and r["id"].startswith(text)]
     if len(matches) == 1:
         return matches[0]
-    raise HuskError("container", f"{text!r}: no such container")
+    raise ImageError("container", f"{text!r}: no such container")
 
 
 def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOptions, *,
@@ -51,7 +51,7 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
     cid = os.urandom(32).hex()
     name = name or f"husk-{cid[:12]}"
     if not _NAME.match(name):
-        raise HuskError("--name", f"{name!r}: use letters, digits and _ . - (up to 128)")
+        raise ImageError("--name", f"{name!r}: use letters, digits and _ . - (up to 128)")
     cdir = store.container_dir(cid)
     record = {"id": cid, "name": name, "image": image_digest, "image_name": image_name,
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(), "status": "created"}
@@ -59,7 +59,7 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
     with store.using():
         with store.metadata_lock():
             if any(r["name"] == name for r in store.container_records()):
-                raise HuskError("--name", f"{name!r} is already in use by a container (husk rm {name})")
+                raise ImageError("--name", f"{name!r} is already in use by a container (husk rm {name})")
             os.mkdir(cdir, 0o700)
             _write_json(_record_path(store, cid), record)
         try:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import re
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import ImageError
 
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _SHA512 = re.compile(r"^sha512:[0-9a-f]{128}$")
 
 
-class DigestError(HuskError):
+class DigestError(ImageError):
     pass
 
 

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import HuskError, ImageError
 from runtime.engine.image import gc, reference
 from runtime.engine.image.store import Store, remove_tree
 
@@ -44,8 +44,8 @@ def find(store: Store, text: str) -> tuple[str, str | None]:
         if len(matches) == 1:
             return matches.pop(), None
         if len(matches) > 1:
-            raise HuskError("image", f"{text!r} matches {len(matches)} images: give more of the ID")
-    raise HuskError("image", f"{text!r} is not in the store" + (f" (looked for {ref.name})" if ref else ""))
+            raise ImageError("image", f"{text!r} matches {len(matches)} images: give more of the ID")
+    raise ImageError("image", f"{text!r} is not in the store" + (f" (looked for {ref.name})" if ref else ""))
 
 
 def image_id(store: Store, manifest_digest: str) -> str:
@@ -79,9 +79,9 @@ def load(store: Store, path: str, name: str | None = None, quiet: bool = False) 
                     with TarStream(f, "gzip" if magic == b"\x1f\x8b" else "", path) as stream:
                         unpack(stream, tmp, os.path.basename(path))
             except OSError as e:
-                raise HuskError("load", f"{path}: {e.strerror}") from None
+                raise ImageError("load", f"{path}: {e.strerror}") from None
             except HuskError as e:
-                raise HuskError("load", f"{path}: not an OCI layout, oci-archive or docker-archive: "
+                raise ImageError("load", f"{path}: not an OCI layout, oci-archive or docker-archive: "
                                 f"{e.detail}") from None
             if os.path.exists(os.path.join(tmp, "oci-layout")):
                 source = LayoutSource(tmp, path)
@@ -148,7 +148,7 @@ def save(store: Store, texts: list[str], output: str) -> None:
                     tar.addfile(info, f)
         os.rename(tmp, output)
     except OSError as e:
-        raise HuskError("save", f"{output}: {e.strerror}") from None
+        raise ImageError("save", f"{output}: {e.strerror}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -212,7 +212,7 @@ def remove(store: Store, texts: list[str]) -> list[str]:
         digest, name = find(store, text)
         if digest in in_use and (name is None or sum(1 for d in names.values() if d == digest) == 1):
             c = in_use[digest]
-            raise HuskError("rmi", f"image {text!r} is used by container {c['name']} ({c['id'][:12]}): "
+            raise ImageError("rmi", f"image {text!r} is used by container {c['name']} ({c['id'][:12]}): "
                             "remove it first (husk rm)")
         to_remove += [name] if name else [n for n, d in names.items() if d == digest]
     store.remove_names(to_remove)

@@ -15,7 +15,7 @@ import queue
 import threading
 import zlib
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import HuskError, ImageError
 from runtime.engine.image.source import TransientError
 
 CHUNK = 1 << 20
@@ -27,7 +27,7 @@ class TarStream:
 
     def __init__(self, raw, compression: str, what: str, max_bytes: int | None = None) -> None:
         if compression not in ("", "gzip", "zstd"):
-            raise HuskError(what, f"unknown compression {compression!r}")
+            raise ImageError(what, f"unknown compression {compression!r}")
         self.raw = raw
         self.what = what
         self.compression = compression
@@ -66,7 +66,7 @@ class TarStream:
                     ended = z.eof
                     data = z.unused_data if ended else z.unconsumed_tail
             if not ended:
-                raise HuskError(self.what, "gzip stream ends early")
+                raise ImageError(self.what, "gzip stream ends early")
         else:
             import zstandard  # only for zstd layers: zstd is not in Python 3.11's stdlib
 
@@ -88,7 +88,7 @@ class TarStream:
             for data in self._chunks():
                 self.total += len(data)
                 if self.max_bytes is not None and self.total > self.max_bytes:
-                    raise HuskError(self.what, f"more than {self.max_bytes} bytes of tar once decompressed "
+                    raise ImageError(self.what, f"more than {self.max_bytes} bytes of tar once decompressed "
                                     "(HUSK_MAX_LAYER_BYTES)")
                 self.sha.update(data)
                 if not self._put(data):
@@ -97,9 +97,9 @@ class TarStream:
         except (HuskError, TransientError) as e:
             self._put(e)  # a broken download stays a TransientError: the importer resumes it
         except zlib.error as e:
-            self._put(HuskError(self.what, f"gzip: {e}"))
+            self._put(ImageError(self.what, f"gzip: {e}"))
         except Exception as e:  # zstandard.ZstdError, OSError from the blob file
-            self._put(HuskError(self.what, f"{self.compression or 'read'}: {e}"))
+            self._put(ImageError(self.what, f"{self.compression or 'read'}: {e}"))
 
     # The consumer side (tarfile)
 

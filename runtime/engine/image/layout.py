@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import ImageError
 from runtime.core.linux import safeopen
 from runtime.core.linux.syscalls import open_in_root
 from runtime.engine.image import digest as digests
@@ -53,7 +53,7 @@ class _Tree:
             raise
         except OSError as e:
             what = "is a symlink" if e.errno == errno.ELOOP else e.strerror
-            raise HuskError(self.description, f"{name}: {what}") from None
+            raise ImageError(self.description, f"{name}: {what}") from None
         finally:
             os.close(root)
         try:
@@ -89,26 +89,26 @@ class LayoutSource(_Tree):
             if not isinstance(self.index, dict):
                 raise ValueError("index.json is not an object")
         except (OSError, ValueError, AttributeError) as e:
-            raise HuskError(self.description, f"not an OCI image layout: {e}") from None
+            raise ImageError(self.description, f"not an OCI image layout: {e}") from None
         if version != "1.0.0":
-            raise HuskError(self.description, f"oci-layout: unsupported imageLayoutVersion {version!r}")
+            raise ImageError(self.description, f"oci-layout: unsupported imageLayoutVersion {version!r}")
         self.media_types: dict[str, str] = {}
 
     def images(self) -> list[LocalImage]:
         out = []
         for i, d in enumerate(self.index.get("manifests") or []):
             if not isinstance(d, dict) or not isinstance(d.get("digest"), str):
-                raise HuskError(self.description, f"index.json: manifests[{i}] has no digest")
+                raise ImageError(self.description, f"index.json: manifests[{i}] has no digest")
             digests.check(d["digest"], f"{self.description}: index.json manifests[{i}].digest")
             size = d.get("size")
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise HuskError(self.description, f"index.json: manifests[{i}].size: {size!r} is not a byte count")
+                raise ImageError(self.description, f"index.json: manifests[{i}].size: {size!r} is not a byte count")
             ann = d.get("annotations") or {}
             names = [n for n in (ann.get(CONTAINERD_NAME), ann.get(REF_NAME)) if n]
             self.media_types[d["digest"]] = d.get("mediaType", "")
             out.append(LocalImage(names[:1], d["digest"], d.get("mediaType", ""), size))
         if not out:
-            raise HuskError(self.description, "index.json lists no images")
+            raise ImageError(self.description, "index.json lists no images")
         return out
 
     def _blob_name(self, digest: str) -> str:
@@ -119,7 +119,7 @@ class LayoutSource(_Tree):
         try:
             data = self._read(self._blob_name(reference))
         except FileNotFoundError:
-            raise HuskError(self.description, f"blob {reference} is missing") from None
+            raise ImageError(self.description, f"blob {reference} is missing") from None
         media_type = self.media_types.get(reference) or _media_type_of(data)
         return data, media_type
 
@@ -127,7 +127,7 @@ class LayoutSource(_Tree):
         try:
             f = os.fdopen(self._open(self._blob_name(descriptor["digest"])), "rb")
         except FileNotFoundError:
-            raise HuskError(self.description, f"blob {descriptor['digest']} is missing") from None
+            raise ImageError(self.description, f"blob {descriptor['digest']} is missing") from None
         f.seek(offset)
         return f
 
@@ -147,13 +147,13 @@ class DockerArchiveSource(LayoutSource):
         try:
             self.entries = self._json("manifest.json")
         except (OSError, ValueError) as e:
-            raise HuskError(description, f"not a docker archive: manifest.json: {e}") from None
+            raise ImageError(description, f"not a docker archive: manifest.json: {e}") from None
         if not isinstance(self.entries, list) or not self.entries:
-            raise HuskError(description, "manifest.json lists no images")
+            raise ImageError(description, "manifest.json lists no images")
 
     def _file(self, name: str, field: str) -> tuple[str, int, str]:
         if not isinstance(name, str) or name.startswith("/") or ".." in name.split("/"):
-            raise HuskError(self.description, f"manifest.json: {field}: bad path {name!r}")
+            raise ImageError(self.description, f"manifest.json: {field}: bad path {name!r}")
         h = hashlib.sha256()
         try:
             with os.fdopen(self._open(name), "rb") as f:
@@ -163,7 +163,7 @@ class DockerArchiveSource(LayoutSource):
                     h.update(chunk)
                 size = f.tell()
         except OSError as e:
-            raise HuskError(self.description, f"manifest.json: {field}: {name}: {e.strerror}") from None
+            raise ImageError(self.description, f"manifest.json: {field}: {name}: {e.strerror}") from None
         digest = "sha256:" + h.hexdigest()
         self.files[digest] = name
         return digest, size, magic
@@ -172,7 +172,7 @@ class DockerArchiveSource(LayoutSource):
         out = []
         for i, entry in enumerate(self.entries):
             if not isinstance(entry, dict):
-                raise HuskError(self.description, f"manifest.json[{i}] is not an object")
+                raise ImageError(self.description, f"manifest.json[{i}] is not an object")
             cdigest, csize, _ = self._file(entry.get("Config"), f"[{i}].Config")
             layers = []
             for j, name in enumerate(entry.get("Layers") or []):
@@ -191,19 +191,19 @@ class DockerArchiveSource(LayoutSource):
             self.made[mdigest] = manifest
             tags = entry.get("RepoTags") or []
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-                raise HuskError(self.description, f"manifest.json[{i}].RepoTags must be a list of names")
+                raise ImageError(self.description, f"manifest.json[{i}].RepoTags must be a list of names")
             out.append(LocalImage(tags, mdigest, mt.OCI_MANIFEST, len(manifest)))
         return out
 
     def manifest(self, reference: str) -> tuple[bytes, str]:
         if reference in self.made:
             return self.made[reference], mt.OCI_MANIFEST
-        raise HuskError(self.description, f"no manifest {reference}")
+        raise ImageError(self.description, f"no manifest {reference}")
 
     def blob(self, descriptor: dict, offset: int = 0):
         name = self.files.get(descriptor["digest"])
         if name is None:
-            raise HuskError(self.description, f"blob {descriptor['digest']} is not in the archive")
+            raise ImageError(self.description, f"blob {descriptor['digest']} is not in the archive")
         f = os.fdopen(self._open(name), "rb")
         f.seek(offset)
         return f

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import ImageError
 
 # uname -m -> (GOARCH, variant), the names images use.
 _MACHINES = {
@@ -42,7 +42,7 @@ def parse(text: str | None) -> Platform:
         return host()
     parts = text.split("/")
     if len(parts) not in (2, 3) or not all(parts):
-        raise HuskError("--platform", f"{text!r}: expected os/arch[/variant], e.g. linux/arm64")
+        raise ImageError("--platform", f"{text!r}: expected os/arch[/variant], e.g. linux/arm64")
     return Platform(*parts) if len(parts) == 3 else Platform(parts[0], parts[1])
 
 
@@ -50,7 +50,7 @@ def select(index: dict, wanted: Platform, what: str) -> dict:
     """The manifest descriptor of an index that matches WANTED."""
     manifests = index.get("manifests")
     if not isinstance(manifests, list) or not manifests:
-        raise HuskError(what, "the index lists no manifests")
+        raise ImageError(what, "the index lists no manifests")
     candidates = [m for m in manifests if isinstance(m, dict) and isinstance(m.get("platform"), dict)
                   and wanted.matches(m["platform"])]
     # An exact variant match beats an entry that does not say.
@@ -60,4 +60,4 @@ def select(index: dict, wanted: Platform, what: str) -> dict:
     available = sorted({str(Platform(m["platform"].get("os", "?"), m["platform"].get("architecture", "?"),
                                      m["platform"].get("variant", "")))
                         for m in manifests if isinstance(m, dict) and isinstance(m.get("platform"), dict)})
-    raise HuskError(what, f"no image for platform {wanted}; available: {', '.join(available) or 'none'}")
+    raise ImageError(what, f"no image for platform {wanted}; available: {', '.join(available) or 'none'}")

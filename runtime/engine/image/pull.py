@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import HuskError, ImageError
 from runtime.engine.image import digest as digests
 from runtime.engine.image import mediatypes as mt
 from runtime.engine.image import platform as platforms
@@ -41,7 +41,7 @@ def retrying(what: str, fn):
             return fn(attempt)
         except TransientError as e:
             if attempt == RETRIES:
-                raise HuskError(what, f"{e} (gave up after {RETRIES + 1} attempts)") from None
+                raise ImageError(what, f"{e} (gave up after {RETRIES + 1} attempts)") from None
             time.sleep(e.retry_after if e.retry_after is not None else delay)
             delay *= 2
 
@@ -87,7 +87,7 @@ class Importer:
             self._verify_json(data, desc["digest"], "manifest", desc.get("size"))
             media_type = desc.get("mediaType") or media_type
         if media_type in mt.DOCKER_SCHEMA1:
-            raise HuskError(self.what, "Docker schema 1 manifests are not supported (deprecated since 2017); "
+            raise ImageError(self.what, "Docker schema 1 manifests are not supported (deprecated since 2017); "
                             "re-push the image with a current client")
         manifest = _json(data, self.what, "manifest")
         # Both the type it was served (or described) as and the one it
@@ -96,16 +96,16 @@ class Importer:
         declared = manifest.get("mediaType")
         for media in (media_type, declared):
             if media and media not in mt.MANIFESTS:
-                raise HuskError(self.what, f"unsupported manifest media type {media!r}")
+                raise ImageError(self.what, f"unsupported manifest media type {media!r}")
         if not media_type and not declared:
-            raise HuskError(self.what, "manifest: no media type")
+            raise ImageError(self.what, "manifest: no media type")
         config_desc, layers = self._check_manifest(manifest)
 
         config_bytes = self._fetch_small(config_desc, "config", added)
         config = _json(config_bytes, self.what, "config")
         diff_ids = ((config.get("rootfs") or {}).get("diff_ids"))
         if not isinstance(diff_ids, list) or len(diff_ids) != len(layers):
-            raise HuskError(self.what, f"config: rootfs.diff_ids lists {len(diff_ids or [])} layers, "
+            raise ImageError(self.what, f"config: rootfs.diff_ids lists {len(diff_ids or [])} layers, "
                             f"the manifest {len(layers)}")
         for i, d in enumerate(diff_ids):
             digests.check(d, f"{self.what}: config rootfs.diff_ids[{i}]")
@@ -142,19 +142,19 @@ class Importer:
         config = manifest.get("config")
         _check_descriptor(config, self.what, "manifest config")
         if config.get("mediaType") not in mt.CONFIGS:
-            raise HuskError(self.what, f"manifest config: media type {config.get('mediaType')!r} is not a "
+            raise ImageError(self.what, f"manifest config: media type {config.get('mediaType')!r} is not a "
                             "container image config (an artifact?)")
         layers = manifest.get("layers")
         if not isinstance(layers, list):
-            raise HuskError(self.what, "manifest: layers must be a list")
+            raise ImageError(self.what, "manifest: layers must be a list")
         for i, layer in enumerate(layers):
             _check_descriptor(layer, self.what, f"manifest layers[{i}]")
             media = layer.get("mediaType", "")
             if media in mt.FOREIGN or layer.get("urls"):
-                raise HuskError(self.what, f"manifest layers[{i}]: foreign layer {media!r} "
+                raise ImageError(self.what, f"manifest layers[{i}]: foreign layer {media!r} "
                                 "(downloaded from outside the registry) is not supported")
             if mt.layer_compression(media) is None:
-                raise HuskError(self.what, f"manifest layers[{i}]: unknown layer media type {media!r}")
+                raise ImageError(self.what, f"manifest layers[{i}]: unknown layer media type {media!r}")
         return config, layers
 
     # Blobs
@@ -162,7 +162,7 @@ class Importer:
     def _fetch_small(self, desc: dict, what: str, added: list[str]) -> bytes:
         if not self.store.has_blob(desc["digest"]):
             if desc.get("size", 0) > MAX_JSON:
-                raise HuskError(self.what, f"{what} {desc['digest']} is larger than {MAX_JSON} bytes")
+                raise ImageError(self.what, f"{what} {desc['digest']} is larger than {MAX_JSON} bytes")
             self._download(desc, f"{what} {desc['digest'][:19]}", added)
         return self.store.read_blob(desc["digest"])
 
@@ -248,7 +248,7 @@ class Importer:
             if before_commit:
                 before_commit()
             if stream.diff_id != diff_id:
-                raise HuskError(f"layer {what}", f"diffID mismatch: the layer is {stream.diff_id}, "
+                raise ImageError(f"layer {what}", f"diffID mismatch: the layer is {stream.diff_id}, "
                                 f"the config says {diff_id}")
             self.store.commit_layer(dest, diff_id, {"size": stats.bytes, "entries": stats.entries,
                                                     "blob": desc["digest"]})
@@ -350,22 +350,22 @@ class _Tee:
 
 def _check_descriptor(desc: Any, what: str, field: str) -> None:
     if not isinstance(desc, dict) or not isinstance(desc.get("digest"), str):
-        raise HuskError(what, f"{field}: not a descriptor (needs mediaType, digest, size)")
+        raise ImageError(what, f"{field}: not a descriptor (needs mediaType, digest, size)")
     digests.check(desc["digest"], f"{what}: {field}.digest")
     size = desc.get("size")
     # The size is checked with the digest: a descriptor without one would
     # let a registry stream without end before the digest could fail.
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise HuskError(what, f"{field}.size: {size!r} is not a byte count")
+        raise ImageError(what, f"{field}.size: {size!r} is not a byte count")
 
 
 def _json(data: bytes, what: str, field: str) -> dict:
     try:
         value = json.loads(data)
     except ValueError as e:
-        raise HuskError(what, f"{field}: not JSON: {e}") from None
+        raise ImageError(what, f"{field}: not JSON: {e}") from None
     if not isinstance(value, dict):
-        raise HuskError(what, f"{field}: not a JSON object")
+        raise ImageError(what, f"{field}: not a JSON object")
     return value
 
 

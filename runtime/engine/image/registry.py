@@ -26,7 +26,7 @@ import ssl
 import threading
 import urllib.parse
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import ImageError
 from runtime.engine.image import auth
 from runtime.engine.image import mediatypes as mt
 from runtime.engine.image.reference import Reference
@@ -37,7 +37,7 @@ TIMEOUT = 30
 USER_AGENT = "husk/0.1"
 
 
-class RegistryError(HuskError):
+class RegistryError(ImageError):
     pass
 
 

@@ -29,8 +29,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from runtime.core.errors import HuskError
-from runtime.core.paths import STORE_ROOT as DEFAULT_STORE
+from runtime.core.errors import ImageError
 from runtime.core.paths import StoreLayout
 from runtime.core.paths import default_store_root as default_root
 from runtime.engine.image import digest as digests
@@ -144,7 +143,7 @@ class Store:
         except FileNotFoundError:
             return {}
         except ValueError as e:
-            raise HuskError("image store", f"{self.names_file}: {e}") from None
+            raise ImageError("image store", f"{self.names_file}: {e}") from None
 
     def set_name(self, name: str, manifest_digest: str) -> None:
         with self.metadata_lock():

@@ -31,7 +31,7 @@ import tarfile
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import ImageError
 from runtime.core.linux.syscalls import open_in_root
 
 WHITEOUT_PREFIX = ".wh."
@@ -64,7 +64,7 @@ class Limits:
                 try:
                     setattr(out, field_name, int(value))
                 except ValueError:
-                    raise HuskError(var, f"{value!r} is not a number") from None
+                    raise ImageError(var, f"{value!r} is not a number") from None
         return out
 
 
@@ -74,7 +74,7 @@ DIR_CACHE = 128
 MAX_ID = 0xFFFFFFFE  # (uid_t)-1 is "no change" to chown
 
 
-class LayerError(HuskError):
+class LayerError(ImageError):
     def __init__(self, layer: str, entry: str, problem: str) -> None:
         super().__init__(f"layer {layer}", f"entry {entry!r}: {problem}" if entry else problem)
 

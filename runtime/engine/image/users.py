@@ -8,7 +8,7 @@ import errno
 import os
 from dataclasses import dataclass, field
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import ImageError
 from runtime.core.linux.safeopen import read_fd
 from runtime.core.linux.syscalls import open_in_root
 
@@ -36,7 +36,7 @@ def _read(rootfs: str, path: str) -> list[list[str]]:
         return []
     except OSError as e:
         what = "is a symlink" if e.errno == errno.ELOOP else e.strerror
-        raise HuskError("user", f"the image's {path}: {what}", e.errno) from None
+        raise ImageError("user", f"the image's {path}: {what}", e.errno) from None
     finally:
         os.close(root)
     try:
@@ -59,7 +59,7 @@ def resolve(rootfs: str, spec: str) -> User:
     else:
         entry = next((e for e in passwd if e[0] == user_part), None)
         if entry is None:
-            raise HuskError("user", f"{user_part!r}: no such user in the image's /etc/passwd")
+            raise ImageError("user", f"{user_part!r}: no such user in the image's /etc/passwd")
         uid = int(entry[2])
     gid = int(entry[3]) if entry and entry[3].isdigit() else 0
     if group_part:
@@ -68,7 +68,7 @@ def resolve(rootfs: str, spec: str) -> User:
         else:
             g = next((g for g in groups if g[0] == group_part), None)
             if g is None:
-                raise HuskError("user", f"group {group_part!r}: no such group in the image's /etc/group")
+                raise ImageError("user", f"group {group_part!r}: no such group in the image's /etc/group")
             gid = int(g[2])
     extra = []
     if entry and not group_part:
@@ -76,5 +76,5 @@ def resolve(rootfs: str, spec: str) -> User:
         extra = sorted({int(g[2]) for g in groups if len(g) > 3 and name in g[3].split(",")
                         and g[2].isdigit() and int(g[2]) != gid})
     if uid > 0xFFFFFFFE or gid > 0xFFFFFFFE:
-        raise HuskError("user", f"{spec!r}: id out of range")
+        raise ImageError("user", f"{spec!r}: id out of range")
     return User(uid, gid, extra, entry[5] if entry and entry[5] else "/")

@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import HuskError, NetworkError
 from runtime.engine.network import files, links, networks, nft, scope
 
 HOST_NETWORKS = ("none", "host")
@@ -38,7 +38,7 @@ def parse_port(spec: str) -> tuple[str, int | None, int, str]:
     body, _, proto = spec.partition("/")
     proto = proto or "tcp"
     if proto not in ("tcp", "udp"):
-        raise HuskError("--publish", f"{spec!r}: protocol must be tcp or udp")
+        raise NetworkError("--publish", f"{spec!r}: protocol must be tcp or udp")
     parts = body.rsplit(":", 2)
     try:
         if len(parts) == 1:
@@ -48,10 +48,10 @@ def parse_port(spec: str) -> tuple[str, int | None, int, str]:
         else:
             host_ip, host_port, port = parts[0].strip("[]"), int(parts[1]) if parts[1] else None, int(parts[2])
     except ValueError:
-        raise HuskError("--publish", f"{spec!r}: expected [HOSTIP:]HOSTPORT:PORT[/tcp|udp]") from None
+        raise NetworkError("--publish", f"{spec!r}: expected [HOSTIP:]HOSTPORT:PORT[/tcp|udp]") from None
     for p in (host_port, port):
         if p is not None and not 0 < p < 65536:
-            raise HuskError("--publish", f"{spec!r}: port {p} out of range")
+            raise NetworkError("--publish", f"{spec!r}: port {p} out of range")
     if host_ip:
         import ipaddress
 
@@ -59,7 +59,7 @@ def parse_port(spec: str) -> tuple[str, int | None, int, str]:
             if ipaddress.ip_address(host_ip).version != 4:
                 raise ValueError
         except ValueError:
-            raise HuskError("--publish", f"{spec!r}: host address must be IPv4") from None
+            raise NetworkError("--publish", f"{spec!r}: host address must be IPv4") from None
     return host_ip, host_port, port, proto
 
 
@@ -69,7 +69,7 @@ def parse_exposed(key: str) -> tuple[str, None, int, str]:
     body, _, proto = key.partition("/")
     proto = proto or "tcp"
     if not body.isdigit() or proto not in ("tcp", "udp") or not 0 < int(body) < 65536:
-        raise HuskError("image config", f"ExposedPorts {key!r}: must be PORT[/tcp|udp]")
+        raise NetworkError("image config", f"ExposedPorts {key!r}: must be PORT[/tcp|udp]")
     return "", None, int(body), proto
 
 
@@ -118,9 +118,9 @@ def _attach(store_root, cid, name, hostname, cdir, req, exposed, alive, record) 
     others: list[tuple[str, str]] = []
     if (req.ports or req.publish_all) and mode in HOST_NETWORKS + ("container",) or \
             (req.ports and mode.startswith("container:")):
-        raise HuskError("--publish", f"ports can only be published on a bridge network, not {mode!r}")
+        raise NetworkError("--publish", f"ports can only be published on a bridge network, not {mode!r}")
     if req.ip and (mode in HOST_NETWORKS or mode.startswith("container:")):
-        raise HuskError("--ip", f"an address can only be asked for on a bridge network, not {mode!r}")
+        raise NetworkError("--ip", f"an address can only be asked for on a bridge network, not {mode!r}")
     if mode == "host":
         resolv = files.resolv_conf(req.dns, drop_loopback=False)
         own = [(hostname, "127.0.1.1")]
@@ -188,8 +188,8 @@ def _container_netns(store_root: str, name: str) -> str:
             rec = load_record(os.path.join(store_root, "containers", r["id"])) or {}
             if rec.get("netns") and os.path.exists(rec["netns"]):
                 return rec["netns"]
-            raise HuskError("--network", f"container {name!r} has no network namespace of its own")
-    raise HuskError("--network", f"container:{name}: no such container")
+            raise NetworkError("--network", f"container {name!r} has no network namespace of its own")
+    raise NetworkError("--network", f"container:{name}: no such container")
 
 
 def _members(store_root: str, net, exclude: str = "") -> list[tuple[str, str]]:

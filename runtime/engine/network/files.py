@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import NetworkError
 
 HOST_RESOLV = "/etc/resolv.conf"
 
@@ -20,7 +20,7 @@ def resolv_conf(dns: list[str], drop_loopback: bool) -> str:
         try:
             ipaddress.ip_address(server)
         except ValueError:
-            raise HuskError("--dns", f"{server!r} is not an IP address") from None
+            raise NetworkError("--dns", f"{server!r} is not an IP address") from None
     try:
         with open(HOST_RESOLV) as f:
             lines = f.read().splitlines()
@@ -57,9 +57,9 @@ def parse_add_host(items: list[str]) -> list[tuple[str, str]]:
         try:
             ipaddress.ip_address(ip)
         except ValueError:
-            raise HuskError("--add-host", f"{item!r}: expected NAME:IP") from None
+            raise NetworkError("--add-host", f"{item!r}: expected NAME:IP") from None
         if not sep or not name:
-            raise HuskError("--add-host", f"{item!r}: expected NAME:IP")
+            raise NetworkError("--add-host", f"{item!r}: expected NAME:IP")
         out.append((name, ip))
     return out
 

@@ -18,7 +18,7 @@ import ipaddress
 import os
 from collections.abc import Callable, Iterator
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import NetworkError
 from runtime.engine.network.networks import Network, networks_dir
 
 
@@ -54,16 +54,16 @@ def allocate(store_root: str, net: Network, owner: str, wanted: str | None = Non
             try:
                 ip = ipaddress.IPv4Address(wanted)
             except ValueError:
-                raise HuskError("--ip", f"{wanted!r} is not an IPv4 address") from None
+                raise NetworkError("--ip", f"{wanted!r} is not an IPv4 address") from None
             if ip not in net.net or ip in (net.net.network_address, net.net.broadcast_address,
                                            ipaddress.IPv4Address(net.gateway)):
-                raise HuskError("--ip", f"{ip} is not a free host address of {net.name} ({net.subnet})")
+                raise NetworkError("--ip", f"{ip} is not a free host address of {net.name} ({net.subnet})")
             if not _take(d, str(ip), owner):
                 if alive and not alive(allocations(store_root, net).get(str(ip), "")):
                     os.unlink(os.path.join(d, str(ip)))
                     if _take(d, str(ip), owner):
                         return str(ip)
-                raise HuskError("--ip", f"{ip} is already in use on {net.name}")
+                raise NetworkError("--ip", f"{ip} is already in use on {net.name}")
             return str(ip)
         for attempt in range(2):
             for ip in _candidates(net, d):
@@ -71,7 +71,7 @@ def allocate(store_root: str, net: Network, owner: str, wanted: str | None = Non
                     return ip
             if attempt == 0 and alive:
                 _reclaim(d, alive)
-        raise HuskError("network", f"{net.name}: no free address left in {net.subnet}")
+        raise NetworkError("network", f"{net.name}: no free address left in {net.subnet}")
 
 
 def _candidates(net: Network, d: str) -> Iterator[str]:

@@ -10,19 +10,17 @@ with IPRoute(netns=...), inside the namespace.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import socket
 import struct
 import threading
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import NetworkError
 from runtime.core.linux import syscalls
 from runtime.core.paths import SAVED_IP_FORWARD
 from runtime.engine.network.scope import BRIDGE_ALIAS
 
-CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 
@@ -51,11 +49,8 @@ def create_netns(path: str) -> str:
 
     def in_thread() -> None:
         # unshare(2) moves only this thread into the new namespace.
-        libc = ctypes.CDLL(None, use_errno=True)
         try:
-            if libc.unshare(CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
+            syscalls.unshare(syscalls.CLONE_NEWNET)
             syscalls.mount("/proc/thread-self/ns/net", path, "", MS_BIND)
             _lo_up()
             # No IPv6 router advertisements: a container could otherwise
@@ -70,7 +65,7 @@ def create_netns(path: str) -> str:
     t.join()
     if errors:
         remove_netns(path)
-        raise HuskError("network namespace", str(errors[0]))
+        raise NetworkError("network namespace", str(errors[0]))
     return path
 
 
@@ -126,7 +121,7 @@ def ensure_bridge(ipr, bridge: str, gateway: str, prefixlen: int, mtu: int) -> N
     if link_alias(ipr, idx) != BRIDGE_ALIAS:
         # Never take over (address, enslave to, later delete) an interface
         # the host made: `--bridge eth0` must not end with eth0 gone.
-        raise HuskError("network", f"{bridge} exists and was not made by husk: choose another --bridge")
+        raise NetworkError("network", f"{bridge} exists and was not made by husk: choose another --bridge")
     if not any(a.get_attr("IFA_ADDRESS") == gateway for a in ipr.get_addr(index=idx, family=socket.AF_INET)):
         try:
             ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)

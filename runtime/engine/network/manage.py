@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import NetworkError
 from runtime.engine.network import ipam, links, networks, nft, scope
 
 
@@ -26,7 +26,7 @@ def inspect(store_root: str, name: str) -> dict[str, Any]:
 def remove(store_root: str, name: str) -> None:
     net = networks.load(store_root, name)
     if ipam.allocations(store_root, net):
-        raise HuskError("network rm", f"{name}: containers are still connected (husk network inspect {name})")
+        raise NetworkError("network rm", f"{name}: containers are still connected (husk network inspect {name})")
     _teardown(store_root, net)
     if name != networks.DEFAULT_NETWORK:
         networks.remove(store_root, name)

@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import NetworkError
 from runtime.core.paths import StoreLayout
 
 DEFAULT_NETWORK = "husk"
@@ -56,7 +56,7 @@ def load(store_root: str, name: str) -> Network:
     except FileNotFoundError:
         if name == DEFAULT_NETWORK:
             return create(store_root, DEFAULT_NETWORK, DEFAULT_SUBNET, bridge=DEFAULT_BRIDGE, exist_ok=True)
-        raise HuskError("network", f"{name!r}: no such network (husk network create {name})") from None
+        raise NetworkError("network", f"{name!r}: no such network (husk network create {name})") from None
 
 
 def listing(store_root: str) -> list[Network]:
@@ -97,7 +97,7 @@ def _host_routes() -> list[ipaddress.IPv4Network]:
 def create(store_root: str, name: str, subnet: str | None = None, *, bridge: str | None = None,
            gateway: str | None = None, mtu: int = 1500, exist_ok: bool = False) -> Network:
     if not _NAME.match(name):
-        raise HuskError("network", f"{name!r}: use letters, digits and _ . - (up to 64)")
+        raise NetworkError("network", f"{name!r}: use letters, digits and _ . - (up to 64)")
     os.makedirs(networks_dir(store_root), mode=0o700, exist_ok=True)
     # One creator at a time: the overlap checks below read the others.
     fd = os.open(os.path.join(networks_dir(store_root), "networks.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
@@ -114,31 +114,31 @@ def _create(store_root: str, name: str, subnet: str | None, bridge: str | None, 
     if os.path.exists(_path(store_root, name)):
         if exist_ok:
             return load(store_root, name)
-        raise HuskError("network", f"{name!r} already exists")
+        raise NetworkError("network", f"{name!r} already exists")
     existing = _defined(store_root)
     if subnet is None:
         subnet = _free_subnet(existing)
     try:
         net = ipaddress.IPv4Network(subnet)
     except ValueError as e:
-        raise HuskError("--subnet", f"{subnet!r}: {e}") from None
+        raise NetworkError("--subnet", f"{subnet!r}: {e}") from None
     if net.prefixlen > 30:
-        raise HuskError("--subnet", f"{subnet}: too small (at most /30)")
+        raise NetworkError("--subnet", f"{subnet}: too small (at most /30)")
     for other in existing:
         if other.net.overlaps(net):
-            raise HuskError("--subnet", f"{subnet} overlaps network {other.name} ({other.subnet})")
+            raise NetworkError("--subnet", f"{subnet} overlaps network {other.name} ({other.subnet})")
     for route in _host_routes():
         if route.overlaps(net) and not route.prefixlen == 0:
-            raise HuskError("--subnet", f"{subnet} overlaps the host's route to {route}")
+            raise NetworkError("--subnet", f"{subnet} overlaps the host's route to {route}")
     gw = ipaddress.IPv4Address(gateway) if gateway else net.network_address + 1
     if gw not in net or gw in (net.network_address, net.broadcast_address):
-        raise HuskError("--gateway", f"{gw} is not a host address of {subnet}")
+        raise NetworkError("--gateway", f"{gw} is not a host address of {subnet}")
     if bridge is None:
         bridge = DEFAULT_BRIDGE if name == DEFAULT_NETWORK else f"husk-{name}"[:15]
     if len(bridge) > 15:
-        raise HuskError("--bridge", f"{bridge!r}: interface names have at most 15 characters")
+        raise NetworkError("--bridge", f"{bridge!r}: interface names have at most 15 characters")
     if any(n.bridge == bridge for n in existing):
-        raise HuskError("--bridge", f"{bridge} is used by another network")
+        raise NetworkError("--bridge", f"{bridge} is used by another network")
     network = Network(name, bridge, str(net), str(gw), mtu)
     tmp = f"{_path(store_root, name)}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
@@ -154,7 +154,7 @@ def _free_subnet(existing: list[Network]) -> str:
         if not any(n.net.overlaps(candidate) for n in existing) and \
                 not any(r.overlaps(candidate) and r.prefixlen for r in routes):
             return str(candidate)
-    raise HuskError("network", "no free 10.x.0.0/24 subnet left: give --subnet")
+    raise NetworkError("network", "no free 10.x.0.0/24 subnet left: give --subnet")
 
 
 def remove(store_root: str, name: str) -> None:

@@ -24,7 +24,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import NetworkError
 from runtime.core.paths import NFT_LOCK as LOCK
 
 TABLE = "husk"
@@ -42,9 +42,9 @@ def nft(script: str) -> str:
     try:
         p = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
     except FileNotFoundError:
-        raise HuskError("nftables", "the nft command is missing: install Debian's nftables package") from None
+        raise NetworkError("nftables", "the nft command is missing: install Debian's nftables package") from None
     if p.returncode != 0:
-        raise HuskError("nftables", p.stderr.strip().splitlines()[0] if p.stderr.strip() else "nft failed")
+        raise NetworkError("nftables", p.stderr.strip().splitlines()[0] if p.stderr.strip() else "nft failed")
     return p.stdout
 
 

@@ -1,0 +1,100 @@
+"""cffi (API mode) build of runtime.core._native: how Python reaches the
+kernel and the plan protocol.
+
+Two things, both compiled by gcc against the real headers so no number is
+copied by hand:
+  - the plan protocol's table (native/src/proto.c, from husk_proto.def),
+    which runtime/core/process/protocol.py turns into its records;
+  - the syscalls Python's os module lacks: openat2 (RESOLVE_IN_ROOT), the
+    new mount API (fsopen/fsconfig/fsmount/move_mount), mount, umount2 and
+    unshare, with their flags taken from <linux/openat2.h> and
+    <linux/mount.h>.
+setup.py builds it (cffi_modules); SPDX-License-Identifier: GPL-3.0-or-later
+"""
+
+import os
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NATIVE = os.path.dirname(HERE)
+
+CDEF = """
+/* the plan protocol: husk_proto.h */
+struct husk_record_info { uint32_t tag; const char *name; int kind; const char *field; };
+struct husk_const_info { const char *name; int64_t value; };
+extern const struct husk_record_info husk_records[];
+extern const size_t husk_nrecords;
+extern const struct husk_const_info husk_consts[];
+extern const size_t husk_nconsts;
+#define HUSK_KIND_EMPTY ...
+#define HUSK_KIND_INT ...
+#define HUSK_KIND_STR ...
+#define HUSK_KIND_RAW ...
+#define HUSK_KIND_SECCOMP_ARG ...
+#define HUSK_KIND_ERROR ...
+
+/* syscalls: each returns -1 and sets errno (ffi.errno) on failure */
+struct open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
+int husk_openat2(int dirfd, const char *path, struct open_how *how);
+int husk_fsopen(const char *fstype, unsigned int flags);
+int husk_fsconfig(int fd, unsigned int cmd, const char *key, const char *value, int aux);
+int husk_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
+int husk_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
+                    unsigned int flags);
+int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data);
+int umount2(const char *target, int flags);
+int unshare(int flags);
+
+#define RESOLVE_NO_XDEV ...
+#define RESOLVE_NO_MAGICLINKS ...
+#define RESOLVE_NO_SYMLINKS ...
+#define RESOLVE_BENEATH ...
+#define RESOLVE_IN_ROOT ...
+#define FSCONFIG_SET_FLAG ...
+#define FSCONFIG_SET_STRING ...
+#define FSCONFIG_CMD_CREATE ...
+#define FSOPEN_CLOEXEC ...
+#define FSMOUNT_CLOEXEC ...
+#define MOVE_MOUNT_F_EMPTY_PATH ...
+#define AT_FDCWD ...
+#define MNT_DETACH ...
+#define CLONE_NEWNET ...
+"""
+
+SOURCE = """
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+#include <linux/mount.h>   /* after sys/mount.h: glibc's defines win, linux's add the rest */
+#include "husk_proto.h"
+
+/* glibc 2.36 has no wrappers for these: syscall(2) by number, from the
+ * kernel's own <sys/syscall.h>. */
+int husk_openat2 (int dirfd, const char *path, struct open_how *how)
+{ return syscall (SYS_openat2, dirfd, path, how, sizeof *how); }
+int husk_fsopen (const char *fstype, unsigned int flags)
+{ return syscall (SYS_fsopen, fstype, flags); }
+int husk_fsconfig (int fd, unsigned int cmd, const char *key, const char *value, int aux)
+{ return syscall (SYS_fsconfig, fd, cmd, key, value, aux); }
+int husk_fsmount (int fd, unsigned int flags, unsigned int attr_flags)
+{ return syscall (SYS_fsmount, fd, flags, attr_flags); }
+int husk_move_mount (int from_dirfd, const char *from_path, int to_dirfd, const char *to_path, unsigned int flags)
+{ return syscall (SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags); }
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "runtime.core._native", SOURCE,
+    sources=[os.path.relpath(os.path.join(NATIVE, "src", "proto.c"))],
+    include_dirs=[os.path.relpath(os.path.join(NATIVE, "include"))],
+    extra_compile_args=["-Wall", "-Werror", "-Wno-unused-function", "-Wno-unused-parameter"],
+)
+
