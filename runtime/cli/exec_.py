@@ -1,11 +1,9 @@
-import json
 
 import click
 
 from runtime.cli.main import load_json_arg
 from runtime.core import container
 from runtime.core.errors import HuskError
-from runtime.core.oci.state import ContainerState
 
 
 @click.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -40,9 +38,7 @@ def command(g, process_file, tty, console_socket, detach, pid_file, cwd, env, us
 
 def _from_flags(root, container_id, args, tty, cwd, env, user, additional_gids, caps, no_new_privs):
     """The container's own process, with what the flags change (as runc exec does)."""
-    st = ContainerState(root, container_id)
-    with st.locked():
-        process = json.loads(json.dumps(st.data["husk"]["process"]))
+    process = container.process_of(root, container_id)
     process["args"] = args
     process["terminal"] = tty
     if cwd:

@@ -2,8 +2,7 @@ import json
 
 import click
 
-from runtime.core.errors import HuskError
-from runtime.core.oci.state import ContainerState, list_ids
+from runtime.core import container
 
 
 @click.command(name="list")
@@ -12,18 +11,7 @@ from runtime.core.oci.state import ContainerState, list_ids
 @click.pass_obj
 def command(g, fmt, quiet):
     """List containers."""
-    rows = []
-    for cid in list_ids(g.root):
-        try:
-            st = ContainerState(g.root, cid).open()
-        except HuskError:
-            continue
-        try:
-            s = st.oci_state()
-            s["created"] = (st.data.get("husk") or {}).get("created", "")
-            rows.append(s)
-        finally:
-            st.unlock()
+    rows = container.list_states(g.root)
     if quiet:
         for r in rows:
             click.echo(r["id"])

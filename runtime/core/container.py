@@ -35,7 +35,7 @@ from runtime.core.oci.specconv import (
     process_plan,
     spec_to_plan,
 )
-from runtime.core.oci.state import ContainerState, process_start_time
+from runtime.core.oci.state import ContainerState, HuskRecord, Status, list_ids, process_start_time
 from runtime.core.process import protocol as proto
 from runtime.core.process.launcher import Launch
 
@@ -89,9 +89,10 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
 
         # Write-ahead: what is about to be made is on disk before it is made,
         # so a husk killed at any point leaves nothing `delete -f` cannot find.
-        st.data = {"ociVersion": config.get("ociVersion", ""), "id": container_id, "status": "creating", "pid": 0,
-                   "bundle": bundle, "annotations": config.get("annotations") or {},
-                   "husk": {"cgroup": cg.path, "cgroup_created": cg.planned(), "start_time": None}}
+        st.oci_version = config.get("ociVersion", "")
+        st.bundle = bundle
+        st.annotations = config.get("annotations") or {}
+        st.husk = HuskRecord(cgroup=cg.path, cgroup_created=cg.planned())
         st.save()
         undo.callback(cg.destroy)
         cg.create()
@@ -105,39 +106,35 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         # fifo through /proc/self/fd after dropping to process.user.
         os.chmod(st.fifo, 0o622)
         plan.exec_fifo = st.fifo
-        st.data = {
-            "ociVersion": config["ociVersion"], "id": container_id, "status": "creating", "pid": 0,
-            "bundle": bundle, "annotations": config.get("annotations") or {},
-            "husk": {"created": _now(), "rootfs": plan.rootfs, "cgroup": cg.path, "cgroup_dirs": cg.dirs(),
-                     "cgroup_created": cg.created, "hooks": {k: hooks[k] for k in ("poststart", "poststop")},
-                     "start_time": None, "process": config["process"],
-                     "namespaces": sorted(namespaces.new | set(namespaces.joined)),
-                     "seccomp": linux.get("seccomp"), "no_new_keyring": no_new_keyring},
-        }
+        st.oci_version = config["ociVersion"]
+        st.husk = HuskRecord(created=_now(), rootfs=plan.rootfs, cgroup=cg.path, cgroup_dirs=cg.dirs(),
+                             cgroup_created=cg.created, hooks={k: hooks[k] for k in ("poststart", "poststop")},
+                             process=config["process"], namespaces=sorted(namespaces.new | set(namespaces.joined)),
+                             seccomp=linux.get("seccomp"), no_new_keyring=no_new_keyring)
         st.save()
 
         def on_hooks(pid: int) -> bytes:
             """Namespaces and mounts exist, pivot_root is next."""
-            st.data["pid"] = pid
-            st.data["husk"]["start_time"] = process_start_time(pid)
+            st.pid = pid
+            st.husk.start_time = process_start_time(pid)
             state = st.oci_state() | {"status": "created", "pid": pid}
             run_hooks("prestart", hooks["prestart"], state, fatal=True)
             run_hooks("createRuntime", hooks["createRuntime"], state, fatal=True)
             return json.dumps(state).encode()
 
         def on_pid(pid: int) -> None:
-            st.data["pid"] = pid
-            st.data["husk"]["start_time"] = process_start_time(pid)
+            st.pid = pid
+            st.husk.start_time = process_start_time(pid)
             st.save()
 
         launch = Launch(plan, context=f"create {container_id}")
         pid = launch.start(before_plan=cg.add, on_hooks=on_hooks, on_pid=on_pid)
         undo.callback(launch.abort)
         launch.close()
-        st.data["pid"] = pid
-        st.data["status"] = "created"
-        st.data["husk"]["start_time"] = process_start_time(pid)
-        st.data["husk"]["cgroup_created"] = cg.created
+        st.pid = pid
+        st.saved_status = Status.CREATED
+        st.husk.start_time = process_start_time(pid)
+        st.husk.cgroup_created = cg.created
         st.save()
         if pid_file:
             _write_pid_file(pid_file, pid)
@@ -216,9 +213,9 @@ def start(root: str, container_id: str) -> None:
         if status != "created":
             raise WrongState("start", f"container {container_id!r} is {status}, not created")
         _release(st)
-        st.data["status"] = "running"
+        st.saved_status = Status.RUNNING
         st.save()
-        hooks = st.data["husk"]["hooks"]["poststart"]
+        hooks = st.husk.hooks.get("poststart") or []
         if hooks:
             # The process was started; it may already have exited, but the
             # hook is told about the start it follows.
@@ -299,7 +296,7 @@ def kill(root: str, container_id: str, sig: int, all_processes: bool = False) ->
 def _own_pids(st: ContainerState, cg) -> list[int]:
     """The container's processes in a cgroup it does not own: those in its
     own pid namespace, or just its init if it shares the host's."""
-    if "pid" not in (st.data["husk"].get("namespaces") or []):
+    if "pid" not in st.husk.namespaces:
         return [st.pid]
     try:
         ns = os.readlink(f"/proc/{st.pid}/ns/pid")
@@ -320,7 +317,7 @@ def _signal(st: ContainerState, sig: int) -> None:
     except ProcessLookupError:
         raise WrongState("kill", f"container {st.id!r} is not running") from None
     try:
-        if process_start_time(st.pid) != st.data["husk"]["start_time"]:
+        if process_start_time(st.pid) != st.husk.start_time:
             raise WrongState("kill", f"container {st.id!r} is not running")
         signal.pidfd_send_signal(pidfd, sig)
     finally:
@@ -345,10 +342,9 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         st.unlock()
         raise
     try:
-        husk = st.data.get("husk") or {}
-        if husk.get("cgroup"):
-            manager_for(husk["cgroup"], husk.get("cgroup_created") or []).destroy()
-        hooks = (husk.get("hooks") or {}).get("poststop") or []
+        if st.husk.cgroup:
+            _cgroup(st).destroy()
+        hooks = st.husk.hooks.get("poststop") or []
         if hooks:
             run_hooks("poststop", hooks, st.oci_state() | {"status": "stopped"}, fatal=False)
     finally:
@@ -356,9 +352,8 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 
 
 def _kill_and_wait(st: ContainerState) -> None:
-    husk = st.data.get("husk") or {}
-    if husk.get("cgroup"):
-        cg = manager_for(husk["cgroup"], husk.get("cgroup_created") or [])
+    if st.husk.cgroup:
+        cg = _cgroup(st)
         if cg.owned:  # never a stranger's process in a cgroup husk joined
             cg.kill_all(signal.SIGKILL)
         elif st.pid:
@@ -370,11 +365,54 @@ def _kill_and_wait(st: ContainerState) -> None:
     except (ProcessLookupError, ValueError):
         return
     try:
-        if process_start_time(st.pid) == husk.get("start_time"):
+        if process_start_time(st.pid) == st.husk.start_time:
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             select.select([pidfd], [], [], 10)  # readable once it has exited
     finally:
         os.close(pidfd)
+
+
+def process_of(root: str, container_id: str) -> dict[str, Any]:
+    """A copy of the container's config.json process (exec's starting point)."""
+    st = ContainerState(root, container_id)
+    with st.locked():
+        return json.loads(json.dumps(st.husk.process))
+
+
+def pids(root: str, container_id: str) -> list[int]:
+    """The host pids in the container's cgroup."""
+    st = ContainerState(root, container_id)
+    with st.locked():
+        if st.status() == Status.STOPPED:
+            raise WrongState("ps", f"container {container_id!r} is not running")
+        return sorted(_cgroup(st).pids())
+
+
+def command_lines(pids: list[int]) -> list[tuple[int, str]]:
+    """(pid, /proc/PID/cmdline as text) of the PIDS still there."""
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                out.append((pid, f.read().replace(b"\0", b" ").decode(errors="replace").strip()))
+        except OSError:
+            continue
+    return out
+
+
+def list_states(root: str) -> list[dict[str, Any]]:
+    """The state of every container under ROOT, with its creation time."""
+    rows = []
+    for cid in list_ids(root):
+        try:
+            st = ContainerState(root, cid).open()
+        except HuskError:
+            continue  # deleted meanwhile
+        try:
+            rows.append(st.oci_state() | {"created": st.husk.created or ""})
+        finally:
+            st.unlock()
+    return rows
 
 
 OOM_ANNOTATION = "io.github.husk.oom-killed"
@@ -391,8 +429,7 @@ def state(root: str, container_id: str) -> dict[str, Any]:
 
 
 def _cgroup(st: ContainerState):
-    husk = st.data.get("husk") or {}
-    return manager_for(husk["cgroup"], husk.get("cgroup_created") or [])
+    return manager_for(st.husk.cgroup, st.husk.cgroup_created)
 
 
 def update(root: str, container_id: str, resources: dict[str, Any]) -> None:
@@ -425,7 +462,7 @@ def _set_paused(root: str, container_id: str, paused: bool) -> None:
             cg.freeze()
         else:
             cg.thaw()
-        st.data["husk"]["paused"] = paused
+        st.husk.paused = paused
         st.save()
 
 
@@ -539,21 +576,21 @@ def exec_process(root: str, container_id: str, process: dict[str, Any], *, detac
         if status not in ("created", "running"):
             raise WrongState("exec", f"container {container_id!r} is {status}")
         plan = proto.Plan(mode=proto.MODE_EXEC, preserve_fds=preserve_fds, exec_root=f"/proc/{st.pid}/root")
-        husk = st.data["husk"]
-        if not husk.get("no_new_keyring"):
+        husk = st.husk
+        if not husk.no_new_keyring:
             plan.session_keyring = _session_keyring(container_id)
         last_cap = k.cap_last_cap()
-        process_plan(process, plan, last_cap, {"seccomp": husk.get("seccomp")})
-        plan.caps = limit_capabilities(plan.caps, bounding_set(husk["process"], last_cap))
+        process_plan(process, plan, last_cap, {"seccomp": husk.seccomp})
+        plan.caps = limit_capabilities(plan.caps, bounding_set(husk.process, last_cap))
         check_raisable(plan.rlimits)
-        for nstype in husk.get("namespaces") or []:
+        for nstype in husk.namespaces:
             name = k.NS_PROC_NAMES[nstype]
             path = f"/proc/{st.pid}/ns/{name}"
             # setns into the namespace we are already in is refused for user
             # namespaces and pointless for the rest.
             if os.readlink(path) != os.readlink(f"/proc/self/ns/{name}"):
                 plan.joins.append((k.NAMESPACES[nstype], path))
-        cg = manager_for(husk["cgroup"], husk.get("cgroup_created") or [])
+        cg = _cgroup(st)
 
         proxy = console = None
         if plan.terminal:
