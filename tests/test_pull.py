@@ -121,6 +121,27 @@ def test_credentials_from_docker_config(husk_env, tls_registry):
     h("pull", "-q", "--cert-dir", tls_registry.cert_dir, f"{tls_registry.host}/private/busybox", check=True)
 
 
+def test_podmans_tls_verify_spelling(husk_env, tls_registry):
+    """podman writes --tls-verify=false; husk takes it as --no-tls-verify (and
+    =true as --tls-verify), for pull and for run, and refuses a non-boolean."""
+    h = husk_env
+    os.makedirs(os.path.join(h.home, ".docker"))
+    import base64
+
+    auth = base64.b64encode(f"{registries.USER}:{registries.PASSWORD}".encode()).decode()
+    with open(os.path.join(h.home, ".docker", "config.json"), "w") as f:
+        json.dump({"auths": {tls_registry.host: {"auth": auth}}}, f)
+    ref = f"{tls_registry.host}/private/busybox"
+    r = h("pull", "-q", "--tls-verify=true", ref)  # the CA is not given: verification fails
+    assert r.code != 0 and "certificate" in r.err, r.err
+    assert h.names() == {}
+    h("pull", "-q", "--tls-verify=false", ref, check=True)
+    r = h("run", "--rm", "--tls-verify=false", "--pull=always", "-q", ref, "echo", "--tls-verify=false")
+    assert (r.code, r.out) == (0, "--tls-verify=false\n"), r.err  # the container's own argument is left alone
+    r = h("pull", "-q", "--tls-verify=maybe", ref)
+    assert r.code == 2 and "'maybe' is not a boolean" in r.err and len(r.err.strip().splitlines()) <= 3, r.err
+
+
 def test_bearer_token_flow(husk_env, token_registry):
     h = husk_env
     tokens = token_registry.tokens

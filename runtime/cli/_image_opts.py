@@ -17,3 +17,43 @@ def store(g):
     from runtime.engine.image.store import Store
 
     return Store(g.storage_root)
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+class PodmanBoolFlags(click.Command):
+    """Accept podman's `--tls-verify=false` as well as `--no-tls-verify`.
+
+    podman's boolean flags take an optional `=VALUE` (Go's pflag); click's
+    boolean flag pairs take none.  Before click parses, each `--FLAG=VALUE`
+    of a flag pair becomes `--FLAG` or `--no-FLAG`.  Only the command's own
+    options are rewritten: the scan stops at `--` and, for commands whose
+    options end at the first argument (run), at that argument, so a
+    container's command line is never touched; the value of an option that
+    takes one is skipped, not read as an option."""
+
+    def parse_args(self, ctx, args):
+        pairs = {o for p in self.params if isinstance(p, click.Option) and p.secondary_opts for o in p.opts}
+        takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+        out, i = list(args), 0
+        while i < len(out):
+            token = out[i]
+            if token == "--":
+                break
+            if not token.startswith("-") or token == "-":
+                if not ctx.allow_interspersed_args:
+                    break
+            else:
+                name, eq, value = token.partition("=")
+                if eq and name in pairs:
+                    if value.lower() in _TRUE:
+                        out[i] = name
+                    elif value.lower() in _FALSE:
+                        out[i] = "--no-" + name[2:]
+                    else:
+                        raise click.BadParameter(f"{value!r} is not a boolean", param_hint=name)
+                elif not eq and name in takes_value:
+                    i += 1  # its value
+            i += 1
+        return super().parse_args(ctx, out)

@@ -1,7 +1,5 @@
 import click
 
-from runtime.cli._image_opts import store
-
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -10,18 +8,9 @@ def command(g, fmt):
     """List containers made by `husk run IMAGE`."""
     import json
 
-    from runtime.core import container
-    from runtime.core.errors import HuskError
+    from runtime.engine.run import listing
 
-    rows = []
-    for r in store(g).container_records():
-        try:
-            status = container.state(g.root, r["id"])["status"]
-        except HuskError:
-            status = r.get("status", "")
-            if "exit_code" in r:
-                status = f"exited ({r['exit_code']})"
-        rows.append(dict(r, status=status))
+    rows = listing(g.root, g.storage_root)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return

@@ -10,6 +10,8 @@ users type in a bundle directory).  Everything else is the image form.
 
 import click
 
+from runtime.cli._image_opts import PodmanBoolFlags
+
 from runtime.core import container
 
 OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "keep")
@@ -18,7 +20,7 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
               "network", "publish", "publish_all", "ip", "dns", "add_host", "security_opt")
 
 
-@click.command(context_settings={"allow_interspersed_args": False})
+@click.command(cls=PodmanBoolFlags, context_settings={"allow_interspersed_args": False})
 # runc's flags
 @click.option("--bundle", "-b", default=None, help="[OCI] Path to the bundle (default: .).")
 @click.option("--detach", "-d", is_flag=True, help="Return once the process has started (image: output to a log).")
@@ -70,11 +72,20 @@ def command(ctx, target, command, **opts):
                              pid_file=opts["pid_file"], console_socket=opts["console_socket"],
                              no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0, keep=opts["keep"],
                              no_new_keyring=opts["no_new_keyring"])
-    from runtime.cli.run_image import run_image
+    from runtime.cli.main import report
+    from runtime.engine.run import RunRequest, run_image
 
     if any(_given(ctx, k) for k in OCI_ONLY):
         raise click.UsageError("runc flags (--bundle, --pid-file, ...) do not go with an image")
-    return run_image(g, target, list(command), opts)
+    req = RunRequest(
+        target=target, command=list(command), pull=opts["pull"], platform=opts["platform"],
+        tls_verify=opts["tls_verify"], authfile=opts["authfile"], quiet=opts["quiet"], env=list(opts["env"]),
+        env_files=list(opts["env_file"]), entrypoint=opts["entrypoint"], workdir=opts["workdir"], user=opts["user"],
+        hostname=opts["hostname"], name=opts["name"], tty=opts["tty"], interactive=opts["interactive"],
+        detach=opts["detach"], remove=opts["rm"], read_only=opts["read_only"], storage_driver=opts["storage_driver"],
+        security_opt=list(opts["security_opt"]), network=opts["network"], publish=list(opts["publish"]),
+        publish_all=opts["publish_all"], ip=opts["ip"], dns=list(opts["dns"]), add_host=list(opts["add_host"]))
+    return run_image(g.root, g.storage_root, req, report=lambda message: report(g, message), started=click.echo)
 
 
 def _given(ctx, name: str) -> bool:

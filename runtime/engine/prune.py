@@ -1,0 +1,45 @@
+"""`husk system prune`: clean up after crashes and stopped containers.
+
+Stopped image containers go with their runtime state; directories a
+crashed `husk run` left without a record go; then what dead containers
+left in the network (addresses, rules, veths, namespaces: only this
+store's, engine.network.scope), networks no container uses, and image
+content no image or container needs (engine.image.gc).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from runtime.core import container
+from runtime.core.errors import HuskError, NotFound
+from runtime.engine.image import containers as ctrs
+from runtime.engine.image import gc
+from runtime.engine.image.store import Store
+
+
+def prune(root: str, store_root: str) -> dict[str, int]:
+    from runtime.engine.network import manage  # pyroute2: only here
+
+    store = Store(store_root)
+    removed = 0
+    for r in store.container_records():
+        try:
+            status = container.state(root, r["id"])["status"]
+        except HuskError:
+            status = "stopped"
+        if status in ("running", "created", "paused"):
+            continue
+        with contextlib.suppress(NotFound):
+            container.delete(root, r["id"], force=True)
+        ctrs.destroy(store, r["id"])
+        removed += 1
+    for cid in os.listdir(store.containers) if os.path.isdir(store.containers) else []:
+        if not os.path.exists(os.path.join(store.containers, cid, "container.json")):
+            ctrs.destroy(store, cid)
+            removed += 1
+    net = manage.stale(store.root, alive=lambda owner: os.path.isdir(store.container_dir(owner)))
+    nets = manage.prune(store.root)
+    content = gc.collect(store)
+    return {"containers": removed, **net, "networks": len(nets), **content}

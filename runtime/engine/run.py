@@ -1,0 +1,206 @@
+"""Image containers, run: `husk run IMAGE`, `husk rm`, `husk containers`.
+
+The docker-like lifecycle on top of runtime.core: the image is found (or
+pulled, by the --pull policy), a bundle is made from it with a rootfs of
+its layers (engine.image.containers), the core runs that bundle, and the
+container's record in the store follows it (running, exited with a code,
+removed with --rm).
+
+Exit codes as docker's: the command's own, 125 when husk fails, 126 when
+the command cannot be executed, 127 when it is not found (errors.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime.core import container
+from runtime.core.errors import ConfigError, ExecError, HuskError, ImageError, NotFound
+from runtime.engine.image import bundle, containers, images, reference
+from runtime.engine.image.store import Store
+
+HUSK_FAILED = 125
+
+
+@dataclass
+class RunRequest:
+    """What `husk run IMAGE` was asked for (docker's flags)."""
+
+    target: str
+    command: list[str] = field(default_factory=list)
+    pull: str = "missing"  # missing | always | never
+    platform: str | None = None
+    tls_verify: bool = True
+    authfile: str | None = None
+    quiet: bool = False
+    env: list[str] = field(default_factory=list)
+    env_files: list[str] = field(default_factory=list)
+    entrypoint: str | None = None
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    name: str | None = None
+    tty: bool = False
+    interactive: bool = False
+    detach: bool = False
+    remove: bool = False
+    read_only: bool = False
+    storage_driver: str = "overlay"
+    security_opt: list[str] = field(default_factory=list)
+    network: str = "bridge"
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
+    ip: str | None = None
+    dns: list[str] = field(default_factory=list)
+    add_host: list[str] = field(default_factory=list)
+
+
+Report = Callable[[str], None]
+
+
+def read_env_file(path: str) -> list[str]:
+    out = []
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                key = line.split("=", 1)[0]
+                if not key or " " in key:
+                    raise ConfigError("--env-file", f"{path}:{n}: expected KEY=VALUE")
+                out.append(line if "=" in line else f"{line}={os.environ.get(line, '')}")
+    except OSError as e:
+        raise ConfigError("--env-file", f"{path}: {e.strerror}") from None
+    return out
+
+
+def _image(store: Store, req: RunRequest) -> tuple[str, str]:
+    """(manifest digest, name) of the target, pulled according to --pull."""
+    ref = reference.parse(req.target) if req.pull != "never" else None
+    if req.pull != "always":
+        with contextlib.suppress(HuskError):
+            return images.find(store, req.target)
+        if req.pull == "never":
+            raise ImageError("image", f"{req.target!r} is not in the store and --pull=never")
+    ref = ref or reference.parse(req.target)
+    digest = images.pull(store, req.target, platform=req.platform, tls_verify=req.tls_verify,
+                         authfile=req.authfile, quiet=req.quiet)
+    return digest, ref.name
+
+
+def _create(store: Store, req: RunRequest) -> dict[str, Any]:
+    digest, name = _image(store, req)
+    env = list(req.env)
+    for path in req.env_files:
+        env = read_env_file(path) + env
+    run_opts = bundle.RunOptions(command=req.command, entrypoint=req.entrypoint, env=env, workdir=req.workdir,
+                                 user=req.user, hostname=req.hostname, tty=req.tty, read_only=req.read_only)
+    bundle.parse_security_opts(req.security_opt, run_opts)
+    if req.detach and (req.remove or req.tty or req.interactive):
+        raise ConfigError("--detach", "goes without --rm, -t and -i: nothing would wait for the container")
+    from runtime.engine.network.attach import NetworkRequest  # pyroute2: only when a container is made
+
+    net = NetworkRequest(req.network, req.publish, req.publish_all, req.ip, req.dns, req.add_host)
+    return containers.create(store, digest, name or req.target, run_opts, name=req.name, driver=req.storage_driver,
+                             remove_after=req.remove, network=net)
+
+
+def run_image(root: str, store_root: str, req: RunRequest, report: Report, started: Report) -> int:
+    """Run the container; its exit code, or docker's code for a failure
+    (reported through REPORT).  STARTED gets the id of a detached one."""
+    store = Store(store_root)
+    try:
+        record = _create(store, req)
+    except HuskError as e:
+        report(str(e))
+        return HUSK_FAILED
+    cid = record["id"]
+    if req.detach:
+        return _run_detached(root, store, record, report, started)
+    code = HUSK_FAILED
+    try:
+        if not req.interactive and not req.tty:
+            _stdin_from_devnull()
+        code = container.run(root, cid, record["dir"])
+    except HuskError as e:
+        report(str(e))
+        code = e.exit_code if isinstance(e, ExecError) else HUSK_FAILED
+    finally:
+        if req.remove:
+            containers.destroy(store, cid)
+        else:
+            containers.release(store, cid)
+            containers.set_status(store, cid, "exited", code)
+    return code
+
+
+def _run_detached(root: str, store: Store, record: dict, report: Report, started: Report) -> int:
+    """Start it and return; its stdout and stderr go to <container dir>/container.log
+    (the container inherits husk's fds 1 and 2, so they point there while it
+    is made).  `husk rm -f` stops it and releases its rootfs and network."""
+    cid = record["id"]
+    log = os.open(os.path.join(record["dir"], "container.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                  0o600)
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        _stdin_from_devnull()
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        container.run(root, cid, record["dir"], detach=True)
+    except HuskError as e:
+        os.dup2(saved[1], 2)
+        report(str(e))
+        containers.destroy(store, cid)
+        return e.exit_code if isinstance(e, ExecError) else HUSK_FAILED
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [log]:
+            os.close(fd)
+    containers.set_status(store, cid, "running")
+    started(cid)
+    return 0
+
+
+def _stdin_from_devnull() -> None:
+    """Without -i the container's stdin is /dev/null, as with docker."""
+    fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    os.dup2(fd, 0)
+    os.close(fd)
+
+
+def remove(root: str, store_root: str, text: str, force: bool) -> str:
+    """`husk rm`: the container named or id'd by TEXT goes (its runtime
+    state, rootfs, changes and network); returns its name."""
+    store = Store(store_root)
+    record = containers.find(store, text)
+    try:
+        st = container.state(root, record["id"])
+    except NotFound:
+        st = None
+    if st and st.get("status") in ("running", "created", "paused") and not force:
+        raise HuskError("rm", f"container {record['name']} is {st['status']}: stop it or use --force")
+    if st:
+        with contextlib.suppress(NotFound):
+            container.delete(root, record["id"], force=True)
+    containers.destroy(store, record["id"])  # also its network and rootfs
+    return record["name"]
+
+
+def listing(root: str, store_root: str) -> list[dict[str, Any]]:
+    """`husk containers`: each image container's record with its status."""
+    rows = []
+    for r in Store(store_root).container_records():
+        try:
+            status = container.state(root, r["id"])["status"]
+        except HuskError:
+            status = r.get("status", "")
+            if "exit_code" in r:
+                status = f"exited ({r['exit_code']})"
+        rows.append(dict(r, status=status))
+    return rows
