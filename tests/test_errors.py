@@ -120,6 +120,47 @@ def test_rlimit_above_hard_limit_as_json_log(bundle, tmp_path):
     assert entry["level"] == "error" and "process.rlimits[0]" in entry["msg"]
 
 
+def test_a_warning_goes_to_the_log_as_errors_do(bundle, tmp_path):
+    """A field husk ignores is a warning: on stderr and, like an error, in
+    --log (json), on every create (a cached recipe would not repeat it)."""
+    log = tmp_path / "husk.log"
+    bundle.config["linux"]["resources"] = {"memory": {"kernel": 1 << 30}}
+    bundle.config["process"]["args"] = ["/checker", "report"]
+    bundle.save()
+    for cid in ("c1", "c2"):
+        r = bundle.husk("--log", str(log), "--log-format=json", "run", "--bundle", bundle.path, cid)
+        assert r.code == 0 and "husk: warning: linux.resources.memory.kernel" in r.err, r.err
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    warnings = [e for e in entries if e["level"] == "warning"]
+    assert len(warnings) == 2 and all("kernel memory" in e["msg"] or "kernel" in e["msg"] for e in warnings), entries
+
+
+def test_exec_format_error_is_126_and_missing_program_127(bundle):
+    """execve's errno comes back as a record after READY too (through the
+    exec fifo): ENOEXEC is 126, ENOENT 127, for run, start and exec."""
+    with open(os.path.join(bundle.rootfs, "garbage"), "wb") as f:
+        f.write(b"\x01\x02 not a program")
+    os.chmod(os.path.join(bundle.rootfs, "garbage"), 0o755)
+    r = bundle.run("/garbage")
+    assert r.code == 126 and "exec: /garbage" in r.err and "Exec format error" in r.err, r.err
+    r = bundle.run("/no-such-program")
+    assert r.code == 127 and "/no-such-program" in r.err, r.err
+    bundle.config["process"]["args"] = ["/garbage"]
+    bundle.save()
+    bundle.husk("create", "--bundle", bundle.path, "c2", check=True)
+    r = bundle.husk("start", "c2")
+    assert r.code == 126 and "start: exec: /garbage" in r.err, r.err
+    bundle.husk("delete", "--force", "c2", check=True)
+    bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+    bundle.save()
+    bundle.husk("run", "--detach", "--bundle", bundle.path, "c3", check=True)
+    try:
+        assert bundle.husk("exec", "c3", "/garbage").code == 126
+        assert bundle.husk("exec", "c3", "/no-such-program").code == 127
+    finally:
+        bundle.husk("delete", "--force", "c3")
+
+
 def test_invalid_container_id(bundle):
     r = bundle.husk("create", "--bundle", bundle.path, "../escape")
     assert r.code != 0 and "invalid container id" in r.err

@@ -14,7 +14,7 @@ import sys
 import click
 
 from runtime.core import paths
-from runtime.core.errors import HuskError
+from runtime.core.errors import HuskError, send_warnings_to
 
 # verb -> module under runtime.cli (each defines `command`).
 VERBS = {
@@ -83,6 +83,8 @@ def report(g: Globals | None, message: str, level: str = "error") -> None:
     """One line to stderr, and to --log in the format asked for."""
     if level == "error":
         click.echo(f"husk: {message}", err=True)
+    elif level == "warning":
+        click.echo(f"husk: warning: {message}", err=True)
     if g is None or not g.log:
         return
     import datetime  # only on the error path: keep the CLI's start small
@@ -106,6 +108,7 @@ def main() -> None:
     ctx = None
     try:
         with cli.make_context("husk", sys.argv[1:]) as ctx:
+            send_warnings_to(lambda message: report(ctx.obj, message, "warning"))
             result = cli.invoke(ctx)
         sys.exit(result if isinstance(result, int) else 0)
     except HuskError as e:

@@ -11,7 +11,6 @@ users type in a bundle directory).  Everything else is the image form.
 import click
 
 from runtime.cli._image_opts import PodmanBoolFlags
-
 from runtime.core import container
 
 OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "keep")

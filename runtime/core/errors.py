@@ -104,3 +104,25 @@ def from_helper(err: int, step: str, detail: str, prefix: str = "") -> KernelErr
     """The exception for a MSG_ERROR record of husk-init."""
     cls = ExecError if step == "exec" else KernelError
     return cls(f"{prefix}: {step}" if prefix else step, detail, err)
+
+
+def _to_stderr(message: str) -> None:
+    import sys
+
+    print(f"husk: warning: {message}", file=sys.stderr)
+
+
+_warning_sink = _to_stderr
+
+
+def warn(message: str) -> None:
+    """Something the user should know that does not stop the command (a
+    field husk ignores, a hook that failed after start).  It goes where
+    errors go: the CLI sends both to stderr and to --log
+    (runtime/cli/main.py report)."""
+    _warning_sink(message)
+
+
+def send_warnings_to(sink) -> None:
+    global _warning_sink
+    _warning_sink = sink

@@ -23,16 +23,15 @@ command to Python, which does it the old way.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import struct
 from typing import Any
 
-from runtime.core.cgroups import controllers
+from runtime.core.cgroups import fs as cgfs
 from runtime.core.cgroups.manager import CgroupManager
 from runtime.core.container import plan_create, resources_with_default_devices
-from runtime.core.errors import HuskError
+from runtime.core.errors import HuskError, send_warnings_to
 from runtime.core.linux import constants as k
 from runtime.core.oci.spec import get_obj, load_config
 from runtime.core.process import protocol as proto
@@ -51,6 +50,10 @@ class Unfit(Exception):
     """This create needs Python all the way (the reason is for --debug)."""
 
 
+def _unfit_on_warning(message: str) -> None:
+    raise Unfit(f"a warning: {message}")
+
+
 def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bool, preserve_fds: int,
                    no_new_keyring: bool) -> bytes:
     """Plan `husk create` of bundle under root, for any container id."""
@@ -60,6 +63,9 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
             raise Unfit("config.json holds the id sentinel")
     if "LISTEN_FDS" in os.environ:
         raise Unfit("socket activation")
+    # A warning would be given once, when the recipe is made, and never on
+    # the creates that reuse it: such configs take Python's path.
+    send_warnings_to(_unfit_on_warning)
     config = load_config(bundle)
     linux, namespaces, cg, plan, hooks = plan_create(config, bundle, SENTINEL, no_pivot=no_pivot,
                                                      no_new_keyring=no_new_keyring)
@@ -112,32 +118,20 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
     return struct.pack("=I", len(head)) + head + proto.encode_plan(plan)
 
 
+class _RecipeFS(cgfs.Recording):
+    """Records the writes; a choice that depends on the cgroup's own files
+    makes the config unfit for a recipe (the cgroup does not exist yet)."""
+
+    def exists(self, d: str, name: str) -> bool:
+        raise Unfit(f"{name}: which file to write depends on the cgroup itself")
+
+
 def _recorded_writes(cg: CgroupManager, resources: dict[str, Any]) -> list[list[str]]:
     """cg.apply(resources) as a list of [dir, file, value, field, repr(value)] writes,
     made nowhere: the cgroup does not exist yet."""
-    writes: list[list[str]] = []
-
-    def record(d: str, name: str, value: Any, field: str) -> None:
-        writes.append([d, name, str(value), field, repr(value)])
-
-    def refuse(d: str, name: str) -> bool:
-        raise Unfit(f"{name}: which file to write depends on the cgroup itself")
-
-    with _patched(controllers, write=record, has_file=refuse):
+    with cgfs.using(_RecipeFS()) as fs:
         cg.apply(resources)
-    return writes
-
-
-@contextlib.contextmanager
-def _patched(module, **names):
-    old = {n: getattr(module, n) for n in names}
-    for n, f in names.items():
-        setattr(module, n, f)
-    try:
-        yield
-    finally:
-        for n, f in old.items():
-            setattr(module, n, f)
+    return [[d, name, text, field, repr(text)] for d, name, text, field in fs.writes]
 
 
 def _checked_paths(plan: proto.Plan, cg: CgroupManager) -> list[str]:

@@ -11,30 +11,25 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from runtime.core.errors import ConfigError, HuskError
+from runtime.core.cgroups import fs as cgfs
+from runtime.core.errors import ConfigError, warn
 
 
 def write(d: str, name: str, value: Any, field: str) -> None:
-    path = os.path.join(d, name)
-    try:
-        with open(path, "w") as f:
-            f.write(str(value))
-    except FileNotFoundError:
-        raise ConfigError(field, f"not supported here: the kernel has no {name}") from None
-    except OSError as e:
-        raise HuskError("cgroup", f"{field}: write {value!r} to {path}", e.errno) from None
+    """Write VALUE to interface file NAME in D; FIELD is the config field
+    that asked for it (the error names it)."""
+    cgfs.current().write(d, name, str(value), field)
 
 
 def has_file(d: str, name: str) -> bool:
     """Whether this kernel offers an interface file (the choice between
     old and new names, memsw with swap accounting)."""
-    return os.path.exists(os.path.join(d, name))
+    return cgfs.current().exists(d, name)
 
 
 def read(d: str, name: str, default: str = "") -> str:
     try:
-        with open(os.path.join(d, name)) as f:
-            return f.read().strip()
+        return cgfs.current().read(d, name).strip()
     except OSError:
         return default
 
@@ -418,8 +413,3 @@ V2 = {c.name: c for c in (MemoryV2(), CpuV2(), CpusetV2(), PidsV2(), IoV2(), Hug
 # linux.resources key -> the controllers that serve it.
 NEEDS = {"memory": ("memory",), "cpu": ("cpu",), "pids": ("pids",), "blockIO": ("blkio", "io"),
          "hugepageLimits": ("hugetlb",), "network": ("net_cls", "net_prio"), "rdma": ("rdma",)}
-
-
-def warn(message: str) -> None:
-    import sys
-    print(f"husk: warning: {message}", file=sys.stderr)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
-from runtime.core.errors import HuskError
+from runtime.core.errors import HuskError, warn
 
 
 def run_hooks(kind: str, hooks: list[dict[str, Any]], state: dict[str, Any], *, fatal: bool) -> None:
@@ -32,7 +32,7 @@ def run_hooks(kind: str, hooks: list[dict[str, Any]], state: dict[str, Any], *, 
         if problem:
             if fatal:
                 raise HuskError(f"{kind} hook", f"{h['path']}: {problem}")
-            print(f"husk: warning: {kind} hook {h['path']}: {problem}", file=sys.stderr)
+            warn(f"{kind} hook {h['path']}: {problem}")
 
 
 def _env(entries: list[str]):
