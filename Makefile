@@ -3,7 +3,7 @@
 PYTHON ?= python3
 HUSK = $(shell $(PYTHON) -c 'import os,sys; print(os.path.join(os.path.dirname(sys.executable), "husk"))')
 
-.PHONY: deps demo test bench clean
+.PHONY: deps demo test unit bench clean
 
 deps:
 	PYTHON=$(PYTHON) ./scripts/install-deps.sh
@@ -17,6 +17,10 @@ demo: deps
 # Build everything and run the whole test suite.
 test: deps
 	$(PYTHON) -I -m pytest -ra tests  # -I: import the installed husk, not ./runtime
+
+# The unit tests alone: no root, seconds (tests/unit).
+unit:
+	$(PYTHON) -I -m pytest -q tests/unit
 
 bench: deps
 	$(PYTHON) bench/run_bench.py

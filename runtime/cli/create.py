@@ -34,5 +34,4 @@ def compile_recipe(g, fd, bundle, console_socket, no_pivot, preserve_fds, no_new
             click.echo(f"husk: create: the fast path does not take this config ({e})", err=True)
         return recipe.EXIT_UNFIT
     recipe.write_recipe(fd, data)
-    os.close(fd)
     return 0

@@ -9,3 +9,26 @@ cffi, seccomp, signals, rlimits), `errors`, `paths` and `state`.
 Nothing here imports runtime.engine or runtime.cli (tests/unit/test_layers.py
 checks it).
 """
+
+# The modules runtime.engine and runtime.cli may import: the OCI runtime's
+# verbs (container), its errors and paths, the recipe the C front end asks
+# for, spec data, and the few host facts and syscalls the engine needs.
+# Everything else (the plan and its wire format, husk-init's launch, the
+# cgroup managers and controllers, specconv, seccomp) is core's own.
+PUBLIC = (
+    "runtime.core",
+    "runtime.core.container",
+    "runtime.core.errors",
+    "runtime.core.paths",
+    "runtime.core.recipe",
+    "runtime.core.oci.example",
+    "runtime.core.oci.defaults",
+    "runtime.core.oci.features",
+    "runtime.core.oci.seccomp_profile",
+    "runtime.core.oci.spec",
+    "runtime.core.linux.syscalls",
+    "runtime.core.linux.safeopen",
+    "runtime.core.linux.signals",
+    "runtime.core.cgroups.layout",
+    "runtime.core.process.inherited",
+)

@@ -150,6 +150,10 @@ def _rootfs_given(config: dict, bundle: str) -> str:
 
 
 def write_recipe(fd: int, recipe: bytes) -> None:
-    view = memoryview(recipe)
-    while view:
-        view = view[os.write(fd, view):]
+    """Hand the recipe to the front end on its pipe, and close it (EOF ends the recipe)."""
+    try:
+        view = memoryview(recipe)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)

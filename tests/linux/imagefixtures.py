@@ -14,7 +14,7 @@ import pytest
 import registry as registries
 from tarbuild import Layout, entry, layer
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUSYBOX_LAYOUT = os.path.join(REPO, "rootfs", "build", "oci")
 
 

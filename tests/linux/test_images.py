@@ -15,7 +15,7 @@ pytestmark = pytest.mark.root
 
 def test_load_builtin_image_and_list(husk_env):
     h = husk_env
-    r = h("load", "--name", "busybox", "-i", os.path.join(os.path.dirname(__file__), "..", "rootfs", "build", "oci"),
+    r = h("load", "--name", "busybox", "-i", os.path.join(os.path.dirname(__file__), "..", "..", "rootfs", "build", "oci"),
           check=True)
     assert "Loaded image: docker.io/library/busybox:latest" in r.err
     rows = json.loads(h("images", "--format", "json", check=True).out)

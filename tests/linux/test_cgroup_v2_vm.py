@@ -11,8 +11,9 @@ import pytest
 
 from runtime.core.cgroups.layout import detect
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-V2_MODULES = ["tests/test_cgroups.py", "tests/test_devices.py", "tests/test_exec_ps.py", "tests/test_namespaces.py"]
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+V2_MODULES = ["tests/linux/test_cgroups.py", "tests/linux/test_devices.py", "tests/linux/test_exec_ps.py",
+              "tests/linux/test_namespaces.py"]
 
 pytestmark = [
     pytest.mark.root,

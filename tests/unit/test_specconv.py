@@ -89,7 +89,7 @@ def test_plan_encodes_to_records(bundle_dir):
         tags.append(tag)
         offset += 8 + length
     assert offset == len(data)
-    assert tags[0] == proto.Tag.MODE and tags[-1] == proto.Tag.END
+    assert tags[0] == proto.Tag.VERSION and tags[1] == proto.Tag.MODE and tags[-1] == proto.Tag.END
     assert tags.count(proto.Tag.MOUNT_BEGIN) == 6  # the cgroup mount expanded to nothing here
 
 

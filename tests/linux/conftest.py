@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILT = os.path.join(REPO, "rootfs", "build", "bundle")
 HUSK = os.path.join(os.path.dirname(sys.executable), "husk")
 # The installed package under test (the suite runs with python -I, so
