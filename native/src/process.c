@@ -207,6 +207,15 @@ find_executable (struct plan *p, char *buf, size_t size)
   die (ENOENT, "exec", "\"%s\": executable file not found in $PATH", name);
 }
 
+/* Hooks run by husk-init (createContainer, startContainer: inside the
+ * container's namespaces).  The contract is the one runtime/core/oci/hooks.py
+ * keeps for the runtime-side hooks, so a hook behaves the same wherever it
+ * runs: argv from args (or the path alone), env from env (else empty), the
+ * state JSON on stdin, stdout to stderr (a hook's chatter is not the
+ * container's output), the timeout enforced with SIGKILL, and a failure
+ * reported as "<kind> hook: <path>: <why>" - the errno of an exec that
+ * failed, "exit status N" or "killed by signal N" (no errno), "timed out
+ * after N s". */
 void
 run_hooks (struct plan *p, int kind, const char *state, size_t state_len)
 {
@@ -214,10 +223,12 @@ run_hooks (struct plan *p, int kind, const char *state, size_t state_len)
   for (size_t i = 0; i < p->nhooks; i++)
     {
       struct hook *h = &p->hooks[i];
-      int in[2], status;
+      int in[2], failed[2], status;
       if (h->kind != kind)
         continue;
-      if (pipe2 (in, O_CLOEXEC) < 0)
+      /* failed[]: CLOEXEC, so the parent reads EOF when execve worked and
+       * the child's errno when it did not. */
+      if (pipe2 (in, O_CLOEXEC) < 0 || pipe2 (failed, O_CLOEXEC) < 0)
         die (errno, what, "%s: pipe", h->path);
       pid_t pid = fork ();
       if (pid < 0)
@@ -226,10 +237,26 @@ run_hooks (struct plan *p, int kind, const char *state, size_t state_len)
         {
           char *none[] = { NULL };
           dup2 (in[0], 0);
+          dup2 (2, 1);
           execve (h->path, h->args ? h->args : (char *[]){ h->path, NULL }, h->env ? h->env : none);
+          int err = errno;
+          write_all (failed[1], &err, sizeof err);
           _exit (127);
         }
       close (in[0]);
+      close (failed[1]);
+      int exec_errno = 0;
+      ssize_t got;
+      do
+        got = read (failed[0], &exec_errno, sizeof exec_errno);
+      while (got < 0 && errno == EINTR);
+      close (failed[0]);
+      if (got == sizeof exec_errno)
+        {
+          close (in[1]);
+          waitpid (pid, NULL, 0);
+          die (exec_errno, what, "%s", h->path);
+        }
       signal (SIGPIPE, SIG_IGN);
       write_all (in[1], state, state_len);
       close (in[1]);
@@ -247,14 +274,14 @@ run_hooks (struct plan *p, int kind, const char *state, size_t state_len)
             {
               kill (pid, SIGKILL);
               waitpid (pid, NULL, 0);
-              die (ETIMEDOUT, what, "%s: timed out after %ld s", h->path, (long) h->timeout);
+              die (0, what, "%s: timed out after %ld s", h->path, (long) h->timeout);
             }
         }
       while (waitpid (pid, &status, 0) < 0)
         if (errno != EINTR)
           die (errno, what, "%s: wait", h->path);
       if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-        die (ECANCELED, what, "%s: %s %d", h->path, WIFEXITED (status) ? "exit status" : "killed by signal",
+        die (0, what, "%s: %s %d", h->path, WIFEXITED (status) ? "exit status" : "killed by signal",
              WIFEXITED (status) ? WEXITSTATUS (status) : WTERMSIG (status));
     }
 }

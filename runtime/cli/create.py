@@ -10,7 +10,8 @@ from runtime.core import container
 @click.option("--pid-file", help="Write the container's host pid here.")
 @click.option("--console-socket", help="Unix socket that receives the pty master (process.terminal).")
 @click.option("--no-pivot", is_flag=True, help="Use MS_MOVE + chroot instead of pivot_root (ramfs roots).")
-@click.option("--no-new-keyring", is_flag=True, help="Keep the caller's session keyring (default: a new one per container).")
+@click.option("--no-new-keyring", is_flag=True,
+              help="Keep the caller's session keyring (default: a new one per container).")
 @click.option("--preserve-fds", type=click.IntRange(min=0), default=0, help="Pass fds 3..3+N-1 to the process.")
 @click.argument("container_id")
 @click.pass_obj

@@ -15,7 +15,8 @@ Inside the package:
 Inside a store (StoreLayout):
     blobs/sha256/<hex>        content-addressed blobs
     layers/sha256/<diffid>    unpacked layers (overlay lower dirs)
-    containers/<id>/          container.json, config.json, rootfs, upper/work
+    containers/<id>/          container.json, container.log, config.json, rootfs, upper/work
+    gc.lock                   flock: shared while content is added, exclusive to collect
     networks/<name>.json      networks; networks/<name>/ips/<address>
     tmp/                      staging for pulls and unpacks
     images.json               names -> manifests
@@ -38,6 +39,11 @@ STORE_ENV = "HUSK_STORAGE_ROOT"
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPER = os.path.join(PACKAGE, "_bin", "husk-init")
 CHECKER = os.path.join(PACKAGE, "_bin", "husk-checker")
+
+
+# Inside a container's state directory (<STATE_ROOT>/<id>/).
+STATE_FILE = "state.json"
+EXEC_FIFO = "exec.fifo"
 
 
 def default_store_root() -> str:
@@ -74,5 +80,17 @@ class StoreLayout:
     def names_file(self) -> str:
         return os.path.join(self.root, "images.json")
 
+    @property
+    def gc_lock(self) -> str:
+        return os.path.join(self.root, "gc.lock")
+
     def container(self, cid: str) -> str:
         return os.path.join(self.containers, cid)
+
+    def container_record(self, cid: str) -> str:
+        """container.json: what `husk run IMAGE` made, for rm, containers and prune."""
+        return os.path.join(self.containers, cid, "container.json")
+
+    def container_log(self, cid: str) -> str:
+        """A detached container's stdout and stderr."""
+        return os.path.join(self.containers, cid, "container.log")

@@ -28,6 +28,7 @@ import os
 import struct
 from typing import Any
 
+from runtime.core import paths
 from runtime.core.cgroups import fs as cgfs
 from runtime.core.cgroups.manager import CgroupManager
 from runtime.core.container import plan_create, resources_with_default_devices
@@ -86,7 +87,7 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
     program = cg.device_program(resources)
     if program:
         plan.device_bpf, plan.device_bpf_cgroup = program
-    plan.exec_fifo = os.path.join(root, SENTINEL, "exec.fifo")
+    plan.exec_fifo = os.path.join(root, SENTINEL, paths.EXEC_FIFO)
 
     meta = {
         "version": VERSION,

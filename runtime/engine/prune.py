@@ -14,6 +14,7 @@ import os
 
 from runtime.core import container
 from runtime.core.errors import HuskError, NotFound
+from runtime.core.paths import StoreLayout
 from runtime.engine.image import containers as ctrs
 from runtime.engine.image import gc
 from runtime.engine.image.store import Store
@@ -36,7 +37,7 @@ def prune(root: str, store_root: str) -> dict[str, int]:
         ctrs.destroy(store, r["id"])
         removed += 1
     for cid in os.listdir(store.containers) if os.path.isdir(store.containers) else []:
-        if not os.path.exists(os.path.join(store.containers, cid, "container.json")):
+        if not os.path.exists(StoreLayout(store.root).container_record(cid)):
             ctrs.destroy(store, cid)
             removed += 1
     net = manage.stale(store.root, alive=lambda owner: os.path.isdir(store.container_dir(owner)))

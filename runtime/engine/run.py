@@ -20,6 +20,7 @@ from typing import Any
 
 from runtime.core import container
 from runtime.core.errors import ConfigError, ExecError, HuskError, ImageError, NotFound
+from runtime.core.paths import StoreLayout
 from runtime.engine.image import bundle, containers, images, reference
 from runtime.engine.image.store import Store
 
@@ -144,7 +145,7 @@ def _run_detached(root: str, store: Store, record: dict, report: Report, started
     (the container inherits husk's fds 1 and 2, so they point there while it
     is made).  `husk rm -f` stops it and releases its rootfs and network."""
     cid = record["id"]
-    log = os.open(os.path.join(record["dir"], "container.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+    log = os.open(StoreLayout(store.root).container_log(cid), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                   0o600)
     saved = [os.dup(1), os.dup(2)]
     try:

@@ -14,7 +14,6 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import HUSK
 
 pytestmark = pytest.mark.root

@@ -96,3 +96,23 @@ def test_hook_env_and_args(bundle, tmp_path):
     assert bundle.run().code == 0
     assert out.read_text().strip() == "arg0 bar"
     assert not os.path.exists(os.path.join(bundle.rootfs, "started"))
+
+
+@pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer"])
+def test_both_hook_runners_fail_alike(bundle, kind, tmp_path):
+    """prestart and createRuntime run in husk (Python), createContainer in
+    husk-init (C): a missing hook, a failing one and one that talks on
+    stdout give the same message, and the hook's stdout is not the
+    container's output."""
+    bundle.config["process"]["args"] = ["/checker", "exit", "0"]
+    bundle.config["hooks"] = {kind: [{"path": "/no/such/hook"}]}
+    r = bundle.run()
+    assert r.code != 0 and f"{kind} hook: /no/such/hook: No such file or directory" in r.err, r.err
+    bundle.config["hooks"] = {kind: [hook("/bin/sh", "echo chatter; exit 3")]}
+    r = bundle.run()
+    assert r.code != 0 and f"{kind} hook: /bin/sh: exit status 3" in r.err, r.err
+    assert r.out == "" and "chatter" in r.err
+    bundle.config["hooks"] = {kind: [hook("/bin/sh", "echo chatter")]}
+    r = bundle.run()
+    assert (r.code, r.out) == (0, ""), r.err
+    assert "chatter" in r.err

@@ -17,7 +17,6 @@ import struct
 import subprocess
 
 import pytest
-from conftest import REPO
 
 from runtime.core.errors import ConfigError
 from runtime.core.linux import seccomp
@@ -25,7 +24,8 @@ from runtime.core.oci.example import example_spec
 from runtime.core.oci.specconv import spec_to_plan
 from runtime.core.process import protocol as proto
 
-NATIVE = os.path.join(REPO, "native")
+# The C sources of this checkout (the package under test is the installed one).
+NATIVE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "native")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from runtime import OCI_VERSION
+from runtime.core import paths
 from runtime.core.errors import HuskError, NotFound
 
 _ID = re.compile(r"^[A-Za-z0-9_+\-.]{1,1024}$")
@@ -103,7 +104,7 @@ class ContainerState:
         self.root = root
         self.id = container_id
         self.dir = os.path.join(root, container_id)
-        self.fifo = os.path.join(self.dir, "exec.fifo")
+        self.fifo = os.path.join(self.dir, paths.EXEC_FIFO)
         self._lock_fd: int | None = None
         self.oci_version = ""
         self.saved_status = Status.CREATING  # what state.json says; status() says what is true
@@ -132,7 +133,7 @@ class ContainerState:
             self.unlock()
             raise NotFound(self.id)
         try:
-            with open(os.path.join(self.dir, "state.json")) as f:
+            with open(os.path.join(self.dir, paths.STATE_FILE)) as f:
                 self._load(json.load(f))
         except FileNotFoundError:
             pass  # a create that died before writing state: "creating", no pid (so: stopped)
@@ -174,7 +175,7 @@ class ContainerState:
         tmp = os.path.join(self.dir, ".state.json.tmp")
         with open(tmp, "w") as f:
             json.dump(self.to_json(), f)
-        os.rename(tmp, os.path.join(self.dir, "state.json"))
+        os.rename(tmp, os.path.join(self.dir, paths.STATE_FILE))
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

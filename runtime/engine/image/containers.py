@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from runtime.core.errors import ImageError
+from runtime.core.paths import StoreLayout
 from runtime.engine.image import bundle, rootfs
 from runtime.engine.image.store import Store, _write_json, remove_tree
 
@@ -29,7 +30,7 @@ CGROUP_PARENT = "husk"
 
 
 def _record_path(store: Store, cid: str) -> str:
-    return os.path.join(store.container_dir(cid), "container.json")
+    return StoreLayout(store.root).container_record(cid)
 
 
 def find(store: Store, text: str) -> dict[str, Any]:

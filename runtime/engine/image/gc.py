@@ -12,6 +12,7 @@ import errno
 import fcntl
 import os
 
+from runtime.core.paths import StoreLayout
 from runtime.engine.image.store import Store, remove_tree
 
 
@@ -39,7 +40,7 @@ def collect(store: Store, wait: bool = True) -> dict[str, int]:
     removed = {"blobs": 0, "layers": 0, "bytes": 0}
     if not os.path.isdir(store.root):
         return removed
-    lock = os.open(os.path.join(store.root, "gc.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    lock = os.open(StoreLayout(store.root).gc_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -239,7 +239,8 @@ class Importer:
         dest = tempfile.mkdtemp(dir=self.store.ensure().tmp, prefix="layer-")
         os.chmod(dest, 0o755)  # a root entry ("./") in the tar overrides this
         try:
-            source = contextlib.nullcontext(raw) if raw is not None else open(self.store.blob_path(desc["digest"]), "rb")
+            source = (contextlib.nullcontext(raw) if raw is not None
+                      else open(self.store.blob_path(desc["digest"]), "rb"))
             limits = Limits.from_env()
             with source as f, TarStream(f, mt.layer_compression(desc["mediaType"]), f"layer {what}",
                                         max_bytes=limits.max_bytes + 2048 * limits.max_entries) as stream:

@@ -182,7 +182,7 @@ class Store:
             return []
         for cid in ids:
             try:
-                with open(os.path.join(self.containers, cid, "container.json")) as f:
+                with open(StoreLayout(self.root).container_record(cid)) as f:
                     out.append(json.load(f))
             except (OSError, ValueError):
                 continue
