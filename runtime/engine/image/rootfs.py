@@ -15,11 +15,12 @@ overlay module, ...), and the reason is logged.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
-import sys
 
+from runtime.core.errors import warn
 from runtime.core.linux import syscalls
 from runtime.engine.image.store import Store, remove_tree
 from runtime.engine.image.unpack import OPAQUE_XATTR
@@ -42,8 +43,8 @@ def make(store: Store, diff_ids: list[str], cdir: str, driver: str = "overlay", 
             _mount_overlay(lowers, upper, work, target, volatile)
             return "overlay"
         except OSError as e:
-            print(f"husk: overlay mount failed ({e.strerror}); copying the layers instead "
-                  "(slower; use --storage-driver vfs to skip the attempt)", file=sys.stderr)
+            warn(f"overlay mount failed ({e.strerror}); copying the layers instead "
+                 "(slower; use --storage-driver vfs to skip the attempt)")
             remove_tree(upper)
             remove_tree(work)
     for lower in reversed(lowers):
@@ -75,7 +76,7 @@ def _mount_overlay(lowers: list[str], upper: str, work: str, target: str, volati
                 os.close(mnt)
             return
         except OSError as e:
-            if e.errno != 22:  # EINVAL: no lowerdir+ before 6.8; use mount(2)
+            if e.errno != errno.EINVAL:  # no lowerdir+ before Linux 6.8: use mount(2)
                 raise
         finally:
             os.close(fs)
@@ -139,7 +140,7 @@ def remove(cdir: str) -> None:
         try:
             syscalls.umount(target)
         except OSError as e:
-            if e.errno != 22:
+            if e.errno != errno.EINVAL:
                 syscalls.umount(target, syscalls.MNT_DETACH)
     for name in ("rootfs", "upper", "work", "empty"):
         remove_tree(os.path.join(cdir, name))
