@@ -10,19 +10,22 @@ from __future__ import annotations
 import errno as _errno
 from dataclasses import dataclass, field
 
+from runtime.core._native import lib
 from runtime.core.errors import ConfigError
 from runtime.core.oci.spec import get_int, get_objects, get_str, get_str_list
 from runtime.core.process import protocol as proto
 
-# libseccomp's values for SCMP_ACT_* (the kernel's SECCOMP_RET_*).
+# libseccomp's values for SCMP_ACT_* and SCMP_CMP_*, as <seccomp.h> has
+# them (through cffi, runtime.core._native): husk-init hands them to the
+# same library.
 _ACTIONS = {
-    "SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000,
-    "SCMP_ACT_KILL_PROCESS": 0x80000000, "SCMP_ACT_TRAP": 0x00030000,
-    "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7FF00000,
-    "SCMP_ACT_LOG": 0x7FFC0000, "SCMP_ACT_ALLOW": 0x7FFF0000,
+    "SCMP_ACT_KILL": lib.SCMP_ACT_KILL_THREAD, "SCMP_ACT_KILL_THREAD": lib.SCMP_ACT_KILL_THREAD,
+    "SCMP_ACT_KILL_PROCESS": lib.SCMP_ACT_KILL_PROCESS, "SCMP_ACT_TRAP": lib.SCMP_ACT_TRAP,
+    "SCMP_ACT_ERRNO": lib.HUSK_SCMP_ACT_ERRNO, "SCMP_ACT_TRACE": lib.HUSK_SCMP_ACT_TRACE,
+    "SCMP_ACT_LOG": lib.SCMP_ACT_LOG, "SCMP_ACT_ALLOW": lib.SCMP_ACT_ALLOW,
 }
-OPERATORS = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4, "SCMP_CMP_GE": 5,
-             "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7}
+OPERATORS = {name: getattr(lib, name) for name in ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ",
+                                                    "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")}
 ARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64",
           "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
           "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64",
