@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from runtime.core._native import ffi, lib
 from runtime.core.errors import ConfigError
@@ -34,8 +34,7 @@ class Kind(enum.IntEnum):
     ERROR = lib.HUSK_KIND_ERROR
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One row of husk_proto.def."""
 
     name: str  # PLAN_MOUNT_DEST
