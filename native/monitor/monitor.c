@@ -1,0 +1,318 @@
+/* monitor.c - husk-monitor: the parent of one detached image container.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * conmon's job, in conmon's shape: `husk run -d IMAGE` starts one per
+ * container, in a session of its own, so it outlives the command.  It
+ *   - becomes a child subreaper (PR_SET_CHILD_SUBREAPER) and runs the
+ *     OCI `husk run --detach` of the container's bundle with its stdout
+ *     and stderr on two pipes; `run` clones the container with
+ *     CLONE_PARENT, so the container is this process's child, and every
+ *     process orphaned inside it is reparented here, not to pid 1;
+ *   - tells the command how the start went on the sync fd: "ok PID", or
+ *     "fail CODE" and husk's error lines;
+ *   - writes the container's output to the log in the k8s-file format
+ *     podman and CRI use: `<RFC 3339 time> stdout|stderr F|P <text>` (F a
+ *     whole line, P a part of a longer one);
+ *   - when the container exits, records its code and time in exit.json
+ *     (written to a temp file and renamed, so a reader never sees half),
+ *     drains the pipes and exits.
+ * It writes its own pid and start time to monitor.pid, so `husk
+ * containers` can tell a monitor that was killed from one that runs.
+ *
+ *   husk-monitor SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 16384 /* longer lines are split into P records */
+
+struct stream
+{
+  const char *name; /* "stdout" or "stderr" */
+  int fd;
+  char buf[LINE_MAX_BYTES];
+  size_t len;
+};
+
+static int log_fd = -1;
+static char cdir[4096];
+/* husk's own stderr until it exits: the error the command reports. */
+static char husk_err[4096];
+static size_t husk_err_len;
+static pid_t husk_pid;
+
+static void
+stamp (char out[64])
+{
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  gmtime_r (&ts.tv_sec, &tm);
+  size_t n = strftime (out, 64, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf (out + n, 64 - n, ".%09ldZ", ts.tv_nsec);
+}
+
+static void
+write_all (int fd, const char *p, size_t len)
+{
+  while (len)
+    {
+      ssize_t n = write (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return; /* the log's disk is full or gone: the container keeps running */
+      p += n;
+      len -= n;
+    }
+}
+
+static void
+log_record (struct stream *s, const char *text, size_t len, int partial)
+{
+  char head[96];
+  char ts[64];
+  stamp (ts);
+  int n = snprintf (head, sizeof head, "%s %s %c ", ts, s->name, partial ? 'P' : 'F');
+  /* One write per record: a reader following the log never sees half. */
+  char *rec = malloc (n + len + 1);
+  if (rec == NULL)
+    return;
+  memcpy (rec, head, n);
+  memcpy (rec + n, text, len);
+  rec[n + len] = '\n';
+  write_all (log_fd, rec, n + len + 1);
+  free (rec);
+}
+
+/* Read what is there; log each whole line, and a part when the buffer is
+ * full or the stream ended.  Returns 0 at EOF. */
+static int
+drain (struct stream *s)
+{
+  ssize_t got = read (s->fd, s->buf + s->len, sizeof s->buf - s->len);
+  if (got < 0)
+    return errno == EINTR || errno == EAGAIN;
+  if (husk_pid && strcmp (s->name, "stderr") == 0 && got > 0)
+    {
+      size_t take = (size_t) got < sizeof husk_err - 1 - husk_err_len ? (size_t) got
+                                                                       : sizeof husk_err - 1 - husk_err_len;
+      memcpy (husk_err + husk_err_len, s->buf + s->len, take);
+      husk_err_len += take;
+    }
+  s->len += got;
+  size_t start = 0;
+  for (size_t i = 0; i < s->len; i++)
+    if (s->buf[i] == '\n')
+      {
+        log_record (s, s->buf + start, i - start, 0);
+        start = i + 1;
+      }
+  if (start == 0 && (s->len == sizeof s->buf || (got == 0 && s->len)))
+    {
+      log_record (s, s->buf, s->len, 1);
+      start = s->len;
+    }
+  memmove (s->buf, s->buf + start, s->len - start);
+  s->len -= start;
+  return got > 0;
+}
+
+static void
+write_file (const char *name, const char *fmt, ...)
+{
+  char path[4200], tmp[4300], text[512];
+  va_list ap;
+  va_start (ap, fmt);
+  int n = vsnprintf (text, sizeof text, fmt, ap);
+  va_end (ap);
+  snprintf (path, sizeof path, "%s/%s", cdir, name);
+  snprintf (tmp, sizeof tmp, "%s/.%s.tmp", cdir, name);
+  int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return; /* `husk rm -f` removed the directory meanwhile */
+  write_all (fd, text, n);
+  close (fd);
+  rename (tmp, path);
+}
+
+/* Field 22 of /proc/PID/stat: with the pid, names this process and no
+ * later one that reuses the pid. */
+static unsigned long long
+start_time (pid_t pid)
+{
+  char path[64], buf[1024];
+  snprintf (path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  char *p = strrchr (buf, ')');
+  unsigned long long t = 0;
+  for (int field = 2; p && *p; p++)
+    if (*p == ' ' && ++field == 22)
+      {
+        t = strtoull (p + 1, NULL, 10);
+        break;
+      }
+  return t;
+}
+
+static pid_t
+read_pid_file (const char *path)
+{
+  char buf[32] = { 0 };
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  return n > 0 ? (pid_t) atoi (buf) : 0;
+}
+
+static int
+code_of (int status)
+{
+  return WIFSIGNALED (status) ? 128 + WTERMSIG (status) : WEXITSTATUS (status);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 6 || strcmp (argv[4], "--") != 0)
+    {
+      fprintf (stderr, "usage: husk-monitor SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...\n");
+      return 2;
+    }
+  int sync_fd = atoi (argv[1]);
+  snprintf (cdir, sizeof cdir, "%s", argv[2]);
+  const char *pid_file = argv[3];
+
+  char log_path[4200];
+  snprintf (log_path, sizeof log_path, "%s/container.log", cdir);
+  log_fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0 || prctl (PR_SET_CHILD_SUBREAPER, 1) < 0)
+    {
+      dprintf (sync_fd, "fail 125\nhusk-monitor: %s: %s\n", log_path, strerror (errno));
+      return 1;
+    }
+  write_file ("monitor.pid", "%d %llu\n", getpid (), start_time (getpid ()));
+
+  /* SIGCHLD through a signalfd: one poll loop for output and exits. */
+  sigset_t mask;
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGCHLD);
+  sigprocmask (SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd (-1, &mask, SFD_CLOEXEC);
+  signal (SIGPIPE, SIG_IGN);
+
+  int out[2], err[2];
+  if (sfd < 0 || pipe2 (out, O_CLOEXEC) < 0 || pipe2 (err, O_CLOEXEC) < 0)
+    {
+      dprintf (sync_fd, "fail 125\nhusk-monitor: %s\n", strerror (errno));
+      return 1;
+    }
+  husk_pid = fork ();
+  if (husk_pid == 0)
+    {
+      sigprocmask (SIG_UNBLOCK, &mask, NULL);
+      int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+      dup2 (null, 0); /* a detached container's stdin is /dev/null, as docker's */
+      dup2 (out[1], 1);
+      dup2 (err[1], 2);
+      execv (argv[5], argv + 5);
+      fprintf (stderr, "husk-monitor: exec %s: %s\n", argv[5], strerror (errno));
+      _exit (127);
+    }
+  close (out[1]);
+  close (err[1]);
+
+  struct stream streams[2] = { { .name = "stdout", .fd = out[0] }, { .name = "stderr", .fd = err[0] } };
+  pid_t container = 0;
+  int container_done = 0, open_streams = 2;
+  /* Exits seen before the container's pid was known (it may be quicker
+   * than husk's own exit). */
+  pid_t early_pid[16];
+  int early_status[16], nearly = 0;
+
+  while (open_streams > 0 || !container_done)
+    {
+      struct pollfd fds[3] = { { .fd = sfd, .events = POLLIN },
+                               { .fd = streams[0].fd, .events = POLLIN },
+                               { .fd = streams[1].fd, .events = POLLIN } };
+      if (poll (fds, 3, -1) < 0 && errno != EINTR)
+        break;
+      for (int i = 0; i < 2; i++)
+        if (streams[i].fd >= 0 && fds[i + 1].revents && !drain (&streams[i]))
+          {
+            close (streams[i].fd);
+            streams[i].fd = -1;
+            open_streams--;
+          }
+      if (!(fds[0].revents & POLLIN))
+        continue;
+      struct signalfd_siginfo si;
+      if (read (sfd, &si, sizeof si) < 0)
+        continue;
+      int status;
+      pid_t pid;
+      while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
+        {
+          if (pid == husk_pid)
+            {
+              husk_pid = 0;
+              if (code_of (status) != 0)
+                {
+                  /* Creation failed: the command reports husk's message. */
+                  while (streams[1].fd >= 0 && drain (&streams[1]))
+                    ;
+                  dprintf (sync_fd, "fail %d\n%.*s", code_of (status), (int) husk_err_len, husk_err);
+                  return 1;
+                }
+              container = read_pid_file (pid_file);
+              dprintf (sync_fd, "ok %d\n", container);
+              close (sync_fd);
+              for (int i = 0; i < nearly; i++)
+                if (early_pid[i] == container)
+                  {
+                    write_file ("exit.json", "{\"exit_code\": %d, \"finished_at\": \"%s\"}\n",
+                                code_of (early_status[i]), "");
+                    container_done = 1;
+                  }
+              if (container <= 0)
+                container_done = 1;
+            }
+          else if (container && pid == container)
+            {
+              char ts[64];
+              stamp (ts);
+              write_file ("exit.json", "{\"exit_code\": %d, \"finished_at\": \"%s\"}\n", code_of (status), ts);
+              container_done = 1;
+            }
+          else if (!container && nearly < 16)
+            {
+              early_pid[nearly] = pid;
+              early_status[nearly++] = status;
+            }
+        }
+    }
+  return 0;
+}
