@@ -423,7 +423,9 @@ cgroup_write (const char *dir, const char *file, const char *value, const char *
   snprintf (path, sizeof path, "%s/%s", dir, file);
   if (write_text (path, value) == 0)
     return;
-  if (errno == ENOENT && field)
+  /* kernfs answers EACCES, not ENOENT, to creating a file it lacks
+   * (blkio.leaf_weight without CFQ, say). */
+  if ((errno == ENOENT || (errno == EACCES && access (path, F_OK) < 0)) && field)
     create_fail ("config.json: %s: not supported here: the kernel has no %s", field, file);
   if (field)
     create_fail ("cgroup: %s: write %s to %s: %s", field, shown, path, strerror (errno));
@@ -559,6 +561,19 @@ inherit_cpuset (const char *dir)
     }
 }
 
+/* The recipe's [dir, file, value, field, shown] cgroup writes, in order. */
+static void
+cgroup_writes (json_t *writes)
+{
+  for (size_t i = 0; i < json_array_size (writes); i++)
+    {
+      json_t *w = json_array_get (writes, i);
+      cgroup_write (json_string_value (json_array_get (w, 0)), json_string_value (json_array_get (w, 1)),
+                    json_string_value (json_array_get (w, 2)), json_string_value (json_array_get (w, 3)),
+                    json_string_value (json_array_get (w, 4)));
+    }
+}
+
 static void
 cgroup_create (json_t *cg)
 {
@@ -574,14 +589,7 @@ cgroup_create (json_t *cg)
     }
   if (json_is_string (json_object_get (cg, "cpuset")))
     inherit_cpuset (json_string_value (json_object_get (cg, "cpuset")));
-  json_t *writes = json_object_get (cg, "writes");
-  for (size_t i = 0; i < json_array_size (writes); i++)
-    {
-      json_t *w = json_array_get (writes, i);
-      cgroup_write (json_string_value (json_array_get (w, 0)), json_string_value (json_array_get (w, 1)),
-                    json_string_value (json_array_get (w, 2)), json_string_value (json_array_get (w, 3)),
-                    json_string_value (json_array_get (w, 4)));
-    }
+  cgroup_writes (json_object_get (cg, "writes"));
 }
 
 static void
@@ -745,6 +753,9 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
         }
       else if (tag == MSG_HOOKS)
         {
+          /* The rootfs's device nodes are made: the v1 device rules,
+           * which also rule mknod, go on now (container.create's on_hooks). */
+          cgroup_writes (json_object_get (json_object_get (meta, "cgroup"), "device_writes"));
           json_t *state = state_for_hooks (c, pid);
           char *text = json_dumps (state, JSON_COMPACT);
           json_decref (state);

@@ -26,7 +26,7 @@
 /* runtime/recipe.py: EXIT_UNFIT, SENTINEL, VERSION. */
 #define EXIT_UNFIT 3
 #define ID_SENTINEL "husk-id-5b1f0c7e93a2d846"
-#define RECIPE_VERSION 1
+#define RECIPE_VERSION 2
 #define PLAN_CACHE "/run/husk-plans"
 
 struct globals

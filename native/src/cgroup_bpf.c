@@ -19,14 +19,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-void
-attach_device_program (struct plan *p)
+struct device_program
+load_device_program (struct plan *p)
 {
+  struct device_program dp = { -1, -1 };
   char log[4096] = "";
   union bpf_attr attr;
 
   if (p->device_bpf == NULL)
-    return;
+    return dp;
   memset (&attr, 0, sizeof attr);
   attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
   attr.insns = (uintptr_t) p->device_bpf;
@@ -35,18 +36,30 @@ attach_device_program (struct plan *p)
   attr.log_buf = (uintptr_t) log;
   attr.log_size = sizeof log;
   attr.log_level = 1;
-  cleanup_close int prog = syscall (SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
-  if (prog < 0)
+  dp.prog = syscall (SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+  if (dp.prog < 0)
     die (errno, "device cgroup", "load the eBPF device program: %.200s", log);
-
-  cleanup_close int cg = open (p->device_bpf_cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (cg < 0)
+  dp.cgroup = open (p->device_bpf_cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dp.cgroup < 0)
     die (errno, "device cgroup", "open %s", p->device_bpf_cgroup);
+  return dp;
+}
+
+void
+attach_device_program (struct plan *p, struct device_program *dp)
+{
+  union bpf_attr attr;
+
+  if (dp->prog < 0)
+    return;
   memset (&attr, 0, sizeof attr);
-  attr.target_fd = cg;
-  attr.attach_bpf_fd = prog;
+  attr.target_fd = dp->cgroup;
+  attr.attach_bpf_fd = dp->prog;
   attr.attach_type = BPF_CGROUP_DEVICE;
   attr.attach_flags = BPF_F_ALLOW_MULTI;
   if (syscall (SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr) < 0)
     die (errno, "device cgroup", "attach the eBPF device program to %s", p->device_bpf_cgroup);
+  close (dp->prog);
+  close (dp->cgroup);
+  dp->prog = dp->cgroup = -1;
 }

@@ -198,7 +198,7 @@ join_session_keyring (struct plan *p)
 
 /* The container process, from clone to execve. */
 __attribute__ ((noreturn)) static void
-container_init (struct plan *p, int go, int fifo)
+container_init (struct plan *p, int go, int fifo, struct device_program *devices)
 {
   char byte, exe_buf[PATH_MAX];
   char *state = NULL;
@@ -220,6 +220,8 @@ container_init (struct plan *p, int go, int fifo)
         die (errno, "setdomainname", "%s", p->domainname);
 
       int rootfd = rootfs_prepare (p, in_new_userns (p));
+      /* Device nodes are made: the cgroup v2 device rules can go on. */
+      attach_device_program (p, devices);
 
       /* The rootfs is mounted, pivot_root is next: husk runs the
        * prestart and createRuntime hooks now and sends the state. */
@@ -318,8 +320,14 @@ main (int argc, char **argv)
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die (errno, "prctl", "PR_SET_DUMPABLE");
 
-  /* Device rules on cgroup v2: attach before the container exists. */
-  attach_device_program (&plan);
+  /* Device rules on cgroup v2: load the program now, while we have the
+   * host's CAP_BPF; the container init attaches it once its device nodes
+   * are made.  In a user namespace it could not (attaching needs the
+   * host's capabilities), and needs not: its devices are bind mounts of
+   * the host's, made by no mknod.  There, attach before it exists. */
+  struct device_program devices = load_device_program (&plan);
+  if (in_new_userns (&plan))
+    attach_device_program (&plan, &devices);
 
   /* setns(CLONE_NEWNS) puts us at the mount namespace's root, which is
    * the container's root only if its init pivoted from the namespace
@@ -370,7 +378,7 @@ main (int argc, char **argv)
   if (pid == 0)
     {
       close (go[1]);
-      container_init (&plan, go[0], fifo);
+      container_init (&plan, go[0], fifo, &devices);
     }
   close (go[0]);
 

@@ -467,10 +467,12 @@ rootfs_prepare (struct plan *p, int in_userns)
   /* With rootfsPropagation shared, the mount holding the rootfs is now a
    * peer of the host's: our bind of the rootfs (and every mount on it)
    * would propagate to the host and stay there, and pivot_root refuses a
-   * shared parent.  Make that one mount private, as runc's
+   * shared parent.  With unbindable, the bind of the rootfs below fails
+   * (EINVAL: an unbindable mount cannot be the source of a bind).  In
+   * both cases make that one mount private, as runc's
    * rootfsParentMountPrivate does; "/" gets the asked-for propagation
    * back after pivot_root (rootfs_pivot). */
-  if (p->rootfs_propagation & MS_SHARED)
+  if (p->rootfs_propagation & (MS_SHARED | MS_UNBINDABLE))
     make_parent_mount_private (p->rootfs);
 
   /* pivot_root needs the new root to be a mount point: bind it on itself. */

@@ -79,13 +79,26 @@ def load_json_arg(path: str, flag: str) -> dict:
     return value
 
 
+_warned: set[str] = set()
+
+
 def report(g: Globals | None, message: str, level: str = "error") -> None:
-    """One line to stderr, and to --log in the format asked for."""
+    """An error: one line to stderr, and to --log in the format asked for.
+
+    A warning: once per command, to --log when there is one, else to
+    stderr.  podman and containerd always pass --log and show the
+    runtime's stderr as the command's own output; runc, too, sends its
+    warnings only to the log."""
+    if level == "warning":
+        if message in _warned:
+            return
+        _warned.add(message)
+    logged = g is not None and bool(g.log)
     if level == "error":
         click.echo(f"husk: {message}", err=True)
-    elif level == "warning":
+    elif level == "warning" and not logged:
         click.echo(f"husk: warning: {message}", err=True)
-    if g is None or not g.log:
+    if not logged:
         return
     import datetime  # only on the error path: keep the CLI's start small
 

@@ -97,7 +97,12 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
         undo.callback(cg.destroy)
         cg.create()
         resources = resources_with_default_devices(get_obj(linux, "resources", "linux.resources"))
-        cg.apply(resources)
+        # Device rules also rule mknod: they go on once husk-init has made
+        # the rootfs's device nodes (on_hooks below; husk-init attaches the
+        # v2 program at the same point), so linux.devices that
+        # linux.resources.devices does not allow are still created, as
+        # runc does.  Nothing of the user's runs before then.
+        cg.apply({k: v for k, v in resources.items() if k != "devices"})
         program = cg.device_program(resources)
         if program:
             plan.device_bpf, plan.device_bpf_cgroup = program
@@ -115,6 +120,8 @@ def create(root: str, container_id: str, bundle: str, *, pid_file: str | None = 
 
         def on_hooks(pid: int) -> bytes:
             """Namespaces and mounts exist, pivot_root is next."""
+            if resources.get("devices"):
+                cg.apply({"devices": resources["devices"]})
             st.pid = pid
             st.husk.start_time = process_start_time(pid)
             state = st.oci_state() | {"status": "created", "pid": pid}

@@ -37,7 +37,7 @@ from runtime.core.linux import constants as k
 from runtime.core.oci.spec import get_obj, load_config
 from runtime.core.process import protocol as proto
 
-VERSION = 1
+VERSION = 2  # 2: device rules apart, written when husk-init has made the device nodes
 # Stands for the container id in a recipe; a valid id, so planning takes it.
 SENTINEL = "husk-id-5b1f0c7e93a2d846"
 # Exit status of `husk create` under HUSK_RECIPE_FD when the config is not
@@ -83,7 +83,11 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
     elif console_socket:
         raise HuskError("create", "--console-socket given but process.terminal is false")
     resources = resources_with_default_devices(get_obj(linux, "resources", "linux.resources"))
-    writes = _recorded_writes(cg, resources)
+    # Device rules go on after husk-init has made the device nodes (see
+    # container.create): the front end writes them when husk-init asks
+    # for the hooks' state.
+    writes = _recorded_writes(cg, {k: v for k, v in resources.items() if k != "devices"})
+    device_writes = _recorded_writes(cg, {"devices": resources["devices"]}) if resources.get("devices") else []
     program = cg.device_program(resources)
     if program:
         plan.device_bpf, plan.device_bpf_cgroup = program
@@ -103,6 +107,7 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
                            for p in cg.placements],
             "cpuset": cg.dir_of("cpuset") if cg.layout.mode != "v2" else None,
             "writes": writes,
+            "device_writes": device_writes,
         },
         # The state create writes; the front end fills in pid, start time,
         # creation time, status and the cgroup directories it made.

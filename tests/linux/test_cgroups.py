@@ -149,12 +149,22 @@ def test_unified_is_refused_without_cgroup_v2(bundle):
 
 
 def test_unavailable_controller_is_named(bundle):
-    if any(c in ("net_cls", "net_prio") for c in LAYOUT.v1_controllers):
-        pytest.skip("net_cls is mounted here")
-    bundle.config["linux"]["resources"]["network"] = {"classID": 1048577}
+    if "rdma" in LAYOUT.v1_controllers or V2:
+        pytest.skip("rdma is mounted here")
+    bundle.config["linux"]["resources"]["rdma"] = {"mlx5_0": {"hcaHandles": 3}}
     bundle.save()
     r = bundle.husk("create", "--bundle", bundle.path, "c1")
-    assert r.code != 0 and "linux.resources.network" in r.err and "not available" in r.err
+    assert r.code != 0 and "linux.resources.rdma" in r.err and "not available" in r.err
+
+
+def test_network_resources_without_net_cls_are_ignored_with_a_warning(bundle):
+    """runc skips net_cls/net_prio where the host lacks them (v2 has
+    neither): a config written on one host still runs on another."""
+    if any(c in ("net_cls", "net_prio") for c in LAYOUT.v1_controllers):
+        pytest.skip("net_cls is mounted here")
+    bundle.config["linux"]["resources"]["network"] = {"classID": 1048577, "priorities": [{"name": "lo", "priority": 1}]}
+    r = bundle.run("/checker", "exit", "7")
+    assert r.code == 7 and "warning: linux.resources.network ignored" in r.err, r.err
 
 
 def test_pause_freezes_and_resume_thaws(bundle):

@@ -184,8 +184,10 @@ class BlkioV1(Controller):
     def apply(self, d, r):
         b = r.get("blockIO") or {}
         f = "linux.resources.blockIO"
-        if b.get("weight"):
+        if b.get("weight") or b.get("weightDevice"):
+            # CFQ's blkio.weight, or BFQ's blkio.bfq.weight on newer kernels.
             weight_file = "blkio.weight" if has_file(d, "blkio.weight") else "blkio.bfq.weight"
+        if b.get("weight"):
             write(d, weight_file, b["weight"], f + ".weight")
         if b.get("leafWeight"):
             write(d, "blkio.leaf_weight", b["leafWeight"], f + ".leafWeight")
@@ -411,5 +413,10 @@ V1 = {c.name: c for c in (MemoryV1(), CpuV1(), CpuacctV1(), CpusetV1(), PidsV1()
 V2 = {c.name: c for c in (MemoryV2(), CpuV2(), CpusetV2(), PidsV2(), IoV2(), HugetlbV2(), RdmaV2())}
 
 # linux.resources key -> the controllers that serve it.
+# Fields a host may lack the controllers for without the container
+# losing more than a traffic class: runc skips net_cls and net_prio where
+# they are not mounted (and cgroup v2 has neither), so a config written
+# for one host still runs on another.  Everything else is refused.
+BEST_EFFORT = {"network"}
 NEEDS = {"memory": ("memory",), "cpu": ("cpu",), "pids": ("pids",), "blockIO": ("blkio", "io"),
          "hugepageLimits": ("hugetlb",), "network": ("net_cls", "net_prio"), "rdma": ("rdma",)}

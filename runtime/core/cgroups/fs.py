@@ -28,6 +28,12 @@ class Kernel:
                 f.write(text)
         except FileNotFoundError:
             raise ConfigError(field, f"not supported here: the kernel has no {name}") from None
+        except PermissionError as e:
+            # kernfs refuses to create a file (EACCES): the interface file
+            # is not there, e.g. blkio.leaf_weight without CFQ.
+            if not os.path.exists(path):
+                raise ConfigError(field, f"not supported here: the kernel has no {name}") from None
+            raise KernelError("cgroup", f"{field}: write {text!r} to {path}", e.errno) from None
         except OSError as e:
             raise KernelError("cgroup", f"{field}: write {text!r} to {path}", e.errno) from None
 

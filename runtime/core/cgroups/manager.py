@@ -19,7 +19,7 @@ from typing import Any
 from runtime.core.cgroups import controllers
 from runtime.core.cgroups.controllers import Controller
 from runtime.core.cgroups.layout import Layout, detect
-from runtime.core.errors import ConfigError, HuskError
+from runtime.core.errors import ConfigError, HuskError, warn
 
 DEFAULT_PARENT = "/husk"
 
@@ -238,9 +238,14 @@ class CgroupManager:
 
     def apply(self, resources: dict[str, Any]) -> None:
         """linux.resources -> cgroup files; a field no controller here can
-        serve is refused, naming it."""
+        serve is refused, naming it (BEST_EFFORT ones are warned of)."""
         for key, needs in controllers.NEEDS.items():
-            if resources.get(key) and not any(self.dir_of(c) for c in needs):
+            if not resources.get(key) or any(self.dir_of(c) for c in needs):
+                continue
+            if key in controllers.BEST_EFFORT:
+                warn(f"linux.resources.{key} ignored: the {' and '.join(needs)} controllers are not "
+                     "available on this host")
+            else:
                 raise ConfigError(f"linux.resources.{key}",
                                   f"the {' or '.join(needs)} controller is not available on this host")
         for p in self.placements:
