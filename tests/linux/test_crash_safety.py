@@ -147,3 +147,23 @@ def test_sigkill_of_pull_then_prune_leaves_nothing(husk_env, http_registry):
             assert h.store_files("blobs") == [] and h.store_files("layers") == []
         h("rmi", f"{http_registry.host}/test/layers")
         h("image", "prune")
+
+
+def test_prune_removes_a_layer_record_whose_write_was_killed(husk_env, http_registry):
+    # A SIGKILL between the write and the rename of a layer's metadata
+    # leaves "<hex>.json.tmp<pid>" beside the layers: prune removes it
+    # rather than reading its name as a diffID. The kill timing above only
+    # reaches this state sometimes; this makes it directly.
+    h = husk_env
+    h("pull", "-q", f"{http_registry.host}/test/layers", check=True)
+    layers = os.path.join(h.store, "layers", "sha256")
+    record = next(n for n in os.listdir(layers) if n.endswith(".json"))
+    stale = os.path.join(layers, f"{record}.tmp99999")
+    with open(stale, "w") as f:
+        f.write("{")
+    h("system", "prune", check=True)
+    assert not os.path.exists(stale)
+    assert h.names(), "prune removed the image's own layers"
+    h("rmi", f"{http_registry.host}/test/layers", check=True)
+    h("image", "prune", check=True)
+    assert h.store_files("layers") == [] and h.store_files("blobs") == []

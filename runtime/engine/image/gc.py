@@ -59,8 +59,13 @@ def collect(store: Store, wait: bool = True) -> dict[str, int]:
         for algo in _listdir(store.layers):
             for name in _listdir(os.path.join(store.layers, algo)):
                 hexd = name.removesuffix(".json")
+                path = os.path.join(store.layers, algo, name)
+                if not _is_hex(hexd):
+                    # "<hex>.json.tmp<pid>": a metadata write (write, fsync,
+                    # rename) that a SIGKILL stopped before the rename.
+                    remove_tree(path)
+                    continue
                 if f"{algo}:{hexd}" not in layers:
-                    path = os.path.join(store.layers, algo, name)
                     if name.endswith(".json"):
                         os.unlink(path)
                     else:
@@ -72,6 +77,10 @@ def collect(store: Store, wait: bool = True) -> dict[str, int]:
     finally:
         os.close(lock)
     return removed
+
+
+def _is_hex(name: str) -> bool:
+    return bool(name) and all(c in "0123456789abcdef" for c in name)
 
 
 def _listdir(path: str) -> list[str]:
