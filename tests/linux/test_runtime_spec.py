@@ -1,0 +1,389 @@
+"""runtime-spec conformance, in the shape the OCI runtime-tools validation
+programs drive a runtime: the bundle is a fresh `ocitest*` directory under
+/tmp (mode 0700, made by mkdtemp) that is itself the rootfs (root.path
+"."), the config is what runtime-tools' generator makes
+(data/runtime_tools_generator.json: `generate.New("linux")`, with its old
+seccomp profile that has no close_range and ambient capabilities it also
+makes inheritable), and husk is driven with runc's command lines:
+create/start/state/kill/delete with --bundle and --pid-file.
+
+Each test is named after the runtime-spec section it covers (runtime.md
+for the lifecycle, config.md and config-linux.md for the fields) and reads
+the effect back from inside the container or from the host's kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+from conftest import CGROUP_PARENT, CHECKER, HUSK, Bundle, _cgroup_mounts, cleanup, find_leaks
+
+pytestmark = pytest.mark.root
+
+GENERATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "runtime_tools_generator.json")
+
+
+@pytest.fixture
+def suite(tmp_path, built_rootfs, request):
+    """A bundle as runtime-tools' util.PrepareBundle makes it."""
+    path = tempfile.mkdtemp(prefix="ocitest", dir="/tmp")
+    subprocess.run(["cp", "-a", built_rootfs + "/.", path], check=True)
+    shutil.copy(CHECKER, os.path.join(path, "checker"))
+    with open(GENERATOR) as f:
+        config = json.load(f)
+    config["root"]["path"] = "."
+    name = request.node.name[:60].replace("[", "-").replace("]", "")
+    config["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{name}"
+    b = Bundle(path, str(tmp_path / "state"), config)
+    yield b
+    for _ in range(40):
+        leaks = find_leaks(b)
+        if not leaks:
+            break
+        time.sleep(0.05)
+    cleanup(b)
+    shutil.rmtree(path, ignore_errors=True)
+    assert not leaks, f"left behind: {leaks}"
+
+
+def sh(b: Bundle, script: str, cid: str = "c1", wrap: tuple[str, ...] = ()):
+    """Run `sh -c script` in the bundle with husk run; returns the Result."""
+    b.config["process"]["args"] = ["sh", "-c", script]
+    b.save()
+    if wrap:
+        from conftest import run_husk
+        return run_husk([*wrap, HUSK, "--root", b.root, "run", "--bundle", b.path, cid], cwd=b.path)
+    return b.husk("run", "--bundle", b.path, cid)
+
+
+def state(b: Bundle, cid: str) -> dict:
+    r = b.husk("state", cid)
+    assert r.code == 0, r.err
+    return r.json()
+
+
+def wait_stopped(b: Bundle, cid: str) -> None:
+    for _ in range(200):
+        if state(b, cid)["status"] == "stopped":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{cid} did not stop")
+
+
+# ---- the generator's own config (runtime-tools "default") ----------------
+
+def test_config_the_generators_default_config_runs_as_specified(suite):
+    """Old seccomp profile without close_range, ambient = inheritable =
+    the 14 default capabilities, RLIMIT_NOFILE 1024, hostname, mounts."""
+    suite.config["process"]["args"] = ["/checker", "report"]
+    seen = suite.report()
+    names = suite.config["process"]["capabilities"]["ambient"]
+    from runtime.core.linux.constants import CAPABILITIES
+    mask = "%016x" % sum(1 << CAPABILITIES.index(n) for n in names)
+    assert seen["caps"] == {"CapInh": mask, "CapPrm": mask, "CapEff": mask, "CapBnd": mask, "CapAmb": mask}
+    assert seen["seccomp"] == "2" and seen["no_new_privs"] == 0
+    assert seen["rlimits"]["7"] == [1024, 1024]  # RLIMIT_NOFILE
+    assert seen["hostname"] == "mrsdalloway" and seen["cwd"] == "/"
+    mounts = {m["target"]: (m["type"], m["source"]) for m in seen["mounts"]}
+    for m in suite.config["mounts"]:
+        assert mounts[m["destination"]] == (m["type"], m["source"]), m
+
+
+def test_config_default_devices_and_symlinks_exist(suite):
+    r = sh(suite, "for l in fd stdin stdout stderr; do readlink /dev/$l; done; "
+                  "for d in null zero full random urandom tty ptmx; do [ -c /dev/$d ] && echo $d; done")
+    assert r.code == 0, r.err
+    assert r.out.split() == ["/proc/self/fd", "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2",
+                             "null", "zero", "full", "random", "urandom", "tty", "ptmx"]
+
+
+# ---- config-linux.md: rootfs mount propagation --------------------------
+
+ROOT_LINE = 'awk \'$5 == "/"\' /proc/self/mountinfo'
+
+
+@pytest.mark.parametrize("host", ["private", "shared"])
+@pytest.mark.parametrize("propagation", ["shared", "slave", "private", "unbindable"])
+def test_config_linux_rootfs_propagation(suite, propagation, host):
+    """Every propagation starts, on a host whose / is private (this VM) or
+    shared (systemd's default, made here with unshare): "/" in the
+    container gets the asked type.  unbindable used to fail: the rootfs
+    could not be bound on itself from an unbindable parent (EINVAL)."""
+    suite.config["linux"]["rootfsPropagation"] = propagation
+    wrap = ("unshare", "--mount", "--propagation", "shared") if host == "shared" else ()
+    r = sh(suite, ROOT_LINE, wrap=wrap)
+    assert r.code == 0, r.err
+    fields = r.out.split(" - ")[0].split()[6:]  # the optional fields of mountinfo
+    tags = {f.split(":")[0] for f in fields}
+    expected = {"shared": {"shared"}, "private": set(), "unbindable": {"unbindable"},
+                "slave": {"master"} if host == "shared" else set()}[propagation]
+    assert tags == expected, r.out
+
+
+def test_config_linux_rootfs_propagation_unbindable_cannot_be_bound(suite):
+    """What the suite checks inside: / is unbindable, so binding it fails."""
+    suite.config["linux"]["rootfsPropagation"] = "unbindable"
+    suite.config["process"]["capabilities"] = {k: ["CAP_SYS_ADMIN"] for k in ("bounding", "effective", "permitted")}
+    del suite.config["linux"]["seccomp"]
+    r = sh(suite, "mkdir -p /target && mount --rbind / /target; echo rc=$?")
+    assert r.out.strip().endswith("rc=255") or "rc=1" in r.out, r.out
+    assert "Invalid argument" in r.err, r.err
+
+
+# ---- config-linux.md: devices -------------------------------------------
+
+def test_config_linux_devices_are_made_whatever_the_device_rules(suite):
+    """linux.devices are created even where linux.resources.devices (the
+    generator's deny-all) does not allow them: the rules go on after the
+    nodes are made, as runc's do, and still rule every open."""
+    devs = [{"path": "/dev/test1", "type": "c", "major": 10, "minor": 666, "fileMode": 0o660, "uid": 0, "gid": 0},
+            {"path": "/dev/test2", "type": "b", "major": 8, "minor": 666, "fileMode": 0o660, "uid": 0, "gid": 0},
+            {"path": "/dev/test3", "type": "p", "major": 8, "minor": 666, "fileMode": 0o660}]
+    suite.config["linux"]["devices"] = devs
+    r = sh(suite, 'stat -c "%F %t %T %a %u %g" /dev/test1 /dev/test2 /dev/test3; '
+                  'cat /dev/test1 2>&1; head -c1 /dev/zero | wc -c')
+    lines = r.out.splitlines()
+    assert lines[:3] == ["character special file a 29a 660 0 0", "block special file 8 29a 660 0 0",
+                         "fifo 0 0 660 0 0"], r.out + r.err
+    assert "Operation not permitted" in lines[3], r.out  # not allowed by the device cgroup
+    assert lines[4].strip() == "1"  # a default device stays usable
+
+
+# ---- config-linux.md: readonlyPaths --------------------------------------
+
+def test_config_linux_readonly_paths_nested_dirs_files_and_device_nodes(suite):
+    ro = ["/readonly-dir", "/readonly-file", "/readonly-dir/readonly-subdir", "/readonly-dir/readonly-file",
+          "/readonly-dir/readonly-subdir/readonly-file", "/readonly-device"]
+    suite.config["linux"]["readonlyPaths"] = ro
+    os.makedirs(os.path.join(suite.path, "readonly-dir", "readonly-subdir"))
+    for f in ro[1:5:2] + ro[4:5]:
+        with open(suite.path + f, "w") as out:
+            out.write("immutable")
+    os.mknod(suite.path + "/readonly-device", 0o666 | 0o020000, os.makedev(1, 3))
+    r = sh(suite, "for p in /readonly-dir /readonly-dir/readonly-subdir; do touch $p/x 2>/dev/null && echo w; done; "
+                  "for f in /readonly-file /readonly-dir/readonly-file /readonly-dir/readonly-subdir/readonly-file; "
+                  "do cat $f; echo; (echo x > $f) 2>/dev/null && echo w; done; [ -c /readonly-device ] && echo dev; "
+                  "awk '$5 == \"/readonly-device\" {print $6}' /proc/self/mountinfo")
+    # The device node is bound read-only like the rest (what runtimetest
+    # checks); whether it opens for writing is the device cgroup's call.
+    *out, options = r.out.split()
+    assert r.code == 0 and out == ["immutable"] * 3 + ["dev"], (r.out, r.err)
+    assert "ro" in options.split(","), options
+
+
+@pytest.mark.parametrize("path, why", [("readonly-relpath", "must be an absolute path"),
+                                       ("/readonly-symlink", "symbolic links")])
+def test_config_linux_readonly_paths_relative_or_dangling_symlink_is_an_error(suite, path, why):
+    suite.config["linux"]["readonlyPaths"] = [path]
+    os.symlink("../readonly-symlink", os.path.join(suite.path, "readonly-symlink"))
+    r = sh(suite, "true")
+    assert r.code != 0 and why in r.err, r.err
+
+
+# ---- config-linux.md: namespaces -----------------------------------------
+
+@pytest.mark.parametrize("ns, flag, ns_type", [("ipc", "--ipc", "ipc"), ("mnt", "--mount", "mount"),
+                                               ("net", "--net", "network"), ("pid", "--pid", "pid"),
+                                               ("uts", "--uts", "uts")])
+def test_config_linux_namespaces_path_is_joined(suite, ns, flag, ns_type):
+    holder = subprocess.Popen(["unshare", flag, "--fork", "sleep", "1000"], start_new_session=True)
+    try:
+        # pid: unshare's child is in the new namespace; pid_for_children names it.
+        link = f"/proc/{holder.pid}/ns/{ns}" + ("_for_children" if ns == "pid" else "")
+        for _ in range(100):
+            if os.readlink(link) != os.readlink(f"/proc/self/ns/{ns}"):
+                break
+            time.sleep(0.02)
+        nss = [n for n in suite.config["linux"]["namespaces"] if n["type"] != ns_type]
+        suite.config["linux"]["namespaces"] = nss + [{"type": ns_type, "path": link}]
+        suite.config["process"]["args"] = ["sleep", "100"]
+        suite.save()
+        assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+        try:
+            assert os.readlink(f"/proc/{state(suite, 'c1')['pid']}/ns/{ns}") == os.readlink(link)
+        finally:
+            suite.husk("delete", "--force", "c1")
+    finally:
+        os.killpg(holder.pid, 9)
+        holder.wait()
+
+
+# ---- runtime.md: the lifecycle operations --------------------------------
+
+def test_runtime_create_needs_a_unique_id(suite):
+    suite.config["process"]["args"] = ["ls"]
+    suite.save()
+    assert suite.husk("create", "--bundle", suite.path).code != 0
+    assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+    r = suite.husk("create", "--bundle", suite.path, "c1")
+    assert r.code != 0 and "already exists" in r.err
+    assert state(suite, "c1")["status"] == "created"
+    suite.husk("delete", "--force", "c1")
+
+
+def test_runtime_start_runs_process_only_then_and_once(suite):
+    suite.config["process"]["args"] = ["sh", "-c", "echo 'process called' >> /output"]
+    suite.save()
+    output = os.path.join(suite.path, "output")
+    assert suite.husk("start").code != 0 and suite.husk("start", "c1").code != 0
+    assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+    assert not os.path.exists(output)  # process.args not applied until start
+    assert suite.husk("start", "c1").code == 0
+    wait_stopped(suite, "c1")
+    r = suite.husk("start", "c1")
+    assert r.code != 0 and "not created" in r.err
+    with open(output) as f:
+        assert f.read() == "process called\n"
+    assert suite.husk("delete", "c1").code == 0
+
+
+def test_runtime_create_without_process_is_refused(suite):
+    """The spec lets create go without process and makes start fail; runc
+    refuses at create ("process property must not be empty"), and so does
+    husk: a container that can never start is not worth making."""
+    del suite.config["process"]
+    suite.save()
+    r = suite.husk("create", "--bundle", suite.path, "c1")
+    assert r.code != 0 and "process" in r.err and not os.listdir(suite.root)
+
+
+def test_runtime_config_updates_after_create_do_not_affect_the_container(suite):
+    suite.config["linux"].update(maskedPaths=["/proc/kcore"], readonlyPaths=["/proc/sys"],
+                                 sysctl={"net.ipv4.ip_forward": "1"}, rootfsPropagation="shared")
+    suite.config["process"]["oomScoreAdj"] = 100
+    suite.config["process"]["args"] = ["sh", "-c", "cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward > /out"]
+    suite.save()
+    assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+    with open(os.path.join(suite.path, "config.json"), "w") as f:
+        json.dump({"ociVersion": "1.0.0"}, f)
+    assert suite.husk("start", "c1").code == 0
+    wait_stopped(suite, "c1")
+    with open(os.path.join(suite.path, "out")) as f:
+        assert f.read().split() == ["100", "1"]
+    assert suite.husk("delete", "c1").code == 0
+
+
+def test_runtime_delete_of_a_created_or_running_container_fails_and_has_no_effect(suite):
+    suite.config["process"]["args"] = ["sleep", "30"]
+    suite.save()
+    assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+    assert suite.husk("delete", "c1").code != 0 and state(suite, "c1")["status"] == "created"
+    assert suite.husk("start", "c1").code == 0
+    assert suite.husk("delete", "c1").code != 0 and state(suite, "c1")["status"] == "running"
+    assert suite.husk("kill", "c1", "KILL").code == 0
+    wait_stopped(suite, "c1")
+    assert suite.husk("delete", "c1").code == 0
+    assert suite.husk("state", "c1").code != 0
+
+
+def test_runtime_kill_of_a_stopped_container_fails_and_has_no_effect(suite):
+    suite.config["process"]["args"] = ["true"]
+    suite.save()
+    assert suite.husk("kill").code != 0 and suite.husk("kill", "c1", "KILL").code != 0
+    assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+    assert suite.husk("start", "c1").code == 0
+    wait_stopped(suite, "c1")
+    before = state(suite, "c1")
+    assert suite.husk("kill", "c1", "KILL").code != 0
+    assert state(suite, "c1") == before
+    assert suite.husk("delete", "c1").code == 0
+
+
+@pytest.mark.parametrize("signal", ["TERM", "USR1", "USR2"])
+def test_runtime_kill_sends_the_signal(suite, signal):
+    suite.config["process"]["args"] = ["sh", "-c", f"trap 'touch /{signal}' {signal}; sleep 10 & wait $!"]
+    suite.save()
+    assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+    assert suite.husk("start", "c1").code == 0
+    time.sleep(0.2)  # not a timed assertion: the trap must be set before the signal comes
+    assert suite.husk("kill", "c1", signal).code == 0
+    wait_stopped(suite, "c1")
+    assert os.path.exists(os.path.join(suite.path, signal))
+    assert suite.husk("delete", "c1").code == 0
+
+
+def test_runtime_pid_file_holds_the_containers_pid(suite, tmp_path):
+    pid_file = tmp_path / "oci-pid" / "pidfile"
+    pid_file.parent.mkdir()
+    suite.config["process"]["args"] = ["true"]
+    suite.save()
+    assert suite.husk("create", "--pid-file", str(pid_file), "--bundle", suite.path, "c1").code == 0
+    assert int(pid_file.read_text()) == state(suite, "c1")["pid"]  # Go's Atoi: digits only, no newline
+    suite.husk("delete", "--force", "c1")
+
+
+def test_runtime_hooks_get_the_state_on_stdin(suite):
+    suite.config["annotations"] = {"org.opencontainers.runtime-tools": "hook stdin test"}
+    suite.config["hooks"] = {kind: [{"path": os.path.join(suite.path, "bin", "sh"), "timeout": 1,
+                                     "args": ["sh", "-c", f"cat > {suite.path}/{kind}"]}]
+                             for kind in ("prestart", "poststart", "poststop")}
+    suite.config["process"]["args"] = ["true"]
+    suite.save()
+    assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+    pid = state(suite, "c1")["pid"]
+    assert suite.husk("start", "c1").code == 0
+    wait_stopped(suite, "c1")
+    assert suite.husk("delete", "c1").code == 0
+    for kind, status in (("prestart", "created"), ("poststart", "running"), ("poststop", "stopped")):
+        with open(os.path.join(suite.path, kind)) as f:
+            seen = json.load(f)
+        assert (seen["id"], seen["bundle"], seen["status"]) == ("c1", suite.path, status)
+        assert seen["annotations"] == suite.config["annotations"]
+        assert kind == "poststop" or seen["pid"] == pid
+
+
+def test_runtime_delete_removes_only_what_create_made(suite):
+    """A cgroup path husk made (with its parents) goes at delete; a cgroup
+    someone else made and moved the container into stays."""
+    suite.config["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}-made/cgroupstest"
+    suite.config["linux"]["resources"]["pids"] = {"limit": 1000}
+    suite.config["process"]["args"] = ["true"]
+    suite.save()
+    pids = next(m for m in _cgroup_mounts() if m.endswith("/pids"))
+    theirs = os.path.join(pids, f"{CGROUP_PARENT}-theirs")
+    os.mkdir(theirs)
+    try:
+        assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+        ours = os.path.join(pids, f"{CGROUP_PARENT}-made", "cgroupstest")
+        with open(os.path.join(ours, "pids.max")) as f:
+            assert f.read().strip() == "1000"
+        with open(os.path.join(theirs, "cgroup.procs"), "w") as f:
+            f.write(str(state(suite, "c1")["pid"]))
+        assert suite.husk("start", "c1").code == 0
+        wait_stopped(suite, "c1")
+        assert suite.husk("delete", "c1").code == 0
+        assert not os.path.exists(os.path.dirname(ours)) and os.path.isdir(theirs)
+    finally:
+        suite.husk("delete", "--force", "c1")
+        os.rmdir(theirs)
+
+
+# ---- config.md: extensibility and valid values ---------------------------
+
+def test_config_unknown_properties_and_annotations_are_ignored_invalid_values_refused(suite):
+    suite.config["process"]["args"] = ["true"]
+    suite.config["unknown"] = "unknown"
+    suite.config["annotations"] = {"org.c1": ""}
+    assert suite.run(cid="c1").code == 0
+    suite.config["ociVersion"] = "invalid"
+    r = suite.run(cid="c2")
+    assert r.code != 0 and "ociVersion" in r.err
+
+
+def test_config_process_cwd_and_env(suite):
+    suite.config["process"]["cwd"] = "/test"
+    suite.config["process"]["env"] += ["testa=valuea", "testb=123"]
+    os.mkdir(os.path.join(suite.path, "test"), 0o700)
+    r = sh(suite, 'pwd; echo "$testa $testb"')
+    assert r.out.splitlines() == ["/test", "valuea 123"], r.err
+
+
+def test_config_linux_sysctl(suite):
+    suite.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    assert sh(suite, "cat /proc/sys/net/ipv4/ip_forward").out.strip() == "1"
