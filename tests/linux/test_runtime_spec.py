@@ -387,3 +387,166 @@ def test_config_process_cwd_and_env(suite):
 def test_config_linux_sysctl(suite):
     suite.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
     assert sh(suite, "cat /proc/sys/net/ipv4/ip_forward").out.strip() == "1"
+
+
+def test_config_hostname(suite):
+    suite.config["hostname"] = "hostname-specific"
+    assert sh(suite, "hostname").out.strip() == "hostname-specific"
+
+
+# ---- config.md: root.readonly --------------------------------------------
+
+def test_config_root_readonly_true(suite):
+    suite.config["root"]["readonly"] = True
+    r = sh(suite, "touch /x 2>&1; echo rc=$?")
+    assert "Read-only file system" in r.out and "rc=1" in r.out, r.out
+    assert not os.path.exists(os.path.join(suite.path, "x"))
+
+
+# ---- config.md: process --------------------------------------------------
+
+def test_config_process_user_uid_gid_and_additional_gids(suite):
+    suite.config["process"]["user"] = {"uid": 10, "gid": 10, "additionalGids": [5]}
+    seen = suite.report()
+    assert (seen["uid"], seen["euid"], seen["gid"], seen["egid"]) == (10, 10, 10, 10)
+    assert seen["groups"] == [5]
+
+
+def test_config_process_oom_score_adj(suite):
+    suite.config["process"]["oomScoreAdj"] = 500
+    assert sh(suite, "cat /proc/self/oom_score_adj").out.strip() == "500"
+
+
+def test_config_process_rlimits(suite):
+    suite.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024},
+                                          {"type": "RLIMIT_CORE", "hard": 4096, "soft": 2048}]
+    seen = suite.report()
+    assert seen["rlimits"]["7"] == [1024, 1024] and seen["rlimits"]["4"] == [2048, 4096]
+
+
+def test_config_process_rlimits_unknown_type_is_an_error(suite):
+    suite.config["process"]["rlimits"] = [{"type": "RLIMIT_TEST", "hard": 1024, "soft": 1024}]
+    r = sh(suite, "true")
+    assert r.code != 0 and "RLIMIT_TEST" in r.err and not os.listdir(suite.root), r.err
+
+
+def _host_bounding_caps() -> list[str]:
+    from runtime.core.linux.constants import CAPABILITIES
+    with open("/proc/self/status") as f:
+        bnd = int(next(line.split()[1] for line in f if line.startswith("CapBnd")), 16)
+    return [name for i, name in enumerate(CAPABILITIES) if bnd >> i & 1]
+
+
+def test_config_process_capabilities_privileged(suite):
+    """SetupPrivileged: every capability the host has, in every set."""
+    caps = _host_bounding_caps()
+    suite.config["process"]["capabilities"] = {s: caps for s in
+                                               ("bounding", "effective", "inheritable", "permitted", "ambient")}
+    seen = suite.report()
+    with open("/proc/self/status") as f:
+        bnd = next(line.split()[1] for line in f if line.startswith("CapBnd"))
+    assert set(seen["caps"].values()) == {bnd}, seen["caps"]
+
+
+def test_config_process_capabilities_the_runtime_lacks_are_named(suite):
+    """A capability the host's bounding set has dropped cannot be given:
+    capset would fail with a bare EPERM (runc's "operation not
+    permitted"); husk names the capability and the set."""
+    from runtime.core.linux.constants import CAPABILITIES
+    missing = [c for c in CAPABILITIES if c not in _host_bounding_caps()]
+    if not missing:
+        pytest.skip("this host's bounding set has every capability")
+    suite.config["process"]["capabilities"]["bounding"].append(missing[0])
+    suite.config["process"]["capabilities"]["permitted"].append(missing[0])
+    r = sh(suite, "true")
+    assert r.code != 0 and missing[0] in r.err and not os.listdir(suite.root), r.err
+
+
+def test_config_process_capabilities_unknown_name_is_an_error(suite):
+    suite.config["process"]["capabilities"]["bounding"].append("CAP_TEST")
+    r = sh(suite, "true")
+    assert r.code != 0 and "CAP_TEST" in r.err and not os.listdir(suite.root), r.err
+
+
+# ---- config-linux.md: maskedPaths ----------------------------------------
+
+def test_config_linux_masked_paths_dirs_files_and_device_nodes(suite):
+    masked = ["/masked-dir", "/masked-file", "/masked-dir/masked-subdir", "/masked-dir/masked-file",
+              "/masked-dir/masked-subdir/masked-file", "/masked-block", "/masked-char", "/masked-fifo"]
+    suite.config["linux"]["maskedPaths"] = masked
+    os.makedirs(os.path.join(suite.path, "masked-dir", "masked-subdir"))
+    with open(os.path.join(suite.path, "masked-dir", "masked-subdir", "tmpfile"), "w"):
+        pass
+    for f in ("/masked-file", "/masked-dir/masked-file", "/masked-dir/masked-subdir/masked-file"):
+        with open(suite.path + f, "w") as out:
+            out.write("secrets")
+    for name, kind in (("block", 0o060000), ("char", 0o020000), ("fifo", 0o010000)):
+        os.mknod(f"{suite.path}/masked-{name}", 0o666 | kind, 0)
+    r = sh(suite, "ls -A /masked-dir /masked-dir/masked-subdir; "
+                  "cat /masked-file /masked-dir/masked-file /masked-dir/masked-subdir/masked-file; "
+                  "for n in block char fifo; do [ -e /masked-$n ] && echo $n; done")
+    assert r.code == 0, r.err
+    assert "secrets" not in r.out and "tmpfile" not in r.out, r.out
+    assert r.out.split()[-3:] == ["block", "char", "fifo"], r.out
+
+
+@pytest.mark.parametrize("path, why", [("masked-relpath", "must be an absolute path"),
+                                       ("/masked-symlink", "symbolic links")])
+def test_config_linux_masked_paths_relative_or_dangling_symlink_is_an_error(suite, path, why):
+    suite.config["linux"]["maskedPaths"] = [path]
+    os.symlink("../masked-symlink", os.path.join(suite.path, "masked-symlink"))
+    r = sh(suite, "true")
+    assert r.code != 0 and why in r.err and not os.listdir(suite.root), r.err
+
+
+# ---- config-linux.md: namespaces without a path --------------------------
+
+def test_config_linux_namespaces_without_path_are_new(suite):
+    """Every namespace type, user and cgroup included (uid/gid 0-999 in
+    the container mapped to 1000-1999 outside): none is the host's."""
+    suite.config["linux"]["namespaces"] = [{"type": t} for t in
+                                           ("cgroup", "ipc", "mount", "network", "pid", "user", "uts")]
+    suite.config["linux"]["uidMappings"] = [{"hostID": 1000, "containerID": 0, "size": 1000}]
+    suite.config["linux"]["gidMappings"] = [{"hostID": 1000, "containerID": 0, "size": 1000}]
+    suite.config["process"]["args"] = ["sleep", "100"]
+    suite.save()
+    assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+    try:
+        pid = state(suite, "c1")["pid"]
+        for ns in ("cgroup", "ipc", "mnt", "net", "pid", "user", "uts"):
+            assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+        with open(f"/proc/{pid}/uid_map") as f:
+            assert f.read().split() == ["0", "1000", "1000"]
+    finally:
+        suite.husk("delete", "--force", "c1")
+
+
+# ---- config-linux.md: linux.resources.devices ----------------------------
+
+def test_config_linux_resources_devices_rules_are_in_the_cgroup(suite):
+    """linux_cgroups_devices: the allow rules the config lists are what
+    the device controller holds (v1's devices.list), and on v2 (an eBPF
+    program, nothing to read back) what an open inside the container meets."""
+    suite.config["linux"]["resources"]["devices"] += [
+        {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+        {"allow": True, "type": "b", "major": 8, "minor": 20, "access": "rw"},
+        {"allow": True, "type": "b", "major": 10, "minor": 200, "access": "r"}]
+    suite.config["process"]["args"] = ["sleep", "100"]
+    suite.save()
+    assert suite.husk("create", "--bundle", suite.path, "c1").code == 0
+    try:
+        from runtime.core.cgroups.layout import detect
+        v1 = detect().v1.get("devices")
+        if v1:
+            with open(os.path.join(v1, suite.config["linux"]["cgroupsPath"].lstrip("/"), "devices.list")) as f:
+                rules = f.read().split("\n")
+            for rule in ("c 10:229 rwm", "b 8:20 rw", "b 10:200 r"):
+                assert rule in rules, rules
+    finally:
+        suite.husk("delete", "--force", "c1")
+    if not v1:
+        suite.config["linux"]["devices"] = [
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666},
+            {"path": "/dev/test1", "type": "c", "major": 10, "minor": 230, "fileMode": 0o666}]
+        r = sh(suite, "head -c0 /dev/fuse; echo fuse=$?; head -c0 /dev/test1; echo other=$?", cid="c2")
+        assert "fuse=" in r.out and "Operation not permitted" in r.err, (r.out, r.err)

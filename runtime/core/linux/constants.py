@@ -97,3 +97,18 @@ def cap_last_cap() -> int:
             return int(f.read())
     except OSError:
         return len(CAPABILITIES) - 1
+
+
+def held_capabilities() -> int:
+    """The capabilities this process could give a child without a user
+    namespace: its permitted set within its bounding set (capset(2) only
+    lowers a set, and a host or an outer runtime may have dropped some)."""
+    masks = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("CapPrm:", "CapBnd:")):
+                    masks[line[:6]] = int(line.split()[1], 16)
+    except OSError:
+        pass
+    return masks.get("CapPrm", 2**64 - 1) & masks.get("CapBnd", 2**64 - 1)

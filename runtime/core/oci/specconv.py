@@ -175,6 +175,20 @@ def _capabilities(process: dict, last_cap: int) -> dict[Tag, int]:
     return result
 
 
+def _check_held(caps: dict[Tag, int], held: int) -> None:
+    """Without a user namespace the container's capabilities come out of
+    husk's own: one husk lacks (a host, or an outer container, dropped it
+    from the bounding set) would fail capset(2) with a bare EPERM inside
+    husk-init, so name it here.  A bounding entry husk lacks is harmless
+    (dropping what is not held is a no-op), and ambient was cut above."""
+    for name in ("permitted", "effective", "inheritable"):
+        extra = caps[_CAP_SETS[name]] & ~held
+        if extra:
+            cap = k.CAPABILITIES[(extra & -extra).bit_length() - 1]
+            raise ConfigError(f"process.capabilities.{name}",
+                              f"{cap} is not in husk's own capability set (this host's bounding set lacks it)")
+
+
 def limit_capabilities(caps: dict[Tag, int], bounding: int) -> dict[Tag, int]:
     """caps with every set cut down to a bounding set: an exec'd process
     gets no capability the container's init could not have."""
@@ -269,10 +283,12 @@ def process_plan(process: dict, plan: Plan, last_cap: int, linux: dict | None = 
 
 
 def spec_to_plan(config: dict, bundle: str, *, cgroup_mounts: CgroupMounts | None = None,
-                 last_cap: int | None = None) -> Plan:
+                 last_cap: int | None = None, held_caps: int | None = None) -> Plan:
     """A checked config.json -> the Plan husk-init executes for `create`."""
     if last_cap is None:
         last_cap = k.cap_last_cap()
+    if held_caps is None:
+        held_caps = k.held_capabilities()
     plan = Plan()
     plan.rootfs, plan.root_readonly = resolve_rootfs(config, bundle)
     linux = get_obj(config, "linux", "linux")
@@ -281,6 +297,8 @@ def spec_to_plan(config: dict, bundle: str, *, cgroup_mounts: CgroupMounts | Non
     ns = parse_namespaces(linux)
     if not ns.has("mount"):
         raise ConfigError("linux.namespaces", "a mount namespace is required")
+    if not ns.has("user"):
+        _check_held(plan.caps, held_caps)
     for nstype in ns.new:
         plan.clone_flags |= k.NAMESPACES[nstype]
     plan.joins = [(k.NAMESPACES[t], p) for t, p in ns.joined.items()]
