@@ -13,7 +13,7 @@ from runtime.core.cgroups.layout import detect
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 V2_MODULES = ["tests/linux/test_cgroups.py", "tests/linux/test_devices.py", "tests/linux/test_exec_ps.py",
-              "tests/linux/test_namespaces.py"]
+              "tests/linux/test_namespaces.py", "tests/linux/test_runtime_spec.py"]
 
 pytestmark = [
     pytest.mark.root,

@@ -87,8 +87,13 @@ class MemoryV1(Controller):
             write(d, "memory.swappiness", m["swappiness"], f + ".swappiness")
         if m.get("disableOOMKiller"):
             write(d, "memory.oom_control", 1, f + ".disableOOMKiller")
-        if m.get("kernel") is not None or m.get("kernelTCP") is not None:
-            warn(f"{f}.kernel/kernelTCP ignored: kernel memory limits are deprecated and not set by husk")
+        if m.get("kernelTCP") is not None:
+            # The TCP buffer limit is still a live v1 knob (runc sets it too).
+            write(d, "memory.kmem.tcp.limit_in_bytes", m["kernelTCP"], f + ".kernelTCP")
+        if m.get("kernel") is not None:
+            # memory.kmem.limit_in_bytes was deprecated in 5.4 and rejects
+            # writes since 6.1; runc 1.1+ ignores the field the same way.
+            warn(f"{f}.kernel ignored: kernel memory limits are deprecated and not set by husk")
 
     def stats(self, d):
         raw = read_kv(d, "memory.stat")
