@@ -33,12 +33,21 @@ load_device_program (struct plan *p)
   attr.insns = (uintptr_t) p->device_bpf;
   attr.insn_cnt = p->device_bpf_len / sizeof (struct bpf_insn);
   attr.license = (uintptr_t) "GPL";
-  attr.log_buf = (uintptr_t) log;
-  attr.log_size = sizeof log;
-  attr.log_level = 1;
+  /* No verifier log on the first try: with log_level 1 the kernel fails
+     the load with ENOSPC once a long program's log outgrows the buffer,
+     even though the program is fine.  Only a refused program is loaded
+     again, to say why (runc's cilium/ebpf does the same). */
   dp.prog = syscall (SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
   if (dp.prog < 0)
-    die (errno, "device cgroup", "load the eBPF device program: %.200s", log);
+    {
+      int saved = errno;
+      attr.log_buf = (uintptr_t) log;
+      attr.log_size = sizeof log;
+      attr.log_level = 1;
+      if (syscall (SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr) >= 0)
+        die (saved, "device cgroup", "load the eBPF device program");
+      die (saved, "device cgroup", "load the eBPF device program: %.200s", log);
+    }
   dp.cgroup = open (p->device_bpf_cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dp.cgroup < 0)
     die (errno, "device cgroup", "open %s", p->device_bpf_cgroup);

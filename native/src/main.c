@@ -20,6 +20,7 @@
 #include "process.h"
 #include "rootfs.h"
 #include "seccomp.h"
+#include "apparmor.h"
 #include "cgroup_bpf.h"
 #include "util.h"
 
@@ -247,6 +248,7 @@ container_init (struct plan *p, int go, int fifo, struct device_program *devices
    * opens from here on is O_CLOEXEC. */
   mark_fds_cloexec (3 + p->preserve_fds);
   reset_signals ();
+  apply_apparmor (p);
   /* Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
    * while we still have it.  With no_new_privs it waits until just before
    * execve, so the filter need not allow husk-init's own syscalls. */

@@ -90,6 +90,7 @@ plan_read (int fd, struct plan *p)
         case PLAN_NO_PIVOT: p->no_pivot = n; break;
         case PLAN_HOSTNAME: p->hostname = v; continue;
         case PLAN_DOMAINNAME: p->domainname = v; continue;
+        case PLAN_APPARMOR_PROFILE: p->apparmor_profile = v; continue;
         case PLAN_MOUNT_BEGIN: PUSH (p->mounts, p->nmounts); break;
         case PLAN_MOUNT_SOURCE: LAST (p->mounts, p->nmounts, "mount")->source = v; continue;
         case PLAN_MOUNT_DEST: LAST (p->mounts, p->nmounts, "mount")->dest = v; continue;

@@ -74,6 +74,7 @@ struct plan
   int64_t rootfs_propagation;
   int root_readonly, no_pivot;
   char *hostname, *domainname;
+  char *apparmor_profile; /* NULL = stay in husk's own confinement */
   struct mount_entry *mounts;
   size_t nmounts;
   int default_devices;

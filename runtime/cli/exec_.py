@@ -19,11 +19,12 @@ from runtime.core.errors import HuskError
 @click.option("--cap", "-c", "caps", multiple=True, help="Add a capability, repeatable.")
 @click.option("--no-new-privs", is_flag=True, help="Set no_new_privs.")
 @click.option("--preserve-fds", type=click.IntRange(min=0), default=0)
+@click.option("--apparmor", help="AppArmor profile for the process (default: the container's).")
 @click.argument("container_id")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def command(g, process_file, tty, console_socket, detach, pid_file, cwd, env, user, additional_gids, caps,
-            no_new_privs, preserve_fds, container_id, command):
+            no_new_privs, preserve_fds, apparmor, container_id, command):
     """Run a process in a running container; exit with its code."""
     if process_file:
         process = load_json_arg(process_file, "--process")
@@ -32,6 +33,8 @@ def command(g, process_file, tty, console_socket, detach, pid_file, cwd, env, us
             raise HuskError("exec", "give a command, or --process FILE")
         process = _from_flags(g.root, container_id, list(command), tty, cwd, env, user, additional_gids, caps,
                               no_new_privs)
+        if apparmor:
+            process["apparmorProfile"] = apparmor
     return container.exec_process(g.root, container_id, process, detach=detach, pid_file=pid_file,
                                   console_socket=console_socket, preserve_fds=preserve_fds)
 

@@ -307,7 +307,9 @@ class MemoryV2(Controller):
         if m.get("swappiness") is not None:
             warn(f"{f}.swappiness ignored: cgroup v2 has no per-cgroup swappiness")
         if m.get("disableOOMKiller"):
-            raise ConfigError(f + ".disableOOMKiller", "cgroup v2 cannot disable the OOM killer")
+            # v2 has no oom_control; runc and crun ignore the field there
+            # rather than refuse a config that runs on v1.
+            warn(f"{f}.disableOOMKiller ignored: cgroup v2 cannot disable the OOM killer")
         if m.get("kernel") is not None or m.get("kernelTCP") is not None:
             warn(f"{f}.kernel/kernelTCP ignored: cgroup v2 has no separate kernel memory limit")
 

@@ -112,3 +112,13 @@ def held_capabilities() -> int:
     except OSError:
         pass
     return masks.get("CapPrm", 2**64 - 1) & masks.get("CapBnd", 2**64 - 1)
+
+
+def apparmor_enabled() -> bool:
+    """Whether the running kernel has AppArmor on (the module's own switch;
+    runc's apparmor.IsEnabled reads the same file)."""
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().strip() == "Y"
+    except OSError:
+        return False

@@ -30,7 +30,7 @@ def features() -> dict[str, Any]:
             "seccomp": {"enabled": True, "actions": list(seccomp.ACTIONS),
                         "operators": list(seccomp.OPERATORS), "archs": list(seccomp.ARCHES),
                         "knownFlags": list(seccomp.FLAGS), "supportedFlags": list(seccomp.FLAGS)},
-            "apparmor": {"enabled": False},
+            "apparmor": {"enabled": k.apparmor_enabled()},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": False}},

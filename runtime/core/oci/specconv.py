@@ -277,9 +277,18 @@ def process_plan(process: dict, plan: Plan, last_cap: int, linux: dict | None = 
     plan.oom_score_adj = get_int(process, "oomScoreAdj", "process.oomScoreAdj", minimum=-1000, maximum=1000)
     if linux is not None:
         plan.seccomp = parse_seccomp(linux)
-    for unsupported in ("apparmorProfile", "selinuxLabel"):
-        if process.get(unsupported):
-            raise ConfigError(f"process.{unsupported}", "no LSM support in husk yet; leave it empty")
+    profile = get_str(process, "apparmorProfile", "process.apparmorProfile")
+    if profile:
+        # runc fails later, at the attr write; naming the host's lack here
+        # leaves nothing half-made.  podman and containerd set the field
+        # only where AppArmor is enabled.
+        if not k.apparmor_enabled():
+            raise ConfigError("process.apparmorProfile", f"{profile!r}: AppArmor is not enabled on this host")
+        if "\n" in profile or "\0" in profile:
+            raise ConfigError("process.apparmorProfile", f"{profile!r} is not a profile name")
+        plan.apparmor_profile = profile
+    if process.get("selinuxLabel"):
+        raise ConfigError("process.selinuxLabel", "no SELinux support in husk yet; leave it empty")
 
 
 def spec_to_plan(config: dict, bundle: str, *, cgroup_mounts: CgroupMounts | None = None,

@@ -117,6 +117,7 @@ class Plan:
     no_pivot: bool = False
     hostname: str | None = None
     domainname: str | None = None
+    apparmor_profile: str | None = None  # entered at execve (AppArmor change_onexec)
     mounts: list[Mount] = field(default_factory=list)
     default_devices: bool = False
     devices: list[Device] = field(default_factory=list)
@@ -198,7 +199,7 @@ def encode_plan(plan: Plan) -> bytes:
     for tag, text in ((Tag.UID_MAP, plan.uid_map), (Tag.GID_MAP, plan.gid_map),
                       (Tag.TIMENS_OFFSETS, plan.timens_offsets),
                       (Tag.HOSTNAME, plan.hostname), (Tag.DOMAINNAME, plan.domainname),
-                      (Tag.EXEC_FIFO, plan.exec_fifo)):
+                      (Tag.EXEC_FIFO, plan.exec_fifo), (Tag.APPARMOR_PROFILE, plan.apparmor_profile)):
         if text is not None:
             w.str(tag, text)
     if plan.rootfs:
