@@ -794,3 +794,29 @@ def test_config_process_apparmor_profile_not_loaded_is_an_error(suite, apparmor_
     r = sh(suite, "true")
     assert r.code != 0 and "husk-no-such-profile" in r.err, r.err
     assert not os.listdir(suite.root)
+
+
+def test_config_linux_uid_and_gid_mappings(suite):
+    """linux_uid_mappings: a new user namespace, uid 0-1999 and gid
+    0-2999 inside mapped from 1000 up, over a rootfs whose files host
+    root owns (the suite's untar): the maps read back inside as given
+    and the process is root in its namespace."""
+    suite.config["linux"]["namespaces"].append({"type": "user"})
+    suite.config["linux"]["uidMappings"] = [{"hostID": 1000, "containerID": 0, "size": 2000}]
+    suite.config["linux"]["gidMappings"] = [{"hostID": 1000, "containerID": 0, "size": 3000}]
+    r = sh(suite, "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g")
+    assert r.code == 0, r.err
+    assert r.out.split() == ["0", "1000", "2000", "0", "1000", "3000", "0", "0"], r.out
+
+
+def test_config_linux_namespaces_none_at_all_is_refused(suite):
+    """linux_ns_itype: every namespace inherited.  husk refuses a config
+    without a mount namespace, deliberately, where runc would run it: the
+    rootfs, /proc, /dev and every mount in config.json would be made in
+    the host's mount table, and husk-init's pivot_root would swap the
+    host's root.  The refusal names the field and leaves nothing."""
+    suite.config["linux"]["namespaces"] = []
+    suite.config.pop("hostname", None)
+    r = sh(suite, "true")
+    assert r.code != 0 and "linux.namespaces" in r.err and "mount namespace" in r.err, r.err
+    assert not os.listdir(suite.root)
