@@ -60,7 +60,8 @@ def rich_plan(tmp_path) -> proto.Plan:
         "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"], "flags": ["SECCOMP_FILTER_FLAG_LOG"],
         "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ALLOW",
                       "args": [{"index": 0, "value": 2**64 - 1, "valueTwo": 3, "op": "SCMP_CMP_EQ"}]}]}
-    plan = spec_to_plan(config, str(tmp_path), cgroup_mounts=lambda dest, flags: [], last_cap=40)
+    plan = spec_to_plan(config, str(tmp_path), cgroup_mounts=lambda dest, flags: [], last_cap=40,
+                        held_caps=(1 << 41) - 1)
     plan.preserve_fds = 2
     plan.session_keyring = "husk-c1"
     return plan

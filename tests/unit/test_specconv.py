@@ -10,6 +10,10 @@ from runtime.core.oci.example import example_spec
 from runtime.core.oci.specconv import parse_mount_options, spec_to_plan
 from runtime.core.process import protocol as proto
 
+# As if husk held every capability: the tests must not depend on the
+# bounding set of whoever runs them (test_unit_suite empties it).
+ALL_CAPS = (1 << 41) - 1
+
 
 @pytest.fixture
 def bundle_dir(tmp_path):
@@ -17,11 +21,12 @@ def bundle_dir(tmp_path):
     return str(tmp_path)
 
 
-def plan_of(bundle_dir, edit=None):
+def plan_of(bundle_dir, edit=None, held_caps=ALL_CAPS):
     config = copy.deepcopy(example_spec(args=["/bin/true"], terminal=False))
     if edit:
         edit(config)
-    return spec_to_plan(config, bundle_dir, cgroup_mounts=lambda dest, flags: [], last_cap=40)
+    return spec_to_plan(config, bundle_dir, cgroup_mounts=lambda dest, flags: [], last_cap=40,
+                        held_caps=held_caps)
 
 
 def test_namespaces_become_clone_flags(bundle_dir):
@@ -56,7 +61,7 @@ def test_capabilities_beyond_the_kernel_are_dropped(bundle_dir):
         c["process"]["capabilities"]["bounding"].append("CAP_CHECKPOINT_RESTORE")
     config = copy.deepcopy(example_spec(args=["/bin/true"], terminal=False))
     edit(config)
-    plan = spec_to_plan(config, bundle_dir, cgroup_mounts=lambda d, f: [], last_cap=39)
+    plan = spec_to_plan(config, bundle_dir, cgroup_mounts=lambda d, f: [], last_cap=39, held_caps=ALL_CAPS)
     assert not plan.caps[proto.Tag.CAP_BOUNDING] & (1 << 40)
 
 
@@ -97,3 +102,21 @@ def test_rlim_infinity_travels_as_minus_one():
     w = proto._Writer()
     w.int(proto.Tag.RLIMIT_SOFT, k.RLIM_INFINITY)
     assert proto.decode_int(w.parts[1]) == -1
+
+
+def test_a_capability_husk_lacks_is_named(bundle_dir):
+    # husk runs with CAP_KILL dropped from its own sets (an outer container
+    # or a host policy did it): capset(2) in husk-init would fail with a
+    # bare EPERM, so create names the capability instead.
+    with pytest.raises(ConfigError) as err:
+        plan_of(bundle_dir, held_caps=ALL_CAPS & ~(1 << 5))
+    assert "process.capabilities." in str(err.value) and "CAP_KILL" in str(err.value)
+
+
+def test_a_user_namespace_does_not_need_husk_to_hold_the_capabilities(bundle_dir):
+    def edit(c):
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    plan = plan_of(bundle_dir, edit, held_caps=0)
+    assert plan.caps[proto.Tag.CAP_PERMITTED] & (1 << 5)
