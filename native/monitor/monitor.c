@@ -14,17 +14,23 @@
  *   - writes the container's output to the log in the k8s-file format
  *     podman and CRI use: `<RFC 3339 time> stdout|stderr F|P <text>` (F a
  *     whole line, P a part of a longer one);
+ *   - keeps the log under --log-size-max bytes: a full container.log
+ *     becomes container.log.1 (the one before it goes) and a new one starts;
  *   - when the container exits, records its code and time in exit.json
  *     (written to a temp file and renamed, so a reader never sees half),
- *     drains the pipes and exits.
- * It writes its own pid and start time to monitor.pid, so `husk
- * containers` can tell a monitor that was killed from one that runs.
+ *     drains the pipes, starts the exit command (conmon's --exit-command:
+ *     `husk cleanup ID`, which releases the rootfs and network and applies
+ *     --rm and --restart) and exits.
+ * It writes its own pid and start time to monitor.pid, so `husk ps` can
+ * tell a monitor that was killed from one that runs.
  *
- *   husk-monitor SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...
+ *   husk-monitor [--log-size-max BYTES] [--exit-command PATH
+ *                [--exit-command-arg ARG]...] SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -49,6 +55,8 @@ struct stream
 };
 
 static int log_fd = -1;
+static char log_path[4200];
+static long long log_size, log_size_max; /* 0: no limit */
 static char cdir[4096];
 /* husk's own stderr until it exits: the error the command reports. */
 static char husk_err[4096];
@@ -81,6 +89,24 @@ write_all (int fd, const char *p, size_t len)
     }
 }
 
+/* container.log -> container.log.1, and a fresh container.log.  A reader
+ * that follows the old file by its fd sees it end; `husk logs -f` reopens
+ * the name when the file it reads is renamed away. */
+static void
+rotate_log (void)
+{
+  char old[4300];
+  snprintf (old, sizeof old, "%s.1", log_path);
+  if (rename (log_path, old) < 0)
+    return;
+  int fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return; /* keep writing to the renamed file rather than lose output */
+  close (log_fd);
+  log_fd = fd;
+  log_size = 0;
+}
+
 static void
 log_record (struct stream *s, const char *text, size_t len, int partial)
 {
@@ -95,7 +121,10 @@ log_record (struct stream *s, const char *text, size_t len, int partial)
   memcpy (rec, head, n);
   memcpy (rec + n, text, len);
   rec[n + len] = '\n';
+  if (log_size_max > 0 && log_size > 0 && log_size + n + (long long) len + 1 > log_size_max)
+    rotate_log ();
   write_all (log_fd, rec, n + len + 1);
+  log_size += n + len + 1;
   free (rec);
 }
 
@@ -130,6 +159,20 @@ drain (struct stream *s)
   memmove (s->buf, s->buf + start, s->len - start);
   s->len -= start;
   return got > 0;
+}
+
+/* Everything readable now, without blocking: poll(2) with no timeout
+ * says whether a read would return at once.  EOF is left for the main
+ * loop, which counts the streams that are closed. */
+static void
+drain_now (struct stream *s)
+{
+  while (s->fd >= 0)
+    {
+      struct pollfd p = { .fd = s->fd, .events = POLLIN };
+      if (poll (&p, 1, 0) <= 0 || !drain (s))
+        return;
+    }
 }
 
 static void
@@ -194,21 +237,76 @@ code_of (int status)
   return WIFSIGNALED (status) ? 128 + WTERMSIG (status) : WEXITSTATUS (status);
 }
 
+/* The exit command runs after this process is gone: forked, in a session
+ * of its own, reparented to the nearest subreaper (or init) when we exit. */
+static void
+run_exit_command (char **argv)
+{
+  if (argv[0] == NULL)
+    return;
+  pid_t pid = fork ();
+  if (pid == 0)
+    {
+      setsid ();
+      sigset_t none;
+      sigemptyset (&none);
+      sigprocmask (SIG_SETMASK, &none, NULL);
+      execv (argv[0], argv);
+      _exit (127);
+    }
+}
+
+static void
+usage (void)
+{
+  fprintf (stderr, "usage: husk-monitor [--log-size-max BYTES] [--exit-command PATH [--exit-command-arg ARG]...] "
+                   "SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...\n");
+  exit (2);
+}
+
 int
 main (int argc, char **argv)
 {
+  static const struct option options[] = { { "log-size-max", required_argument, NULL, 'l' },
+                                           { "exit-command", required_argument, NULL, 'e' },
+                                           { "exit-command-arg", required_argument, NULL, 'a' },
+                                           { NULL, 0, NULL, 0 } };
+  char **exit_argv = calloc (argc + 1, sizeof *exit_argv);
+  int nexit = 0, opt;
+  if (exit_argv == NULL)
+    return 1;
+  exit_argv[nexit++] = NULL; /* argv[0], the path, once --exit-command is seen */
+  while ((opt = getopt_long (argc, argv, "+", options, NULL)) != -1)
+    switch (opt)
+      {
+      case 'l':
+        log_size_max = strtoll (optarg, NULL, 10);
+        break;
+      case 'e':
+        exit_argv[0] = optarg;
+        break;
+      case 'a':
+        exit_argv[nexit++] = optarg;
+        break;
+      default:
+        usage ();
+      }
+  if (exit_argv[0] == NULL)
+    nexit = 0;
+  exit_argv[nexit] = NULL;
+  argv += optind - 1; /* argv[1..] are the positional arguments */
+  argc -= optind - 1;
   if (argc < 6 || strcmp (argv[4], "--") != 0)
-    {
-      fprintf (stderr, "usage: husk-monitor SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...\n");
-      return 2;
-    }
+    usage ();
   int sync_fd = atoi (argv[1]);
   snprintf (cdir, sizeof cdir, "%s", argv[2]);
   const char *pid_file = argv[3];
 
-  char log_path[4200];
   snprintf (log_path, sizeof log_path, "%s/container.log", cdir);
   log_fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  struct stat log_st;
+  if (log_fd >= 0 && fstat (log_fd, &log_st) == 0)
+    log_size = log_st.st_size;
   if (log_fd < 0 || prctl (PR_SET_CHILD_SUBREAPER, 1) < 0)
     {
       dprintf (sync_fd, "fail 125\nhusk-monitor: %s: %s\n", log_path, strerror (errno));
@@ -252,6 +350,7 @@ main (int argc, char **argv)
    * than husk's own exit). */
   pid_t early_pid[16];
   int early_status[16], nearly = 0;
+  char early_time[16][64];
 
   while (open_streams > 0 || !container_done)
     {
@@ -294,7 +393,7 @@ main (int argc, char **argv)
                 if (early_pid[i] == container)
                   {
                     write_file ("exit.json", "{\"exit_code\": %d, \"finished_at\": \"%s\"}\n",
-                                code_of (early_status[i]), "");
+                                code_of (early_status[i]), early_time[i]);
                     container_done = 1;
                   }
               if (container <= 0)
@@ -304,15 +403,22 @@ main (int argc, char **argv)
             {
               char ts[64];
               stamp (ts);
+              /* What the container wrote before it exited is in the log
+               * before exit.json says it exited: `husk wait; husk logs`
+               * reads it all. */
+              for (int i = 0; i < 2; i++)
+                drain_now (&streams[i]);
               write_file ("exit.json", "{\"exit_code\": %d, \"finished_at\": \"%s\"}\n", code_of (status), ts);
               container_done = 1;
             }
           else if (!container && nearly < 16)
             {
               early_pid[nearly] = pid;
+              stamp (early_time[nearly]);
               early_status[nearly++] = status;
             }
         }
     }
+  run_exit_command (exit_argv);
   return 0;
 }

@@ -24,7 +24,8 @@ VERBS = {
     # the docker-like face: images and the containers made from them
     "pull": "pull", "images": "images", "image": "image", "rmi": "rmi", "load": "load", "save": "save",
     "login": "login", "logout": "logout", "rm": "rm", "containers": "containers", "network": "network",
-    "system": "system",
+    "system": "system", "logs": "logs", "stop": "stop", "restart": "restart", "wait": "wait",
+    "inspect": "inspect", "cleanup": "cleanup",
 }
 
 
@@ -136,3 +137,6 @@ def main() -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # `husk ps | head`: the reader left; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -16,7 +16,8 @@ from runtime.core import container
 OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "keep")
 IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", "entrypoint", "name",
               "hostname", "read_only", "pull", "platform", "quiet", "storage_driver", "authfile", "tls_verify",
-              "network", "publish", "publish_all", "ip", "dns", "add_host", "security_opt")
+              "network", "publish", "publish_all", "ip", "dns", "add_host", "security_opt", "restart",
+              "log_opt")
 
 
 @click.command(cls=PodmanBoolFlags, context_settings={"allow_interspersed_args": False})
@@ -31,6 +32,9 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
 @click.option("--keep", is_flag=True, help="[OCI] Do not delete the container when it exits.")
 # docker's flags
 @click.option("--rm", is_flag=True, help="[image] Remove the container (and its changes) when it exits.")
+@click.option("--restart", default="no", show_default=True,
+              help="[image] With -d: no, on-failure[:N], always or unless-stopped.")
+@click.option("--log-opt", multiple=True, help="[image] max-size=SIZE: rotate the log at SIZE (10m).")
 @click.option("--interactive", "-i", is_flag=True, help="[image] Keep stdin open.")
 @click.option("--tty", "-t", is_flag=True, help="[image] Give the process a terminal.")
 @click.option("--env", "-e", multiple=True, help="[image] Set KEY=VALUE (repeatable).")
@@ -83,7 +87,8 @@ def command(ctx, target, command, **opts):
         hostname=opts["hostname"], name=opts["name"], tty=opts["tty"], interactive=opts["interactive"],
         detach=opts["detach"], remove=opts["rm"], read_only=opts["read_only"], storage_driver=opts["storage_driver"],
         security_opt=list(opts["security_opt"]), network=opts["network"], publish=list(opts["publish"]),
-        publish_all=opts["publish_all"], ip=opts["ip"], dns=list(opts["dns"]), add_host=list(opts["add_host"]))
+        publish_all=opts["publish_all"], ip=opts["ip"], dns=list(opts["dns"]), add_host=list(opts["add_host"]),
+        restart=opts["restart"], log_opts=list(opts["log_opt"]))
     return run_image(g.root, g.storage_root, req, report=lambda message: report(g, message), started=click.echo)
 
 

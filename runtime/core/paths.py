@@ -11,11 +11,13 @@ Host-wide:
     /var/lib/husk             the image store (--storage-root)
 Inside the package:
     runtime/_bin/husk-init    the C helper (built from native/ by setup.py)
+    runtime/_bin/husk-monitor the parent of a detached image container (native/monitor)
     runtime/_bin/husk-checker the test checker
 Inside a store (StoreLayout):
     blobs/sha256/<hex>        content-addressed blobs
     layers/sha256/<diffid>    unpacked layers (overlay lower dirs)
-    containers/<id>/          container.json, container.log, config.json, rootfs, upper/work
+    containers/<id>/          container.json, config.json, rootfs, upper/work; for a
+                              detached one the monitor's container.log, monitor.pid, exit.json
     gc.lock                   flock: shared while content is added, exclusive to collect
     networks/<name>.json      networks; networks/<name>/ips/<address>
     tmp/                      staging for pulls and unpacks
@@ -39,6 +41,7 @@ STORE_ENV = "HUSK_STORAGE_ROOT"
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPER = os.path.join(PACKAGE, "_bin", "husk-init")
 CHECKER = os.path.join(PACKAGE, "_bin", "husk-checker")
+MONITOR = os.path.join(PACKAGE, "_bin", "husk-monitor")
 
 
 # Inside a container's state directory (<STATE_ROOT>/<id>/).
@@ -92,5 +95,14 @@ class StoreLayout:
         return os.path.join(self.containers, cid, "container.json")
 
     def container_log(self, cid: str) -> str:
-        """A detached container's stdout and stderr."""
+        """A detached container's stdout and stderr (k8s-file records); the
+        monitor renames a full one to container.log.1."""
         return os.path.join(self.containers, cid, "container.log")
+
+    def monitor_pid(self, cid: str) -> str:
+        """The monitor's "PID STARTTIME", written by husk-monitor itself."""
+        return os.path.join(self.containers, cid, "monitor.pid")
+
+    def exit_file(self, cid: str) -> str:
+        """{"exit_code", "finished_at"} of the container's last run, by its monitor."""
+        return os.path.join(self.containers, cid, "exit.json")

@@ -20,7 +20,7 @@ from typing import Any
 
 from runtime.core import container
 from runtime.core.errors import ConfigError, ExecError, HuskError, ImageError, NotFound
-from runtime.core.paths import StoreLayout
+from runtime.engine import lifecycle
 from runtime.engine.image import bundle, containers, images, reference
 from runtime.engine.image.store import Store
 
@@ -58,6 +58,8 @@ class RunRequest:
     ip: str | None = None
     dns: list[str] = field(default_factory=list)
     add_host: list[str] = field(default_factory=list)
+    restart: str = "no"
+    log_opts: list[str] = field(default_factory=list)
 
 
 Report = Callable[[str], None]
@@ -102,13 +104,30 @@ def _create(store: Store, req: RunRequest) -> dict[str, Any]:
     run_opts = bundle.RunOptions(command=req.command, entrypoint=req.entrypoint, env=env, workdir=req.workdir,
                                  user=req.user, hostname=req.hostname, tty=req.tty, read_only=req.read_only)
     bundle.parse_security_opts(req.security_opt, run_opts)
-    if req.detach and (req.remove or req.tty or req.interactive):
-        raise ConfigError("--detach", "goes without --rm, -t and -i: nothing would wait for the container")
+    extra = _detached_fields(req)
     from runtime.engine.network.attach import NetworkRequest  # pyroute2: only when a container is made
 
     net = NetworkRequest(req.network, req.publish, req.publish_all, req.ip, req.dns, req.add_host)
     return containers.create(store, digest, name or req.target, run_opts, name=req.name, driver=req.storage_driver,
-                             remove_after=req.remove, network=net)
+                             remove_after=req.remove, network=net, extra=extra)
+
+
+def _detached_fields(req: RunRequest) -> dict[str, Any]:
+    """The record's fields for the monitor: restart policy and log size."""
+    policy = lifecycle.parse_restart(req.restart)
+    if policy.name != "no" and req.remove:
+        raise ConfigError("--restart", "goes without --rm (docker's rule: a removed container cannot restart)")
+    if policy.name != "no" and not req.detach:
+        raise ConfigError("--restart", "needs --detach: the monitor of a detached container restarts it")
+    if req.detach and (req.tty or req.interactive):
+        raise ConfigError("--detach", "goes without -t and -i (no attach yet): read the output with husk logs")
+    size = 0
+    for opt in req.log_opts:
+        key, _, value = opt.partition("=")
+        if key != "max-size":
+            raise ConfigError("--log-opt", f"{opt!r}: husk's k8s-file log takes max-size=SIZE")
+        size = lifecycle.parse_size(value, "--log-opt")
+    return {"restart": str(policy), "log_size_max": size, "detached": req.detach}
 
 
 def run_image(root: str, store_root: str, req: RunRequest, report: Report, started: Report) -> int:
@@ -125,6 +144,7 @@ def run_image(root: str, store_root: str, req: RunRequest, report: Report, start
         return _run_detached(root, store, record, report, started)
     code = HUSK_FAILED
     try:
+        containers.update(store, cid, status="running", started_at=containers.now())
         if not req.interactive and not req.tty:
             _stdin_from_devnull()
         code = container.run(root, cid, record["dir"])
@@ -141,29 +161,17 @@ def run_image(root: str, store_root: str, req: RunRequest, report: Report, start
 
 
 def _run_detached(root: str, store: Store, record: dict, report: Report, started: Report) -> int:
-    """Start it and return; its stdout and stderr go to <container dir>/container.log
-    (the container inherits husk's fds 1 and 2, so they point there while it
-    is made).  `husk rm -f` stops it and releases its rootfs and network."""
+    """Start it under its monitor (engine.monitor) and return: the monitor
+    holds its output (container.log), records its exit and applies --rm
+    and --restart.  `husk rm -f` stops it and releases its rootfs and network."""
     cid = record["id"]
-    log = os.open(StoreLayout(store.root).container_log(cid), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                  0o600)
-    saved = [os.dup(1), os.dup(2)]
     try:
-        _stdin_from_devnull()
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        container.run(root, cid, record["dir"], detach=True)
+        with containers.locked(store, cid):  # its cleanup waits until the record says it runs
+            lifecycle.start_detached(root, store, record)
     except HuskError as e:
-        os.dup2(saved[1], 2)
         report(str(e))
         containers.destroy(store, cid)
-        return e.exit_code if isinstance(e, ExecError) else HUSK_FAILED
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved + [log]:
-            os.close(fd)
-    containers.set_status(store, cid, "running")
+        return e.exit_code if e.exit_code in (126, 127) else HUSK_FAILED
     started(cid)
     return 0
 
@@ -180,28 +188,26 @@ def remove(root: str, store_root: str, text: str, force: bool) -> str:
     state, rootfs, changes and network); returns its name."""
     store = Store(store_root)
     record = containers.find(store, text)
-    try:
-        st = container.state(root, record["id"])
-    except NotFound:
-        st = None
-    if st and st.get("status") in ("running", "created", "paused") and not force:
-        raise HuskError("rm", f"container {record['name']} is {st['status']}: stop it or use --force")
-    if st:
+    status = lifecycle.state_of(root, store, record)["Status"]
+    if status in ("running", "paused", "restarting") and not force:
+        raise HuskError("rm", f"container {record['name']} is {status}: stop it or use --force")
+    if status in ("running", "paused", "restarting"):
+        containers.update(store, record["id"], stopped_by_user=True)  # no restart while it goes
+    with containers.locked(store, record["id"]):
         with contextlib.suppress(NotFound):
             container.delete(root, record["id"], force=True)
-    containers.destroy(store, record["id"])  # also its network and rootfs
+        containers.destroy(store, record["id"])  # also its network and rootfs
     return record["name"]
 
 
 def listing(root: str, store_root: str) -> list[dict[str, Any]]:
     """`husk containers`: each image container's record with its status."""
+    store = Store(store_root)
     rows = []
-    for r in Store(store_root).container_records():
-        try:
-            status = container.state(root, r["id"])["status"]
-        except HuskError:
-            status = r.get("status", "")
-            if "exit_code" in r:
-                status = f"exited ({r['exit_code']})"
-        rows.append(dict(r, status=status))
+    for r in store.container_records():
+        state = lifecycle.state_of(root, store, r)
+        status = state["Status"]
+        if status in ("exited", "dead"):
+            status = f"{status} ({state['ExitCode']})"
+        rows.append(dict(r, status=status, state=state))
     return rows

@@ -88,6 +88,22 @@ def network_leaks(h: HuskEnv) -> list[str]:
     return found
 
 
+def monitors(store: str) -> list[int]:
+    """Running husk-monitor processes of this store (zombies are gone)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if not zombie and argv[0].endswith(b"husk-monitor") and any(store.encode() in a for a in argv):
+            out.append(int(pid))
+    return out
+
+
 def leaks(h: HuskEnv) -> list[str]:
     found = network_leaks(h)
     with open("/proc/self/mountinfo") as f:
@@ -97,6 +113,7 @@ def leaks(h: HuskEnv) -> list[str]:
         found += [f"store tmp/{n}" for n in os.listdir(tmp)]
     if os.path.isdir(h.state) and os.listdir(h.state):
         found += [f"state {n}" for n in os.listdir(h.state)]
+    found += [f"process {pid} (husk-monitor)" for pid in monitors(h.store)]
     from conftest import _cgroup_mounts
 
     for base in _cgroup_mounts():
@@ -198,6 +215,12 @@ def layouts(tmp_path_factory):
                                 "GREETING=from-image", "HOME=/nowhere"]})
     lay.tag(mdesc, "latest")
     out["entrypoint"] = lay.save()
+    # STOPSIGNAL: `husk stop` sends USR1, and the command traps it.
+    lay = Layout(str(base / "stopsignal"))
+    mdesc, _ = lay.image([bb], config={"StopSignal": "SIGUSR1", "Cmd": [
+        "sh", "-c", "trap 'echo got USR1; exit 9' USR1; echo ready; while :; do sleep 0.1; done"]})
+    lay.tag(mdesc, "latest")
+    out["stopsignal"] = lay.save()
     return out
 
 

@@ -5,6 +5,8 @@ bundle per container under the store's containers/ directory.
     containers/<id>/config.json      the OCI config the runtime core runs
     containers/<id>/rootfs           overlay mount (or a copy)
     containers/<id>/upper, work      the container's own changes
+    containers/<id>/lock             flock: one lifecycle step at a time
+                                     (start, stop, the monitor's cleanup, rm)
 
 The runtime core knows nothing of images: it gets this directory as an
 ordinary bundle.
@@ -12,10 +14,14 @@ ordinary bundle.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
+import fcntl
 import json
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from runtime.core.errors import ImageError
@@ -34,28 +40,39 @@ def _record_path(store: Store, cid: str) -> str:
 
 
 def find(store: Store, text: str) -> dict[str, Any]:
+    """As docker names containers: the whole id or name, else a prefix of
+    the id, else a prefix of the name, as long as only one matches."""
     records = store.container_records()
     for r in records:
         if text in (r["id"], r["name"]):
             return r
-    matches = [r for r in records if len(text) >= 4 and r["id"].startswith(text)]
-    if len(matches) == 1:
-        return matches[0]
+    for key in ("id", "name"):
+        matches = [r for r in records if text and r[key].startswith(text)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ImageError("container", f"{text!r} matches {len(matches)} containers: give more of the {key}")
     raise ImageError("container", f"{text!r}: no such container")
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOptions, *,
            name: str | None = None, driver: str = "overlay", remove_after: bool = False,
-           network=None) -> dict[str, Any]:
+           network=None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Make the record, the rootfs, the network (a network.attach.NetworkRequest)
-    and config.json; all undone if any step fails."""
+    and config.json; all undone if any step fails.  EXTRA: more fields for
+    the record (the restart policy, the log size, ...)."""
     cid = os.urandom(32).hex()
     name = name or f"husk-{cid[:12]}"
     if not _NAME.match(name):
         raise ImageError("--name", f"{name!r}: use letters, digits and _ . - (up to 128)")
     cdir = store.container_dir(cid)
     record = {"id": cid, "name": name, "image": image_digest, "image_name": image_name,
-              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(), "status": "created"}
+              "created": now(), "status": "created", "remove": remove_after,
+              "hostname": opts.hostname or bundle.hostname_for(cid), **(extra or {})}
     store.ensure()
     with store.using():
         with store.metadata_lock():
@@ -66,15 +83,11 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
         try:
             config = store.config(image_digest)
             record["driver"] = rootfs.make(store, config["rootfs"]["diff_ids"], cdir, driver, volatile=remove_after)
+            record["stop_signal"] = (config.get("config") or {}).get("StopSignal") or "SIGTERM"
             net = None
             if network is not None:
-                from runtime.engine.network import attach
-
-                exposed = sorted((config.get("config") or {}).get("ExposedPorts") or {})
-                hostname = opts.hostname or bundle.hostname_for(cid)
-                net = attach.attach(store.root, cid, name, hostname, cdir, network, exposed,
-                                    alive=lambda owner: os.path.isdir(store.container_dir(owner)))
-                record["network"] = {k: net["record"].get(k) for k in ("mode", "network", "ip", "ports")}
+                record["network_request"] = dataclasses.asdict(network)
+                net = _attach(store, record, config)
             spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/{CGROUP_PARENT}/{cid}", net)
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f, indent=1)
@@ -86,14 +99,85 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
     return record
 
 
-def set_status(store: Store, cid: str, status: str, exit_code: int | None = None) -> None:
+def _attach(store: Store, record: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Connect the container to the network its record asks for; the
+    record's "network" gets the address and ports it was given."""
+    from runtime.engine.network import attach
+
+    exposed = sorted((config.get("config") or {}).get("ExposedPorts") or {})
+    cid = record["id"]
+    net = attach.attach(store.root, cid, record["name"], record["hostname"], store.container_dir(cid),
+                        attach.NetworkRequest(**record["network_request"]), exposed,
+                        alive=lambda owner: os.path.isdir(store.container_dir(owner)))
+    record["network"] = {k: net["record"].get(k) for k in ("mode", "network", "ip", "ports")}
+    return net
+
+
+def prepare(store: Store, record: dict[str, Any]) -> None:
+    """Before a stopped container starts again (`husk start`): mount its
+    rootfs over its own upper directory again and reconnect its network.
+    config.json stays as it was: the netns path and the bind-mounted
+    hosts files have the same names as before."""
+    cid = record["id"]
+    cdir = store.container_dir(cid)
+    config = store.config(record["image"])
+    target = os.path.join(cdir, "rootfs")
+    if record.get("driver", "overlay") == "overlay" and not os.path.ismount(target):
+        with store.using():
+            rootfs.make(store, config["rootfs"]["diff_ids"], cdir, "overlay")
+    try:
+        if record.get("network_request") and not os.path.exists(os.path.join(cdir, "network.json")):
+            _attach(store, record, config)
+            update(store, cid, network=record["network"])
+    except BaseException:
+        release(store, cid)
+        raise
+
+
+def load(store: Store, cid: str) -> dict[str, Any] | None:
+    try:
+        with open(_record_path(store, cid)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def update(store: Store, cid: str, **fields: Any) -> dict[str, Any]:
+    """Set FIELDS in the container's record (None removes one); returns it."""
     path = _record_path(store, cid)
     with open(path) as f:
         record = json.load(f)
-    record["status"] = status
-    if exit_code is not None:
-        record["exit_code"] = exit_code
+    for key, value in fields.items():
+        if value is None:
+            record.pop(key, None)
+        else:
+            record[key] = value
     _write_json(path, record)
+    return record
+
+
+def set_status(store: Store, cid: str, status: str, exit_code: int | None = None) -> None:
+    fields: dict[str, Any] = {"status": status}
+    if exit_code is not None:
+        fields.update(exit_code=exit_code, finished_at=now())
+    update(store, cid, **fields)
+
+
+@contextlib.contextmanager
+def locked(store: Store, cid: str) -> Iterator[bool]:
+    """Hold the container's lock: yields False if the container is gone
+    (removed before or while we waited for the lock)."""
+    cdir = store.container_dir(cid)
+    try:
+        fd = os.open(os.path.join(cdir, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield os.path.exists(_record_path(store, cid))
+    finally:
+        os.close(fd)
 
 
 def release(store: Store, cid: str) -> None:

@@ -1,0 +1,119 @@
+"""`husk inspect` and `husk ps`: image containers in docker's shapes.
+
+inspect gives docker's JSON for the fields people script
+(State.Status/ExitCode/Pid/StartedAt/FinishedAt, NetworkSettings.IPAddress
+and Ports, Mounts, Config, HostConfig.RestartPolicy); ps gives its rows.
+Both take docker's --format: a Go template of the `{{.Field.Sub}}` and
+`{{json .Field}}` kind (the subset scripts use), `json`, or
+`table TEMPLATE` for a headed table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from runtime.core.errors import ConfigError
+from runtime.core.paths import StoreLayout
+from runtime.engine import lifecycle
+from runtime.engine.image.store import Store
+
+
+def _ports(record: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """{"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}"""
+    out: dict[str, list[dict[str, str]]] = {}
+    for host_ip, host_port, proto, _ip, port in (record.get("network") or {}).get("ports") or []:
+        out.setdefault(f"{port}/{proto}", []).append({"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)})
+    return out
+
+
+def _config_json(store: Store, cid: str) -> dict[str, Any]:
+    try:
+        with open(os.path.join(store.container_dir(cid), "config.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def inspect(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    cid = record["id"]
+    spec = _config_json(store, cid)
+    process = spec.get("process") or {}
+    args = process.get("args") or []
+    image_config = {}
+    try:
+        image_config = store.config(record["image"]).get("config") or {}
+    except Exception:  # noqa: BLE001 - the image may have been pruned; the rest still describes the container
+        pass
+    net = record.get("network") or {}
+    policy = lifecycle.parse_restart(record.get("restart", "no"))
+    mounts = [{"Type": m.get("type", "bind"), "Source": m.get("source", ""), "Destination": m["destination"],
+               "RW": "ro" not in (m.get("options") or []), "Propagation": ""}
+              for m in spec.get("mounts") or [] if m.get("type") == "bind"
+              and m["destination"] not in ("/etc/resolv.conf", "/etc/hosts", "/etc/hostname")]
+    user = process.get("user") or {}
+    networks = {}
+    if net.get("network"):
+        networks[net["network"]] = {"IPAddress": net.get("ip") or "", "NetworkID": net["network"]}
+    return {
+        "Id": cid,
+        "Created": record.get("created", ""),
+        "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": lifecycle.state_of(root, store, record),
+        "Image": record.get("image", ""),
+        "Name": "/" + record["name"],
+        "RestartCount": record.get("restart_count", 0),
+        "Driver": record.get("driver", ""),
+        "LogPath": StoreLayout(store.root).container_log(cid) if record.get("detached") else "",
+        "HostConfig": {"RestartPolicy": {"Name": policy.name, "MaximumRetryCount": policy.max_retries},
+                       "AutoRemove": bool(record.get("remove")), "NetworkMode": net.get("mode", ""),
+                       "LogConfig": {"Type": "k8s-file",
+                                     "Config": ({"max-size": str(record["log_size_max"])}
+                                                if record.get("log_size_max") else {})}},
+        "Mounts": mounts,
+        "Config": {"Hostname": spec.get("hostname", ""), "User": f"{user.get('uid', 0)}:{user.get('gid', 0)}",
+                   "Env": process.get("env") or [], "Cmd": args, "Image": record.get("image_name", ""),
+                   "WorkingDir": process.get("cwd", ""), "Entrypoint": image_config.get("Entrypoint"),
+                   "ExposedPorts": image_config.get("ExposedPorts") or {},
+                   "StopSignal": record.get("stop_signal", "SIGTERM"),
+                   "Tty": bool(process.get("terminal"))},
+        "NetworkSettings": {"IPAddress": net.get("ip") or "", "Ports": _ports(record), "Networks": networks},
+    }
+
+
+def ps_row(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    """The fields of docker ps --format."""
+    state = lifecycle.state_of(root, store, record)
+    spec = _config_json(store, record["id"])
+    command = " ".join((spec.get("process") or {}).get("args") or [])
+    ports = ", ".join(f"{p['HostIp']}:{p['HostPort']}->{key}" for key, binds in _ports(record).items() for p in binds)
+    return {"ID": record["id"][:12], "Image": record.get("image_name", ""),
+            "Command": json.dumps(command if len(command) <= 20 else command[:19] + "…", ensure_ascii=False),
+            "CreatedAt": record.get("created", ""), "Status": lifecycle.human_status(state), "State": state["Status"],
+            "Ports": ports, "Names": record["name"], "RunningFor": record.get("created", "")}
+
+
+_FIELD = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z0-9_.]*)\s*\}\}")
+
+
+def render(template: str, value: dict[str, Any]) -> str:
+    """A Go template's `{{.A.B}}` and `{{json .A}}`, docker's --format subset."""
+    def one(match: re.Match) -> str:
+        found: Any = value
+        for part in filter(None, match.group(2).split(".")):
+            if not isinstance(found, dict) or part not in found:
+                raise ConfigError("--format", f"{match.group(0)}: no field {part!r}")
+            found = found[part]
+        if match.group(1) or isinstance(found, (dict, list)):
+            return json.dumps(found)
+        if isinstance(found, bool):
+            return "true" if found else "false"
+        return "" if found is None else str(found)
+
+    rest = _FIELD.sub("", template)
+    if "{{" in rest:
+        raise ConfigError("--format", f"{template!r}: husk's templates take {{{{.Field}}}} and {{{{json .Field}}}}")
+    return _FIELD.sub(one, template).replace("\\t", "\t").replace("\\n", "\n")

@@ -1,0 +1,340 @@
+"""The docker lifecycle of image containers: start, stop, restart, wait,
+kill, the monitor's cleanup, and the state `husk ps` and `inspect` show.
+
+A detached container runs under its own husk-monitor (engine.monitor).
+When it exits, the monitor runs `husk cleanup ID`, which is `cleanup()`
+here: the OCI container is deleted, then by the record's restart policy
+the container is run again in place (rootfs and network kept), or it is
+released (rootfs unmounted, network detached) and marked exited, or it
+is removed (--rm).  Every step holds the container's lock
+(containers.locked), so a cleanup and a `husk rm -f` never interleave.
+
+    created --start--> running --exit--> [restarting -->] running
+                                     \\--> exited --start--> running
+                                     \\--> removed (--rm)
+
+Restart policies are docker's: no, on-failure[:N], always,
+unless-stopped.  A container stopped by `husk stop` or `husk kill` is not
+restarted by any of them.  There is no daemon to restart containers at
+boot, so `always` and `unless-stopped` behave the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.core import container
+from runtime.core.errors import ConfigError, HuskError, NotFound
+from runtime.core.linux.signals import parse_signal
+from runtime.engine import monitor
+from runtime.engine.image import containers
+from runtime.engine.image.store import Store
+
+# docker's restart backoff: 100 ms, doubling, at most a minute; reset once
+# a run has lasted 10 s.
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 60.0
+BACKOFF_RESET_AFTER = 10.0
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    name: str = "no"  # no | on-failure | always | unless-stopped
+    max_retries: int = 0  # on-failure:N; 0 is no limit
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.max_retries}" if self.max_retries else self.name
+
+    def wants_restart(self, exit_code: int, restarts: int, stopped_by_user: bool) -> bool:
+        if stopped_by_user or self.name == "no":
+            return False
+        if self.name == "on-failure":
+            return exit_code != 0 and (self.max_retries == 0 or restarts < self.max_retries)
+        return True
+
+
+def parse_restart(text: str) -> RestartPolicy:
+    name, sep, count = text.partition(":")
+    if name not in ("no", "on-failure", "always", "unless-stopped"):
+        raise ConfigError("--restart", f"{text!r}: use no, on-failure[:N], always or unless-stopped")
+    if sep and (name != "on-failure" or not count.isdigit()):
+        raise ConfigError("--restart", f"{text!r}: only on-failure takes a count (on-failure:3)")
+    return RestartPolicy(name, int(count) if count else 0)
+
+
+def parse_size(text: str, flag: str) -> int:
+    """docker's sizes: 10k, 5m, 1g (powers of 1024), or bytes."""
+    units = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
+    number = text.rstrip("bBkKmMgG")
+    unit = text[len(number):].lower()
+    if not number.isdigit() or unit not in units:
+        raise ConfigError(flag, f"{text!r}: a size is bytes or a number with k, m or g")
+    return int(number) * units[unit]
+
+
+# Starting
+
+def start_detached(root: str, store: Store, record: dict[str, Any]) -> int:
+    """Run the container under a new monitor; returns its pid.  The
+    caller holds the container's lock, so the monitor's cleanup (which
+    takes it) cannot finish before the record says "running"."""
+    cid = record["id"]
+    # Each run is numbered: its monitor's cleanup names it, so a late
+    # cleanup of an earlier run (after `husk restart`) touches nothing.
+    run = (containers.load(store, cid) or record).get("run", 0) + 1
+    containers.update(store, cid, run=run)
+    # Stamped before: a quick container may have exited when spawn returns.
+    started_at = containers.now()
+    started = monitor.spawn(root, store.root, cid, run, record.get("log_size_max", 0))
+    containers.update(store, cid, status="running", started_at=started_at, pid=started.pid)
+    return started.pid
+
+
+def start(root: str, store_root: str, text: str) -> dict[str, Any]:
+    """`husk start NAME`: a created or exited container runs again,
+    detached, under a monitor.  Starting a running one does nothing."""
+    store = Store(store_root)
+    record = containers.find(store, text)
+    cid = record["id"]
+    with containers.locked(store, cid) as present:
+        if not present:
+            raise NotFound(text)
+        record = containers.load(store, cid) or record
+        if state_of(root, store, record)["Status"] in ("running", "paused", "restarting"):
+            return record
+        with contextlib.suppress(NotFound):
+            container.delete(root, cid, force=True)  # the OCI state of a run whose cleanup never came
+        containers.update(store, cid, stopped_by_user=None, restart_count=0)
+        containers.prepare(store, record)
+        try:
+            start_detached(root, store, record)
+        except HuskError:
+            containers.release(store, cid)
+            raise
+    return record
+
+
+# Exiting
+
+def cleanup(root: str, store_root: str, cid: str, run: int | None = None) -> None:
+    """The monitor's exit command: run RUN of the container exited (or
+    died with its monitor); apply the restart policy, or release or
+    remove it.  RUN None: whatever run the record names."""
+    store = Store(store_root)
+    with containers.locked(store, cid) as present:
+        if not present:
+            return  # `husk rm -f` took it
+        record = containers.load(store, cid)
+        if run is not None and record.get("run") != run:
+            return  # a later run has started (husk start, restart): this one was released by it
+        info = monitor.exit_info(store_root, cid) or {}
+        code = info.get("exit_code", 255)
+        with contextlib.suppress(NotFound):
+            container.delete(root, cid, force=True)
+        restarts = record.get("restart_count", 0)
+        policy = parse_restart(record.get("restart", "no"))
+        if policy.wants_restart(code, restarts, record.get("stopped_by_user", False)):
+            containers.update(store, cid, status="restarting", exit_code=code,
+                              finished_at=info.get("finished_at") or containers.now())
+            delay = _backoff(record, restarts)
+        else:
+            _finish(store, record, code, info.get("finished_at"))
+            return
+    time.sleep(delay)  # without the lock: `husk stop` and `husk rm` may act meanwhile
+    with containers.locked(store, cid) as present:
+        if not present:
+            return
+        record = containers.load(store, cid)
+        if record.get("stopped_by_user") or record.get("status") != "restarting":
+            if record.get("status") == "restarting":
+                _finish(store, record, record.get("exit_code", code), record.get("finished_at"))
+            return
+        try:
+            containers.update(store, cid, restart_count=record.get("restart_count", 0) + 1)
+            start_detached(root, store, record)
+        except HuskError as e:
+            containers.update(store, cid, error=str(e))
+            _finish(store, record, 125, None)
+
+
+def _backoff(record: dict[str, Any], restarts: int) -> float:
+    ran = _seconds_between(record.get("started_at"), containers.now())
+    if ran is not None and ran >= BACKOFF_RESET_AFTER:
+        return BACKOFF_FIRST
+    return min(BACKOFF_FIRST * 2 ** restarts, BACKOFF_MAX)
+
+
+def _finish(store: Store, record: dict[str, Any], code: int, finished_at: str | None) -> None:
+    cid = record["id"]
+    if record.get("remove"):
+        containers.destroy(store, cid)
+        return
+    containers.release(store, cid)
+    containers.update(store, cid, status="exited", exit_code=code, finished_at=finished_at or containers.now(),
+                      pid=None)
+
+
+# Stopping
+
+def stop(root: str, store_root: str, text: str, timeout: float | None = None) -> str:
+    """`husk stop`: the image's STOPSIGNAL (SIGTERM by default), SIGKILL
+    after TIMEOUT seconds (10), then wait until the container is released."""
+    store = Store(store_root)
+    record = containers.find(store, text)
+    cid = record["id"]
+    with containers.locked(store, cid) as present:
+        if not present:
+            raise NotFound(text)
+        containers.update(store, cid, stopped_by_user=True)
+    timeout = 10.0 if timeout is None else timeout
+    sig = parse_signal(record.get("stop_signal") or "SIGTERM")
+    if _signal(root, cid, sig):
+        if not _wait_stopped(root, cid, timeout):
+            _signal(root, cid, parse_signal("KILL"))
+            _wait_stopped(root, cid, None)
+    _wait_released(root, store, cid)
+    return record["name"]
+
+
+def kill(root: str, store_root: str, text: str, sig: str = "KILL") -> str:
+    """`husk kill`: a signal (KILL by default, as docker's) to the
+    container's init; a container killed so is not restarted."""
+    store = Store(store_root)
+    record = containers.find(store, text)
+    number = parse_signal(sig)
+    if state_of(root, store, record)["Status"] not in ("running", "paused"):
+        raise HuskError("kill", f"container {record['name']} is not running")
+    containers.update(store, record["id"], stopped_by_user=True)
+    container.kill(root, record["id"], number)
+    return record["name"]
+
+
+def _signal(root: str, cid: str, sig: int) -> bool:
+    """Signal the container if it is running; False if it is not."""
+    try:
+        if container.state(root, cid)["status"] not in ("running", "paused", "created"):
+            return False
+        container.kill(root, cid, sig)
+        return True
+    except HuskError:
+        return False
+
+
+def _wait_stopped(root: str, cid: str, timeout: float | None) -> bool:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            if container.state(root, cid)["status"] == "stopped":
+                return True
+        except HuskError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _wait_released(root: str, store: Store, cid: str) -> None:
+    """Until the monitor's cleanup has run.  A container whose monitor
+    was killed gets no cleanup: it is done here instead."""
+    while True:
+        record = containers.load(store, cid)
+        if record is None or record.get("status") in ("exited", "created"):
+            return
+        status = state_of(root, store, record)
+        if status["Status"] == "dead":
+            cleanup(root, store.root, cid)
+            return
+        time.sleep(0.05)
+
+
+def wait(root: str, store_root: str, text: str) -> int:
+    """`husk wait`: block until the container stops; its exit code."""
+    store = Store(store_root)
+    record = containers.find(store, text)
+    cid = record["id"]
+    last_exit = None
+    while True:
+        status = state_of(root, store, record)
+        if status["Status"] in ("exited", "dead"):
+            return status["ExitCode"]
+        last_exit = monitor.exit_info(store_root, cid) or last_exit
+        time.sleep(0.05)
+        record = containers.load(store, cid)
+        if record is None:  # removed (--rm): the code is the last exit.json seen
+            return last_exit["exit_code"] if last_exit else 0
+
+
+# The state people see
+
+def state_of(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    """docker's State object for a record, from the OCI state, the monitor
+    and the record: Status created|running|paused|restarting|exited|dead.
+
+    "dead" is a container whose monitor was killed (kill -9) after its
+    process ended: nobody recorded the exit, and only `husk rm -f` (or
+    `husk start`) moves it on."""
+    cid = record["id"]
+    try:
+        oci = container.state(root, cid)
+    except HuskError:
+        oci = None
+    oci_status = oci["status"] if oci else None
+    watched = monitor.alive(store.root, cid)  # None: never had a monitor (a foreground run)
+    info = monitor.exit_info(store.root, cid)
+    status = record.get("status", "created")
+    code = record.get("exit_code", 0)
+    error = record.get("error", "")
+    pid = 0
+    if oci_status in ("running", "paused") or (oci_status == "created" and status != "created"):
+        status, pid = ("paused" if oci_status == "paused" else "running"), oci.get("pid", 0)
+        if watched is False:
+            error = (f"its monitor (pid {monitor.monitor_pid(store.root, cid)}) was killed: "
+                     "its exit code and output are no longer recorded; husk rm -f removes it")
+    elif status == "running":  # the record says it runs; its process is gone
+        if info is not None:
+            status, code = "exited", info["exit_code"]  # the monitor's cleanup is on its way
+        elif watched is not True:
+            status, code = "dead", 255
+            error = "its monitor was killed before the exit was recorded; husk rm -f removes it"
+    return {"Status": status, "Running": status in ("running", "paused"), "Paused": status == "paused",
+            "Restarting": status == "restarting", "Dead": status == "dead", "Pid": pid,
+            "ExitCode": code if status in ("exited", "dead", "restarting") else 0, "Error": error,
+            "StartedAt": record.get("started_at", ""), "FinishedAt": record.get("finished_at", "")}
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    try:
+        a = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
+        b = datetime.datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return None
+    return (b - a).total_seconds()
+
+
+def human_status(state: dict[str, Any], now: str | None = None) -> str:
+    """docker ps's STATUS column: Up 5 seconds, Exited (0) 2 minutes ago, ..."""
+    now = now or containers.now()
+    status = state["Status"]
+    if status in ("running", "paused"):
+        text = f"Up {_duration(_seconds_between(state['StartedAt'], now))}"
+        return text + (" (Paused)" if status == "paused" else "") + (" (monitor lost)" if state["Error"] else "")
+    if status == "restarting":
+        return f"Restarting ({state['ExitCode']}) {_duration(_seconds_between(state['FinishedAt'], now))} ago"
+    if status == "exited":
+        return f"Exited ({state['ExitCode']}) {_duration(_seconds_between(state['FinishedAt'], now))} ago"
+    return status.capitalize()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 1:
+        return "Less than a second"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''}" if n > 1 else f"About a{'n' if unit == 'hour' else ''} {unit}"
+    n = int(seconds)
+    return f"{n} second{'s' if n > 1 else ''}"
