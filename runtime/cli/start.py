@@ -16,8 +16,9 @@ from runtime.core.errors import HuskError
 @click.pass_obj
 def command(g, attach, names):
     """Start a created container (OCI), or stopped image containers (docker)."""
-    if len(names) == 1 and not attach and _is_created_oci(g.root, names[0]):
-        return container.start(g.root, names[0])
+    if len(names) == 1 and not attach and (_is_created_oci(g.root, names[0])
+                                           or not _image_container(g, names[0])):
+        return container.start(g.root, names[0])  # runc's errors for an id it does not know
     from runtime.engine import lifecycle, logs, monitor
 
     if attach and len(names) > 1:
@@ -44,5 +45,16 @@ def command(g, attach, names):
 def _is_created_oci(root: str, cid: str) -> bool:
     try:
         return container.state(root, cid)["status"] == "created"
+    except HuskError:
+        return False
+
+
+def _image_container(g, text: str) -> bool:
+    from runtime.engine.image import containers
+    from runtime.engine.image.store import Store
+
+    try:
+        containers.find(Store(g.storage_root), text)
+        return True
     except HuskError:
         return False
