@@ -12,9 +12,11 @@ from runtime.core.errors import HuskError
 @click.option("--console-socket", help="Unix socket that receives the pty master.")
 @click.option("--detach", "-d", is_flag=True, help="Return once the program has exec'd.")
 @click.option("--pid-file", help="Write the new process's host pid here.")
-@click.option("--cwd", help="Working directory inside the container.")
+@click.option("--cwd", "--workdir", "-w", "cwd", help="Working directory inside the container.")
+@click.option("--interactive", "-i", is_flag=True, help="Keep stdin open (docker's -i; without it, an image "
+              "container's exec reads /dev/null).")
 @click.option("--env", "-e", multiple=True, help="KEY=VALUE, repeatable.")
-@click.option("--user", "-u", help="UID[:GID].")
+@click.option("--user", "-u", help="UID[:GID] (an image container: names from its /etc/passwd too).")
 @click.option("--additional-gids", "-g", multiple=True, type=int, help="Additional group, repeatable.")
 @click.option("--cap", "-c", "caps", multiple=True, help="Add a capability, repeatable.")
 @click.option("--no-new-privs", is_flag=True, help="Set no_new_privs.")
@@ -23,9 +25,18 @@ from runtime.core.errors import HuskError
 @click.argument("container_id")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
-def command(g, process_file, tty, console_socket, detach, pid_file, cwd, env, user, additional_gids, caps,
-            no_new_privs, preserve_fds, apparmor, container_id, command):
-    """Run a process in a running container; exit with its code."""
+def command(g, process_file, tty, console_socket, detach, pid_file, cwd, interactive, env, user, additional_gids,
+            caps, no_new_privs, preserve_fds, apparmor, container_id, command):
+    """Run a process in a running container (an OCI id, or an image container's name or id prefix)."""
+    image_container = _image_container(g, container_id)
+    if image_container is not None:
+        container_id = image_container["id"]
+        if user:
+            user = _image_user(g, image_container, user)
+        if not interactive:
+            from runtime.engine.run import stdin_from_devnull
+
+            stdin_from_devnull()
     if process_file:
         process = load_json_arg(process_file, "--process")
     else:
@@ -62,3 +73,37 @@ def _from_flags(root, container_id, args, tty, cwd, env, user, additional_gids, 
     if no_new_privs:
         process["noNewPrivileges"] = True
     return process
+
+
+def _image_container(g, text):
+    """The record of the image container TEXT names (docker's exec NAME),
+    or None when TEXT is an OCI container's id."""
+    from runtime.core.errors import NotFound
+
+    try:
+        container.state(g.root, text)
+        return None
+    except NotFound:
+        pass
+    from runtime.engine.image import containers
+    from runtime.engine.image.store import Store
+
+    store = Store(g.storage_root)
+    try:
+        return containers.find(store, text)
+    except HuskError:
+        raise NotFound(text) from None
+
+
+def _image_user(g, record, user):
+    """docker exec -u NAME[:GROUP]: looked up in the container's own
+    /etc/passwd and /etc/group, by fd inside its rootfs."""
+    import os
+
+    from runtime.engine.image import users
+    from runtime.engine.image.store import Store
+
+    rootfs = os.path.join(Store(g.storage_root).container_dir(record["id"]), "rootfs")
+    u = users.resolve(rootfs, user)
+    return f"{u.uid}:{u.gid}"
+

@@ -25,7 +25,8 @@ VERBS = {
     "pull": "pull", "images": "images", "image": "image", "rmi": "rmi", "load": "load", "save": "save",
     "login": "login", "logout": "logout", "rm": "rm", "containers": "containers", "network": "network",
     "system": "system", "logs": "logs", "stop": "stop", "restart": "restart", "wait": "wait",
-    "inspect": "inspect", "cleanup": "cleanup",
+    "inspect": "inspect", "cleanup": "cleanup", "volume": "volume", "stats": "stats", "top": "top",
+    "port": "port", "rename": "rename",
 }
 
 

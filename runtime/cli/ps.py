@@ -39,7 +39,7 @@ def command(g, fmt, show_all, quiet, container_id):
 
 def _docker_ps(g, fmt, show_all, quiet):
     from runtime.engine.image.store import Store
-    from runtime.engine.inspect import _FIELD, ps_row, render
+    from runtime.engine.inspect import ps_row
 
     store = Store(g.storage_root)
     rows = [ps_row(g.root, store, r) for r in store.container_records()]
@@ -49,17 +49,6 @@ def _docker_ps(g, fmt, show_all, quiet):
         for r in rows:
             click.echo(r["ID"])
         return
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    template = DOCKER_TABLE if fmt in (None, "table") else fmt
-    if not template.startswith("table"):
-        for r in rows:
-            click.echo(render(template, r))
-        return
-    template = template[len("table"):].strip().replace("\\t", "\t")
-    table = [[HEADERS.get(m.group(2), m.group(2).upper()) for m in _FIELD.finditer(template)]]
-    table += [render(template, r).split("\t") for r in rows]
-    widths = [max(len(row[i]) for row in table if i < len(row)) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    from runtime.cli._table import print_rows
+
+    print_rows(rows, fmt, DOCKER_TABLE, HEADERS)

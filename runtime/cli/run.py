@@ -17,7 +17,8 @@ OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring"
 IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", "entrypoint", "name",
               "hostname", "read_only", "pull", "platform", "quiet", "storage_driver", "authfile", "tls_verify",
               "network", "publish", "publish_all", "ip", "dns", "add_host", "security_opt", "restart",
-              "log_opt")
+              "log_opt", "volume", "mount", "tmpfs", "memory", "memory_swap", "memory_reservation", "cpus",
+              "cpu_shares", "cpuset_cpus", "pids_limit")
 
 
 @click.command(cls=PodmanBoolFlags, context_settings={"allow_interspersed_args": False})
@@ -54,6 +55,17 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
 @click.option("--tls-verify/--no-tls-verify", "tls_verify", default=True, help="[image] Verify registry TLS.")
 @click.option("--security-opt", multiple=True,
               help="[image] seccomp=unconfined|PROFILE.json, no-new-privileges (repeatable).")
+# volumes and limits
+@click.option("--volume", "-v", multiple=True, help="[image] [NAME|/HOST/PATH:]/DEST[:ro] (repeatable).")
+@click.option("--mount", multiple=True, help="[image] type=bind|volume|tmpfs,source=S,target=T[,readonly].")
+@click.option("--tmpfs", multiple=True, help="[image] /DEST[:size=64m,...]: a tmpfs (noexec,nosuid,nodev).")
+@click.option("--memory", "-m", help="[image] Memory limit (6m or more).")
+@click.option("--memory-swap", help="[image] Memory plus swap limit; -1: unlimited swap.")
+@click.option("--memory-reservation", help="[image] Soft memory limit.")
+@click.option("--cpus", help="[image] CPUs' time, like 1.5.")
+@click.option("--cpu-shares", "-c", type=int, help="[image] Relative CPU weight (1024 is the default).")
+@click.option("--cpuset-cpus", help="[image] CPUs it may run on, like 0-1.")
+@click.option("--pids-limit", type=int, help="[image] Most processes at once (0 or -1: unlimited).")
 # networking
 @click.option("--network", "--net", "network", default="bridge", show_default=True,
               help="[image] bridge, none, host, container:NAME or a network's name.")
@@ -76,6 +88,7 @@ def command(ctx, target, command, **opts):
                              no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0, keep=opts["keep"],
                              no_new_keyring=opts["no_new_keyring"])
     from runtime.cli.main import report
+    from runtime.engine.limits import Limits
     from runtime.engine.run import RunRequest, run_image
 
     if any(_given(ctx, k) for k in OCI_ONLY):
@@ -88,7 +101,11 @@ def command(ctx, target, command, **opts):
         detach=opts["detach"], remove=opts["rm"], read_only=opts["read_only"], storage_driver=opts["storage_driver"],
         security_opt=list(opts["security_opt"]), network=opts["network"], publish=list(opts["publish"]),
         publish_all=opts["publish_all"], ip=opts["ip"], dns=list(opts["dns"]), add_host=list(opts["add_host"]),
-        restart=opts["restart"], log_opts=list(opts["log_opt"]))
+        restart=opts["restart"], log_opts=list(opts["log_opt"]), volumes=list(opts["volume"]),
+        mounts=list(opts["mount"]), tmpfs=list(opts["tmpfs"]),
+        limits=Limits(memory=opts["memory"], memory_swap=opts["memory_swap"],
+                      memory_reservation=opts["memory_reservation"], cpus=opts["cpus"],
+                      cpu_shares=opts["cpu_shares"], cpuset_cpus=opts["cpuset_cpus"], pids_limit=opts["pids_limit"]))
     return run_image(g.root, g.storage_root, req, report=lambda message: report(g, message), started=click.echo)
 
 

@@ -57,7 +57,10 @@ class ConfigError(HuskError):
     kind = "config"
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__("config.json", f"{field}: {problem}", _errno.EINVAL)
+        if field.startswith("-"):  # a command-line flag: it names itself
+            super().__init__(field, problem, _errno.EINVAL)
+        else:
+            super().__init__("config.json", f"{field}: {problem}", _errno.EINVAL)
 
     def __str__(self) -> str:
         return f"{self.step}: {self.detail}"

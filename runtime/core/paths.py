@@ -20,6 +20,7 @@ Inside a store (StoreLayout):
                               detached one the monitor's container.log, monitor.pid, exit.json
     gc.lock                   flock: shared while content is added, exclusive to collect
     networks/<name>.json      networks; networks/<name>/ips/<address>
+    volumes/<name>/           volume.json and _data, bind-mounted into containers (-v NAME:/DIR)
     tmp/                      staging for pulls and unpacks
     images.json               names -> manifests
 """
@@ -74,6 +75,11 @@ class StoreLayout:
     @property
     def networks(self) -> str:
         return os.path.join(self.root, "networks")
+
+    @property
+    def volumes(self) -> str:
+        """Named volumes: volumes/<name>/volume.json and its _data directory."""
+        return os.path.join(self.root, "volumes")
 
     @property
     def tmp(self) -> str:

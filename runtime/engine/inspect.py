@@ -15,7 +15,7 @@ import os
 import re
 from typing import Any
 
-from runtime.core.errors import ConfigError
+from runtime.core.errors import ConfigError, HuskError
 from runtime.core.paths import StoreLayout
 from runtime.engine import lifecycle
 from runtime.engine.image.store import Store
@@ -27,6 +27,21 @@ def _ports(record: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     for host_ip, host_port, proto, _ip, port in (record.get("network") or {}).get("ports") or []:
         out.setdefault(f"{port}/{proto}", []).append({"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)})
     return out
+
+
+def port_lines(record: dict[str, Any], wanted: str | None = None) -> list[str]:
+    """`husk port`: "80/tcp -> 127.0.0.1:8080" for each published port,
+    or only those of WANTED (PORT or PORT/PROTO)."""
+    if wanted and "/" not in wanted:
+        wanted += "/tcp"
+    lines = []
+    for key, binds in _ports(record).items():
+        if wanted in (None, key):
+            lines += [f"{p['HostIp']}:{p['HostPort']}" if wanted else f"{key} -> {p['HostIp']}:{p['HostPort']}"
+                      for p in binds]
+    if wanted and not lines:
+        raise HuskError("port", f"no public port {wanted!r} published for {record['name']}")
+    return lines
 
 
 def _config_json(store: Store, cid: str) -> dict[str, Any]:
@@ -49,10 +64,9 @@ def inspect(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
         pass
     net = record.get("network") or {}
     policy = lifecycle.parse_restart(record.get("restart", "no"))
-    mounts = [{"Type": m.get("type", "bind"), "Source": m.get("source", ""), "Destination": m["destination"],
-               "RW": "ro" not in (m.get("options") or []), "Propagation": ""}
-              for m in spec.get("mounts") or [] if m.get("type") == "bind"
-              and m["destination"] not in ("/etc/resolv.conf", "/etc/hosts", "/etc/hostname")]
+    mounts = record.get("mounts") or []
+    resources = record.get("limits") or {}
+    memory, cpu = resources.get("memory") or {}, resources.get("cpu") or {}
     user = process.get("user") or {}
     networks = {}
     if net.get("network"):
@@ -72,7 +86,14 @@ def inspect(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
                        "AutoRemove": bool(record.get("remove")), "NetworkMode": net.get("mode", ""),
                        "LogConfig": {"Type": "k8s-file",
                                      "Config": ({"max-size": str(record["log_size_max"])}
-                                                if record.get("log_size_max") else {})}},
+                                                if record.get("log_size_max") else {})},
+                       "Binds": [f"{m.get('Name') or m['Source']}:{m['Destination']}" + (":ro" if not m["RW"] else "")
+                                 for m in mounts if m["Type"] != "tmpfs"],
+                       "Memory": memory.get("limit", 0), "MemorySwap": memory.get("swap", 0),
+                       "MemoryReservation": memory.get("reservation", 0),
+                       "NanoCpus": cpu["quota"] * 1_000_000_000 // cpu["period"] if cpu.get("quota") else 0,
+                       "CpuShares": cpu.get("shares", 0), "CpusetCpus": cpu.get("cpus", ""),
+                       "PidsLimit": (resources.get("pids") or {}).get("limit", 0)},
         "Mounts": mounts,
         "Config": {"Hostname": spec.get("hostname", ""), "User": f"{user.get('uid', 0)}:{user.get('gid', 0)}",
                    "Env": process.get("env") or [], "Cmd": args, "Image": record.get("image_name", ""),

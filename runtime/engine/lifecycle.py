@@ -172,7 +172,7 @@ def _backoff(record: dict[str, Any], restarts: int) -> float:
 def _finish(store: Store, record: dict[str, Any], code: int, finished_at: str | None) -> None:
     cid = record["id"]
     if record.get("remove"):
-        containers.destroy(store, cid)
+        containers.destroy(store, cid, anonymous_volumes=True)
         return
     containers.release(store, cid)
     containers.update(store, cid, status="exited", exit_code=code, finished_at=finished_at or containers.now(),

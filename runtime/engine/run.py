@@ -20,7 +20,7 @@ from typing import Any
 
 from runtime.core import container
 from runtime.core.errors import ConfigError, ExecError, HuskError, ImageError, NotFound
-from runtime.engine import lifecycle
+from runtime.engine import lifecycle, limits, volumes
 from runtime.engine.image import bundle, containers, images, reference
 from runtime.engine.image.store import Store
 
@@ -60,6 +60,10 @@ class RunRequest:
     add_host: list[str] = field(default_factory=list)
     restart: str = "no"
     log_opts: list[str] = field(default_factory=list)
+    limits: limits.Limits = field(default_factory=limits.Limits)
+    volumes: list[str] = field(default_factory=list)  # -v
+    mounts: list[str] = field(default_factory=list)  # --mount
+    tmpfs: list[str] = field(default_factory=list)  # --tmpfs
 
 
 Report = Callable[[str], None]
@@ -104,12 +108,23 @@ def _create(store: Store, req: RunRequest) -> dict[str, Any]:
     run_opts = bundle.RunOptions(command=req.command, entrypoint=req.entrypoint, env=env, workdir=req.workdir,
                                  user=req.user, hostname=req.hostname, tty=req.tty, read_only=req.read_only)
     bundle.parse_security_opts(req.security_opt, run_opts)
+    run_opts.resources = limits.to_resources(req.limits)
+    mounts = _mounts(req)
     extra = _detached_fields(req)
+    extra["limits"] = run_opts.resources
     from runtime.engine.network.attach import NetworkRequest  # pyroute2: only when a container is made
 
     net = NetworkRequest(req.network, req.publish, req.publish_all, req.ip, req.dns, req.add_host)
     return containers.create(store, digest, name or req.target, run_opts, name=req.name, driver=req.storage_driver,
-                             remove_after=req.remove, network=net, extra=extra)
+                             remove_after=req.remove, network=net, mounts=mounts, extra=extra)
+
+
+def _mounts(req: RunRequest) -> list[volumes.MountRequest]:
+    """-v, --mount and --tmpfs, checked before anything is made."""
+    out = ([volumes.parse_volume(v) for v in req.volumes] + [volumes.parse_mount(m) for m in req.mounts]
+           + [volumes.parse_tmpfs(t) for t in req.tmpfs])
+    volumes.check(out)
+    return out
 
 
 def _detached_fields(req: RunRequest) -> dict[str, Any]:
@@ -143,17 +158,19 @@ def run_image(root: str, store_root: str, req: RunRequest, report: Report, start
     if req.detach:
         return _run_detached(root, store, record, report, started)
     code = HUSK_FAILED
+    ran = False
     try:
         containers.update(store, cid, status="running", started_at=containers.now())
         if not req.interactive and not req.tty:
-            _stdin_from_devnull()
+            stdin_from_devnull()
         code = container.run(root, cid, record["dir"])
+        ran = True
     except HuskError as e:
         report(str(e))
         code = e.exit_code if isinstance(e, ExecError) else HUSK_FAILED
     finally:
-        if req.remove:
-            containers.destroy(store, cid)
+        if req.remove:  # and the volumes it made, if it never ran
+            containers.destroy(store, cid, anonymous_volumes=True, volumes_made=not ran)
         else:
             containers.release(store, cid)
             containers.set_status(store, cid, "exited", code)
@@ -170,22 +187,23 @@ def _run_detached(root: str, store: Store, record: dict, report: Report, started
             lifecycle.start_detached(root, store, record)
     except HuskError as e:
         report(str(e))
-        containers.destroy(store, cid)
+        containers.destroy(store, cid, anonymous_volumes=True, volumes_made=True)
         return e.exit_code if e.exit_code in (126, 127) else HUSK_FAILED
     started(cid)
     return 0
 
 
-def _stdin_from_devnull() -> None:
+def stdin_from_devnull() -> None:
     """Without -i the container's stdin is /dev/null, as with docker."""
     fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     os.dup2(fd, 0)
     os.close(fd)
 
 
-def remove(root: str, store_root: str, text: str, force: bool) -> str:
+def remove(root: str, store_root: str, text: str, force: bool, remove_volumes: bool = False) -> str:
     """`husk rm`: the container named or id'd by TEXT goes (its runtime
-    state, rootfs, changes and network); returns its name."""
+    state, rootfs, changes and network; with REMOVE_VOLUMES, its anonymous
+    volumes); returns its name."""
     store = Store(store_root)
     record = containers.find(store, text)
     status = lifecycle.state_of(root, store, record)["Status"]
@@ -196,7 +214,7 @@ def remove(root: str, store_root: str, text: str, force: bool) -> str:
     with containers.locked(store, record["id"]):
         with contextlib.suppress(NotFound):
             container.delete(root, record["id"], force=True)
-        containers.destroy(store, record["id"])  # also its network and rootfs
+        containers.destroy(store, record["id"], anonymous_volumes=remove_volumes)  # also its network and rootfs
     return record["name"]
 
 

@@ -221,6 +221,17 @@ def layouts(tmp_path_factory):
         "sh", "-c", "trap 'echo got USR1; exit 9' USR1; echo ready; while :; do sleep 0.1; done"]})
     lay.tag(mdesc, "latest")
     out["stopsignal"] = lay.save()
+    # Volumes: content at a volume's destination is copied up (owner and
+    # mode kept); /data is a symlink that must resolve inside the rootfs.
+    lay = Layout(str(base / "volumes"))
+    seed = layer([entry("var/lib/app", "dir", uid=1000, gid=1000, mode=0o750),
+                  entry("var/lib/app/seed", data=b"from the image\n", uid=1000, gid=1000, mode=0o640),
+                  entry("var/lib/app/tool", data=b"#!/bin/sh\n", mode=0o4755),
+                  entry("var/lib/app/link", "symlink", link="/etc/passwd"),
+                  entry("data", "symlink", link="/etc")])
+    mdesc, _ = lay.image([bb, seed])
+    lay.tag(mdesc, "latest")
+    out["volumes"] = lay.save()
     return out
 
 

@@ -29,6 +29,7 @@ class RunOptions:
     read_only: bool = False
     seccomp: str = "default"  # "default", "unconfined" or a profile's path
     no_new_privileges: bool = False
+    resources: dict[str, Any] = field(default_factory=dict)  # linux.resources (engine.limits)
 
 
 def parse_security_opts(values: list[str], opts: RunOptions) -> None:
@@ -65,9 +66,11 @@ def hostname_for(container_id: str) -> str:
 
 
 def make_config(image_config: dict[str, Any], rootfs: str, opts: RunOptions, container_id: str,
-                cgroups_path: str, network: dict[str, Any] | None = None) -> dict[str, Any]:
+                cgroups_path: str, network: dict[str, Any] | None = None,
+                mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """NETWORK: what network.attach returned: the network namespace entry
-    (None for the host's) and the bind mounts of resolv.conf, hosts, hostname."""
+    (None for the host's) and the bind mounts of resolv.conf, hosts, hostname.
+    MOUNTS: the volumes, bind mounts and tmpfs mounts (engine.volumes), last."""
     cfg = image_config.get("config") or {}
     entrypoint = [opts.entrypoint] if opts.entrypoint is not None else list(cfg.get("Entrypoint") or [])
     if opts.entrypoint == "":
@@ -103,11 +106,12 @@ def make_config(image_config: dict[str, Any], rootfs: str, opts: RunOptions, con
     spec["root"] = {"path": "rootfs", "readonly": opts.read_only}
     spec["hostname"] = hostname
     spec["linux"]["cgroupsPath"] = cgroups_path
-    spec["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
+    spec["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}], **opts.resources}
     if network is not None:
         namespaces = [ns for ns in spec["linux"]["namespaces"] if ns["type"] != "network"]
         if network["namespace"]:
             namespaces.append(network["namespace"])
         spec["linux"]["namespaces"] = namespaces
         spec["mounts"] += network["mounts"]
+    spec["mounts"] += mounts or []
     return spec

@@ -8,6 +8,9 @@ bundle per container under the store's containers/ directory.
     containers/<id>/lock             flock: one lifecycle step at a time
                                      (start, stop, the monitor's cleanup, rm)
 
+A container's volumes (engine.volumes) are named in its record's
+"mounts", docker's Mounts shape; those it made are in "volumes_made".
+
 The runtime core knows nothing of images: it gets this directory as an
 ordinary bundle.
 """
@@ -26,6 +29,7 @@ from typing import Any
 
 from runtime.core.errors import ImageError
 from runtime.core.paths import StoreLayout
+from runtime.engine import volumes
 from runtime.engine.image import bundle, rootfs
 from runtime.engine.image.store import Store, _write_json, remove_tree
 
@@ -61,10 +65,11 @@ def now() -> str:
 
 def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOptions, *,
            name: str | None = None, driver: str = "overlay", remove_after: bool = False,
-           network=None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Make the record, the rootfs, the network (a network.attach.NetworkRequest)
-    and config.json; all undone if any step fails.  EXTRA: more fields for
-    the record (the restart policy, the log size, ...)."""
+           network=None, mounts: list | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Make the record, the rootfs, the network (a network.attach.NetworkRequest),
+    the volumes (MOUNTS: volumes.MountRequest) and config.json; all undone
+    if any step fails.  EXTRA: more fields for the record (the restart
+    policy, the log size, ...)."""
     cid = os.urandom(32).hex()
     name = name or f"husk-{cid[:12]}"
     if not _NAME.match(name):
@@ -78,8 +83,15 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
         with store.metadata_lock():
             if any(r["name"] == name for r in store.container_records()):
                 raise ImageError("--name", f"{name!r} is already in use by a container (husk rm {name})")
-            os.mkdir(cdir, 0o700)
-            _write_json(_record_path(store, cid), record)
+            # Named while the lock is held, so `husk volume rm` sees them in use.
+            oci_mounts, record["mounts"], made = volumes.resolve(store.root, mounts or [])
+            record["volumes_made"] = made
+            try:
+                os.mkdir(cdir, 0o700)
+                _write_json(_record_path(store, cid), record)
+            except BaseException:
+                volumes.remove_made(store.root, made)
+                raise
         try:
             config = store.config(image_digest)
             record["driver"] = rootfs.make(store, config["rootfs"]["diff_ids"], cdir, driver, volatile=remove_after)
@@ -88,12 +100,16 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
             if network is not None:
                 record["network_request"] = dataclasses.asdict(network)
                 net = _attach(store, record, config)
-            spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/{CGROUP_PARENT}/{cid}", net)
+            volumes.copy_up(os.path.join(cdir, "rootfs"), record["mounts"])
+            for m in record["mounts"]:
+                m.pop("CopyUp", None)
+            spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/{CGROUP_PARENT}/{cid}", net,
+                                      oci_mounts)
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f, indent=1)
             _write_json(_record_path(store, cid), record)
         except BaseException:
-            destroy(store, cid)
+            destroy(store, cid, volumes_made=True)
             raise
     record["dir"] = cdir
     return record
@@ -132,6 +148,22 @@ def prepare(store: Store, record: dict[str, Any]) -> None:
     except BaseException:
         release(store, cid)
         raise
+
+
+def rename(store: Store, text: str, new_name: str) -> dict[str, Any]:
+    """`husk rename`: the record's name, and the name its network resolves."""
+    if not _NAME.match(new_name):
+        raise ImageError("rename", f"{new_name!r}: use letters, digits and _ . - (up to 128)")
+    with store.metadata_lock():
+        record = find(store, text)
+        if any(r["name"] == new_name and r["id"] != record["id"] for r in store.container_records()):
+            raise ImageError("rename", f"{new_name!r} is already in use by a container")
+        record = update(store, record["id"], name=new_name)
+    if os.path.exists(os.path.join(store.container_dir(record["id"]), "network.json")):
+        from runtime.engine.network import attach
+
+        attach.rename(store.root, store.container_dir(record["id"]), new_name)
+    return record
 
 
 def load(store: Store, cid: str) -> dict[str, Any] | None:
@@ -213,8 +245,13 @@ def unmount(store: Store, cid: str) -> None:
         syscalls.umount(target, syscalls.MNT_DETACH)
 
 
-def destroy(store: Store, cid: str) -> None:
+def destroy(store: Store, cid: str, *, anonymous_volumes: bool = False, volumes_made: bool = False) -> None:
+    """Remove the container: its network, rootfs, changes and directory.
+    ANONYMOUS_VOLUMES (--rm, rm -v): also its anonymous volumes;
+    VOLUMES_MADE (a run that failed): also the volumes it made.  A volume
+    another container uses stays."""
     cdir = store.container_dir(cid)
+    record = load(store, cid) or {}
     if os.path.exists(os.path.join(cdir, "network.json")):
         from runtime.engine.network import attach
 
@@ -222,3 +259,17 @@ def destroy(store: Store, cid: str) -> None:
     rootfs.remove(cdir)
     remove_tree(cdir)
     _remove_cgroup_parent()
+    names = [m["Name"] for m in record.get("mounts") or [] if m.get("Type") == "volume"]
+    doomed = [n for n in names if (volumes_made and n in record.get("volumes_made", []))
+              or (anonymous_volumes and _anonymous(store, n))]
+    if doomed:
+        with store.metadata_lock():
+            others = store.container_records()
+            volumes.remove_made(store.root, [n for n in doomed if not volumes.users(others, n)])
+
+
+def _anonymous(store: Store, name: str) -> bool:
+    try:
+        return bool(volumes.get(store.root, name).get("Anonymous"))
+    except ImageError:
+        return False

@@ -250,3 +250,16 @@ def detach(store_root: str, cdir: str) -> None:
     if rec.get("network"):
         with contextlib.suppress(HuskError):
             _refresh_hosts(store_root, rec["network"])
+
+
+def rename(store_root: str, cdir: str, name: str) -> None:
+    """`husk rename`: the container's new name resolves on its network
+    (every member's /etc/hosts is written again, its own too)."""
+    rec = load_record(cdir)
+    if rec is None:
+        return
+    rec["name"] = name
+    _save(cdir, rec)
+    if rec.get("network"):
+        with contextlib.suppress(HuskError):
+            _refresh_hosts(store_root, rec["network"])

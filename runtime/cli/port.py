@@ -1,0 +1,17 @@
+"""`husk port NAME [PORT[/PROTO]]`: where a container's ports are published."""
+
+import click
+
+
+@click.command()
+@click.argument("name")
+@click.argument("port", required=False)
+@click.pass_obj
+def command(g, name, port):
+    """The host addresses of a container's published ports."""
+    from runtime.engine.image import containers
+    from runtime.engine.image.store import Store
+    from runtime.engine.inspect import port_lines
+
+    for line in port_lines(containers.find(Store(g.storage_root), name), port):
+        click.echo(line)
