@@ -23,17 +23,28 @@ MIRROR = os.environ.get("HUSK_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
 
 
-def minbase() -> str:
-    root = os.path.join(CACHE, f"debian-{SUITE}-minbase")
+def minbase(include: tuple[str, ...] = ()) -> str:
+    """The debootstrap tree (with the INCLUDE packages too), cached."""
+    root = os.path.join(CACHE, f"debian-{SUITE}-minbase" + "".join(f"-{p}" for p in include))
     if os.path.isdir(root):
         return root
     tmp = root + ".partial"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(CACHE, exist_ok=True)
-    subprocess.run(["debootstrap", "--variant=minbase", SUITE, tmp, MIRROR], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(["debootstrap", "--variant=minbase", *([f"--include={','.join(include)}"] if include else []),
+                    SUITE, tmp, MIRROR], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     os.rename(tmp, root)
     return root
+
+
+def gcc_layout(dest: str) -> str:
+    """Debian minbase with gcc and libc6-dev, one layer: a base image for
+    Dockerfiles that compile (husk build, podman build)."""
+    lay = Layout(dest)
+    mdesc, _ = lay.image([_tar(minbase(("gcc", "libc6-dev")), ".")], compression="",
+                         config={"Cmd": ["bash"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]})
+    lay.tag(mdesc, "latest")
+    return lay.save()
 
 
 def _tar(root: str, *args: str) -> bytes:

@@ -53,7 +53,11 @@ def podman(tmp_path_factory):
     yield pm
     pm("rm", "-a", "-f")
     pm("system", "reset", "-f")
-    # conmon's cgroup belongs to podman's cgroupfs layout, shared by all conmons.
+    remove_conmon_cgroups()
+
+
+def remove_conmon_cgroups() -> None:
+    """conmon's cgroup belongs to podman's cgroupfs layout, shared by all conmons."""
     for d in sorted(cgroups_named("conmon"), key=len, reverse=True):
         if "libpod_parent" in d:
             for p in (d, os.path.dirname(d)):

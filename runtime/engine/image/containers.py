@@ -219,10 +219,10 @@ def release(store: Store, cid: str) -> None:
 
     attach.detach(store.root, store.container_dir(cid))
     unmount(store, cid)
-    _remove_cgroup_parent()
+    remove_cgroup_parent()
 
 
-def _remove_cgroup_parent() -> None:
+def remove_cgroup_parent() -> None:
     """The runtime core removes only the cgroup directories a container
     created, so the shared /husk parent stays when its creator is not the
     last to go.  Whoever leaves it empty removes it (rmdir(2) refuses a
@@ -258,7 +258,7 @@ def destroy(store: Store, cid: str, *, anonymous_volumes: bool = False, volumes_
         attach.detach(store.root, cdir)
     rootfs.remove(cdir)
     remove_tree(cdir)
-    _remove_cgroup_parent()
+    remove_cgroup_parent()
     names = [m["Name"] for m in record.get("mounts") or [] if m.get("Type") == "volume"]
     doomed = [n for n in names if (volumes_made and n in record.get("volumes_made", []))
               or (anonymous_volumes and _anonymous(store, n))]

@@ -133,8 +133,8 @@ def _apply_layer(layer: str, target: str) -> None:
         os.unlink(path)
 
 
-def remove(cdir: str) -> None:
-    """Unmount (if mounted) and remove a container's rootfs and upper/work."""
+def remove_mount(cdir: str) -> None:
+    """Unmount DIR/rootfs if it is mounted (lazily if it is busy)."""
     target = os.path.join(cdir, "rootfs")
     if os.path.ismount(target):
         try:
@@ -142,6 +142,11 @@ def remove(cdir: str) -> None:
         except OSError as e:
             if e.errno != errno.EINVAL:
                 syscalls.umount(target, syscalls.MNT_DETACH)
+
+
+def remove(cdir: str) -> None:
+    """Unmount (if mounted) and remove a container's rootfs and upper/work."""
+    remove_mount(cdir)
     for name in ("rootfs", "upper", "work", "empty"):
         remove_tree(os.path.join(cdir, name))
 
