@@ -8,8 +8,6 @@ import click
 TABLE = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
 HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT",
            "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
-# The first reading's CPU % is over this long, as docker's first is over its first interval.
-FIRST_INTERVAL = 0.5
 
 
 @click.command()
@@ -25,14 +23,12 @@ def command(g, no_stream, fmt, no_trunc, containers):
     from runtime.engine.image.store import Store
 
     store = Store(g.storage_root)
-    named = [ctrs.find(store, c) for c in containers]
+    named = [_find(g, store, ctrs, c) for c in containers]
     previous: dict = {}
 
     def records():
         return named or store.container_records()
 
-    stats.collect(g.root, records(), previous)
-    time.sleep(FIRST_INTERVAL)
     while True:
         rows = stats.collect(g.root, records(), previous)
         if named and len(rows) < len(named):
@@ -56,3 +52,19 @@ def _print(rows, fmt):
     from runtime.cli._table import print_rows
 
     print_rows(rows, fmt, TABLE, HEADERS)
+
+
+def _find(g, store, ctrs, text):
+    """An image container by name or prefix; else an OCI container by its
+    id (one podman or containerd made with husk as the runtime)."""
+    from runtime.core import container
+    from runtime.core.errors import HuskError
+
+    try:
+        return ctrs.find(store, text)
+    except HuskError:
+        try:
+            container.state(g.root, text)
+        except HuskError:
+            raise HuskError("stats", f"no such container: {text}") from None
+        return {"id": text, "name": text[:12]}

@@ -5,7 +5,9 @@ stats (cgroup v1 files or v2 files, the same shape either way) and the
 container's network namespace:
 
     CPU %      the cgroup's CPU time (cpuacct.usage / cpu.stat usage_usec)
-               over wall time since the last sample, 100% per CPU
+               over wall time since the last reading, 100% per CPU; the
+               first reading is over the container's life so far (its
+               init's start time in /proc/PID/stat), as podman's is
     MEM        memory usage less inactive page cache, as docker counts it
                (memory.usage_in_bytes - total_inactive_file, or
                memory.current - inactive_file), against memory.limit or,
@@ -18,6 +20,7 @@ container's network namespace:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -124,18 +127,20 @@ def collect(root: str, records: list[dict[str, Any]], previous: dict[str, Sample
         except HuskError:
             continue  # not running (or gone since it was listed)
         pid = state.get("pid") or pid
-        started = _started_ns(r)
+        started = _started_ns(pid)
         out, previous[r["id"]] = row(r, data, pid, previous.get(r["id"]), started)
         rows.append(out)
     return rows
 
 
-def _started_ns(record: dict[str, Any]) -> int:
-    import datetime
-
-    text = record.get("started_at") or record.get("created") or ""
+def _started_ns(pid: int) -> int:
+    """When PID started, in ns since the epoch: its start time in clock
+    ticks after boot (/proc/PID/stat field 22) plus the boot time (btime)."""
     try:
-        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        with open(f"/proc/{pid}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    except (OSError, ValueError, StopIteration, IndexError):
         return time.time_ns()
-    return int(when.timestamp() * 1e9)
+    return btime * 1_000_000_000 + ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
