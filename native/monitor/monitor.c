@@ -24,8 +24,15 @@
  * It writes its own pid and start time to monitor.pid, so `husk ps` can
  * tell a monitor that was killed from one that runs.
  *
+ * With --health-interval, it is also the health check's clock, as docker's
+ * daemon is: every interval while the container runs (and no check is
+ * still running) it starts the health command, `husk healthcheck run ID`,
+ * which execs the check in the container and records the result.  The
+ * poll timeout is the time to the next check, so no timer thread is needed.
+ *
  *   husk-monitor [--log-size-max BYTES] [--exit-command PATH
- *                [--exit-command-arg ARG]...] SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...
+ *                [--exit-command-arg ARG]...] [--health-interval MS --health-command PATH
+ *                [--health-command-arg ARG]...] SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -237,13 +244,16 @@ code_of (int status)
   return WIFSIGNALED (status) ? 128 + WTERMSIG (status) : WEXITSTATUS (status);
 }
 
-/* The exit command runs after this process is gone: forked, in a session
- * of its own, reparented to the nearest subreaper (or init) when we exit. */
-static void
-run_exit_command (char **argv)
+/* A helper command (the exit command, a health check): forked, in a
+ * session of its own, with no signal blocked and stdio on /dev/null.
+ * The exit command runs after this process is gone, reparented to the
+ * nearest subreaper (or init) when we exit; a health check is our child,
+ * reaped in the main loop. */
+static pid_t
+run_command (char **argv)
 {
   if (argv[0] == NULL)
-    return;
+    return 0;
   pid_t pid = fork ();
   if (pid == 0)
     {
@@ -251,15 +261,32 @@ run_exit_command (char **argv)
       sigset_t none;
       sigemptyset (&none);
       sigprocmask (SIG_SETMASK, &none, NULL);
+      int null = open ("/dev/null", O_RDWR);
+      if (null >= 0)
+        {
+          dup2 (null, 0);
+          dup2 (null, 1);
+          dup2 (null, 2);
+        }
       execv (argv[0], argv);
       _exit (127);
     }
+  return pid;
+}
+
+static long long
+now_ms (void)
+{
+  struct timespec t;
+  clock_gettime (CLOCK_MONOTONIC, &t);
+  return (long long) t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static void
 usage (void)
 {
   fprintf (stderr, "usage: husk-monitor [--log-size-max BYTES] [--exit-command PATH [--exit-command-arg ARG]...] "
+                   "[--health-interval MS --health-command PATH [--health-command-arg ARG]...] "
                    "SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...\n");
   exit (2);
 }
@@ -270,10 +297,15 @@ main (int argc, char **argv)
   static const struct option options[] = { { "log-size-max", required_argument, NULL, 'l' },
                                            { "exit-command", required_argument, NULL, 'e' },
                                            { "exit-command-arg", required_argument, NULL, 'a' },
+                                           { "health-interval", required_argument, NULL, 'i' },
+                                           { "health-command", required_argument, NULL, 'c' },
+                                           { "health-command-arg", required_argument, NULL, 'g' },
                                            { NULL, 0, NULL, 0 } };
   char **exit_argv = calloc (argc + 1, sizeof *exit_argv);
-  int nexit = 0, opt;
-  if (exit_argv == NULL)
+  char **health_argv = calloc (argc + 1, sizeof *health_argv);
+  int nexit = 0, nhealth = 1, opt;
+  long long health_interval = 0;
+  if (exit_argv == NULL || health_argv == NULL)
     return 1;
   exit_argv[nexit++] = NULL; /* argv[0], the path, once --exit-command is seen */
   while ((opt = getopt_long (argc, argv, "+", options, NULL)) != -1)
@@ -288,12 +320,24 @@ main (int argc, char **argv)
       case 'a':
         exit_argv[nexit++] = optarg;
         break;
+      case 'i':
+        health_interval = strtoll (optarg, NULL, 10);
+        break;
+      case 'c':
+        health_argv[0] = optarg;
+        break;
+      case 'g':
+        health_argv[nhealth++] = optarg;
+        break;
       default:
         usage ();
       }
   if (exit_argv[0] == NULL)
     nexit = 0;
   exit_argv[nexit] = NULL;
+  health_argv[nhealth] = NULL;
+  if (health_argv[0] == NULL || health_interval <= 0)
+    health_interval = 0;
   argv += optind - 1; /* argv[1..] are the positional arguments */
   argc -= optind - 1;
   if (argc < 6 || strcmp (argv[4], "--") != 0)
@@ -351,13 +395,29 @@ main (int argc, char **argv)
   pid_t early_pid[16];
   int early_status[16], nearly = 0;
   char early_time[16][64];
+  pid_t health_pid = 0;
+  long long next_check = 0;
 
   while (open_streams > 0 || !container_done)
     {
       struct pollfd fds[3] = { { .fd = sfd, .events = POLLIN },
                                { .fd = streams[0].fd, .events = POLLIN },
                                { .fd = streams[1].fd, .events = POLLIN } };
-      if (poll (fds, 3, -1) < 0 && errno != EINTR)
+      int timeout = -1;
+      if (health_interval && container > 0 && !container_done)
+        {
+          long long now = now_ms ();
+          if (next_check == 0)
+            next_check = now + health_interval; /* the first check is one interval in, as docker's */
+          if (now >= next_check)
+            {
+              if (health_pid == 0) /* a check still running is not doubled */
+                health_pid = run_command (health_argv);
+              next_check = now + health_interval;
+            }
+          timeout = (int) (next_check - now);
+        }
+      if (poll (fds, 3, timeout) < 0 && errno != EINTR)
         break;
       for (int i = 0; i < 2; i++)
         if (streams[i].fd >= 0 && fds[i + 1].revents && !drain (&streams[i]))
@@ -375,7 +435,9 @@ main (int argc, char **argv)
       pid_t pid;
       while ((pid = waitpid (-1, &status, WNOHANG)) > 0)
         {
-          if (pid == husk_pid)
+          if (health_pid && pid == health_pid)
+            health_pid = 0;
+          else if (pid == husk_pid)
             {
               husk_pid = 0;
               if (code_of (status) != 0)
@@ -419,6 +481,8 @@ main (int argc, char **argv)
             }
         }
     }
-  run_exit_command (exit_argv);
+  if (health_pid > 0)
+    kill (health_pid, SIGKILL); /* its container is gone */
+  run_command (exit_argv);
   return 0;
 }

@@ -27,6 +27,7 @@ VERBS = {
     "system": "system", "logs": "logs", "stop": "stop", "restart": "restart", "wait": "wait",
     "inspect": "inspect", "cleanup": "cleanup", "volume": "volume", "stats": "stats", "top": "top",
     "port": "port", "rename": "rename", "build": "build",
+    "healthcheck": "healthcheck",
 }
 
 

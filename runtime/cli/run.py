@@ -18,7 +18,8 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
               "hostname", "read_only", "pull", "platform", "quiet", "storage_driver", "authfile", "tls_verify",
               "network", "publish", "publish_all", "ip", "dns", "add_host", "security_opt", "restart",
               "log_opt", "volume", "mount", "tmpfs", "memory", "memory_swap", "memory_reservation", "cpus",
-              "cpu_shares", "cpuset_cpus", "pids_limit")
+              "cpu_shares", "cpuset_cpus", "pids_limit", "health_cmd", "health_interval", "health_timeout",
+              "health_retries", "health_start_period", "no_healthcheck")
 
 
 @click.command(cls=PodmanBoolFlags, context_settings={"allow_interspersed_args": False})
@@ -66,6 +67,13 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
 @click.option("--cpu-shares", "-c", type=int, help="[image] Relative CPU weight (1024 is the default).")
 @click.option("--cpuset-cpus", help="[image] CPUs it may run on, like 0-1.")
 @click.option("--pids-limit", type=int, help="[image] Most processes at once (0 or -1: unlimited).")
+# health
+@click.option("--health-cmd", help="[image] With -d: a shell command whose exit status is the health.")
+@click.option("--health-interval", help="[image] Time between checks (30s).")
+@click.option("--health-timeout", help="[image] Longest a check may run (30s).")
+@click.option("--health-retries", type=int, help="[image] Failures in a row that make it unhealthy (3).")
+@click.option("--health-start-period", help="[image] Failures in this first time do not count (0s).")
+@click.option("--no-healthcheck", is_flag=True, help="[image] Run no health check, not even the image's.")
 # networking
 @click.option("--network", "--net", "network", default="bridge", show_default=True,
               help="[image] bridge, none, host, container:NAME or a network's name.")
@@ -105,7 +113,10 @@ def command(ctx, target, command, **opts):
         mounts=list(opts["mount"]), tmpfs=list(opts["tmpfs"]),
         limits=Limits(memory=opts["memory"], memory_swap=opts["memory_swap"],
                       memory_reservation=opts["memory_reservation"], cpus=opts["cpus"],
-                      cpu_shares=opts["cpu_shares"], cpuset_cpus=opts["cpuset_cpus"], pids_limit=opts["pids_limit"]))
+                      cpu_shares=opts["cpu_shares"], cpuset_cpus=opts["cpuset_cpus"], pids_limit=opts["pids_limit"]),
+        health_cmd=opts["health_cmd"], health_interval=opts["health_interval"], health_timeout=opts["health_timeout"],
+        health_retries=opts["health_retries"], health_start_period=opts["health_start_period"],
+        no_healthcheck=opts["no_healthcheck"])
     return run_image(g.root, g.storage_root, req, report=lambda message: report(g, message), started=click.echo)
 
 

@@ -100,6 +100,7 @@ def inspect(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
                    "WorkingDir": process.get("cwd", ""), "Entrypoint": image_config.get("Entrypoint"),
                    "ExposedPorts": image_config.get("ExposedPorts") or {},
                    "StopSignal": record.get("stop_signal", "SIGTERM"),
+                   **({"Healthcheck": record["healthcheck"]} if record.get("healthcheck") else {}),
                    "Tty": bool(process.get("terminal"))},
         "NetworkSettings": {"IPAddress": net.get("ip") or "", "Ports": _ports(record), "Networks": networks},
     }

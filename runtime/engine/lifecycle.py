@@ -67,6 +67,17 @@ def parse_restart(text: str) -> RestartPolicy:
     return RestartPolicy(name, int(count) if count else 0)
 
 
+def parse_duration(text: str, flag: str) -> float:
+    """docker's durations: 500ms, 30s, 1m, 1h, 1m30s; seconds."""
+    import re
+
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ConfigError(flag, f"{text!r}: a duration such as 500ms, 30s or 1m")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
 def parse_size(text: str, flag: str) -> int:
     """docker's sizes: 10k, 5m, 1g (powers of 1024), or bytes."""
     units = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
@@ -90,7 +101,11 @@ def start_detached(root: str, store: Store, record: dict[str, Any]) -> int:
     containers.update(store, cid, run=run)
     # Stamped before: a quick container may have exited when spawn returns.
     started_at = containers.now()
-    started = monitor.spawn(root, store.root, cid, run, record.get("log_size_max", 0))
+    check = record.get("healthcheck")
+    if check:  # each run starts out "starting", as docker's does
+        containers.update(store, cid, health={"Status": "starting", "FailingStreak": 0, "Log": []})
+    started = monitor.spawn(root, store.root, cid, run, record.get("log_size_max", 0),
+                            health_interval=check["Interval"] if check else 0)
     containers.update(store, cid, status="running", started_at=started_at, pid=started.pid)
     return started.pid
 
@@ -300,10 +315,13 @@ def state_of(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
         elif watched is not True:
             status, code = "dead", 255
             error = "its monitor was killed before the exit was recorded; husk rm -f removes it"
-    return {"Status": status, "Running": status in ("running", "paused"), "Paused": status == "paused",
-            "Restarting": status == "restarting", "Dead": status == "dead", "Pid": pid,
-            "ExitCode": code if status in ("exited", "dead", "restarting") else 0, "Error": error,
-            "StartedAt": record.get("started_at", ""), "FinishedAt": record.get("finished_at", "")}
+    state = {"Status": status, "Running": status in ("running", "paused"), "Paused": status == "paused",
+             "Restarting": status == "restarting", "Dead": status == "dead", "Pid": pid,
+             "ExitCode": code if status in ("exited", "dead", "restarting") else 0, "Error": error,
+             "StartedAt": record.get("started_at", ""), "FinishedAt": record.get("finished_at", "")}
+    if record.get("healthcheck"):
+        state["Health"] = record.get("health") or {"Status": "starting", "FailingStreak": 0, "Log": []}
+    return state
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -321,6 +339,9 @@ def human_status(state: dict[str, Any], now: str | None = None) -> str:
     status = state["Status"]
     if status in ("running", "paused"):
         text = f"Up {_duration(_seconds_between(state['StartedAt'], now))}"
+        if "Health" in state:
+            health = state["Health"]["Status"]
+            text += f" (health: {health})" if health == "starting" else f" ({health})"
         return text + (" (Paused)" if status == "paused" else "") + (" (monitor lost)" if state["Error"] else "")
     if status == "restarting":
         return f"Restarting ({state['ExitCode']}) {_duration(_seconds_between(state['FinishedAt'], now))} ago"

@@ -53,9 +53,11 @@ def husk_command(root: str, store_root: str) -> list[str]:
     return [sys.executable, "-I", "-m", "runtime", "--root", root, "--storage-root", store_root]
 
 
-def spawn(root: str, store_root: str, cid: str, run: int, log_size_max: int = 0) -> Started:
+def spawn(root: str, store_root: str, cid: str, run: int, log_size_max: int = 0,
+          health_interval: float = 0) -> Started:
     """Start the monitor and the container under it; raise husk's error
-    (with husk's exit code) if the container did not start."""
+    (with husk's exit code) if the container did not start.
+    HEALTH_INTERVAL: seconds between the monitor's `husk healthcheck run`s (0: none)."""
     cdir = StoreLayout(store_root).container(cid)
     husk = husk_command(root, store_root)
     pid_file = os.path.join(cdir, PID_FILE)
@@ -67,6 +69,10 @@ def spawn(root: str, store_root: str, cid: str, run: int, log_size_max: int = 0)
     argv = [paths.MONITOR, "--log-size-max", str(log_size_max), "--exit-command", husk[0]]
     for arg in husk[1:] + ["cleanup", "--run", str(run), cid]:
         argv += ["--exit-command-arg", arg]
+    if health_interval > 0:
+        argv += ["--health-interval", str(max(int(health_interval * 1000), 1)), "--health-command", husk[0]]
+        for arg in husk[1:] + ["healthcheck", "run", cid]:
+            argv += ["--health-command-arg", arg]
     argv += [str(write_end), cdir, pid_file, "--"] + husk + ["run", "--detach", "--bundle", cdir,
                                                              "--pid-file", pid_file, cid]
     # Forked twice: the monitor is not our child, so it is nobody's zombie

@@ -64,6 +64,12 @@ class RunRequest:
     volumes: list[str] = field(default_factory=list)  # -v
     mounts: list[str] = field(default_factory=list)  # --mount
     tmpfs: list[str] = field(default_factory=list)  # --tmpfs
+    health_cmd: str | None = None
+    health_interval: str | None = None
+    health_timeout: str | None = None
+    health_retries: int | None = None
+    health_start_period: str | None = None
+    no_healthcheck: bool = False
 
 
 Report = Callable[[str], None]
@@ -112,6 +118,16 @@ def _create(store: Store, req: RunRequest) -> dict[str, Any]:
     mounts = _mounts(req)
     extra = _detached_fields(req)
     extra["limits"] = run_opts.resources
+    from runtime.engine import health
+
+    check = health.from_flags(req.health_cmd, req.health_interval, req.health_timeout, req.health_retries,
+                              req.health_start_period, req.no_healthcheck,
+                              (store.config(digest).get("config") or {}).get("Healthcheck"))
+    if check and not req.detach:
+        if req.health_cmd:
+            raise ConfigError("--health-cmd", "needs --detach: the monitor of a detached container runs the checks")
+        check = None  # the image's check: a foreground run has no monitor to run it
+    extra["healthcheck"] = check
     from runtime.engine.network.attach import NetworkRequest  # pyroute2: only when a container is made
 
     net = NetworkRequest(req.network, req.publish, req.publish_all, req.ip, req.dns, req.add_host)

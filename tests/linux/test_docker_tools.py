@@ -297,3 +297,46 @@ def test_exec_by_name_with_dockers_flags(h):
     r = h("exec", "nobody-by-this-name", "true")
     assert r.code != 0 and "does not exist" in r.err
     h("rm", "-f", "ex", check=True)
+
+
+# Health checks
+
+def until(predicate, what: str, tries: int = 600):
+    import time
+
+    for _ in range(tries):
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+def test_the_monitor_runs_the_health_check_and_ps_and_inspect_show_it(h):
+    detach(h, "--name", "hc", "--health-cmd", "test -e /tmp/ready && echo fine", "--health-interval", "100ms",
+           "--health-retries", "2", "bb", "sh", "-c", "sleep 1000")
+    health = lambda: inspect(h, "hc")["State"]["Health"]
+    # Failing twice in a row makes it unhealthy; each check is logged.
+    until(lambda: health()["Status"] == "unhealthy", "unhealthy after 2 failures")
+    assert health()["FailingStreak"] >= 2 and all(e["ExitCode"] == 1 for e in health()["Log"])
+    assert "(unhealthy)" in h("ps", "--format", "{{.Status}}", check=True).out
+    h("exec", "hc", "touch", "/tmp/ready", check=True)
+    until(lambda: health()["Status"] == "healthy", "healthy once the file is there")
+    last = health()["Log"][-1]
+    assert last["ExitCode"] == 0 and last["Output"] == "fine\n" and health()["FailingStreak"] == 0
+    assert len(health()["Log"]) <= 5
+    assert "(healthy)" in h("ps", "--format", "{{.Status}}", check=True).out
+    assert inspect(h, "hc")["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "test -e /tmp/ready && echo fine"]
+    assert h("healthcheck", "run", "hc").code == 0
+    h("rm", "-f", "hc", check=True)
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["--health-cmd", "true"], "--health-cmd"),  # without -d: no monitor to run it
+    (["-d", "--health-cmd", "true", "--health-interval", "soon"], "--health-interval"),
+    (["-d", "--health-cmd", "true", "--health-retries", "0"], "--health-retries"),
+])
+def test_bad_health_flags_name_the_flag_and_leave_nothing(h, args, flag):
+    r = h("run", "--pull=never", *args, "bb", "sleep", "1")
+    assert r.code == 125 and r.err.count("\n") == 1 and flag in r.err, r.err
+    assert h("ps", "-a", "-q", check=True).out == ""
