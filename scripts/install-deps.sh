@@ -19,6 +19,7 @@ PKGS=(
   busybox-static file         # the built-in image
   runc crun hyperfine         # bench/: the runtimes husk is measured against
   podman conmon containerd    # tests run husk under the real clients
+  netavark aardvark-dns docker-compose  # the compose test: podman's networks and names, docker-compose 1.29
   uidmap skopeo
   docker-registry umoci       # image tests: a real registry, and umoci's unpack to compare with
   debootstrap                 # image tests: a Debian minbase image with many layers' worth of files

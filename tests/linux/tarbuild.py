@@ -79,7 +79,11 @@ class Layout:
         cfg = {"architecture": arch, "os": "linux", "created": "2026-11-26T00:00:00Z",
                "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                           "Cmd": ["sh"]},
-               "rootfs": {"type": "layers", "diff_ids": diff_ids or [sha(t) for t in layers]}}
+               "rootfs": {"type": "layers", "diff_ids": diff_ids or [sha(t) for t in layers]},
+               # One entry per layer, as every builder writes (buildah refuses
+               # to build on an image whose history counts fewer layers).
+               "history": [{"created": "2026-11-26T00:00:00Z", "created_by": f"tarbuild layer {i}"}
+                           for i in range(len(layers))]}
         if config:
             cfg["config"].update(config)
         cdesc = dict(self.put(json.dumps(cfg).encode()), mediaType="application/vnd.oci.image.config.v1+json")

@@ -18,7 +18,7 @@ IMAGE = "localhost/busybox:latest"
 
 
 class Podman:
-    def __init__(self, tmp):
+    def __init__(self, tmp, *, netns="none", extra_conf="", wrapper=()):
         self.tmp = tmp
         conf = os.path.join(tmp, "containers.conf")
         with open(conf, "w") as f:
@@ -30,11 +30,11 @@ runtime = "husk"
 [engine.runtimes]
 husk = ["{HUSK}"]
 [containers]
-netns = "none"
+netns = "{netns}"
 default_ulimits = {json.dumps(host_ulimits())}
-""")
+{extra_conf}""")
         self.env = dict(os.environ, CONTAINERS_CONF=conf)
-        self.base = ["podman", "--root", f"{tmp}/storage", "--runroot", f"{tmp}/run", "--storage-driver", "overlay"]
+        self.base = [*wrapper, "podman", "--root", f"{tmp}/storage", "--runroot", f"{tmp}/run", "--storage-driver", "overlay"]
 
     def __call__(self, *args, **kw):
         return run(self.base + list(args), env=self.env, **kw)
