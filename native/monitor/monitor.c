@@ -24,13 +24,24 @@
  * It writes its own pid and start time to monitor.pid, so `husk ps` can
  * tell a monitor that was killed from one that runs.
  *
+ * Attach (conmon's attach socket): it listens on CONTAINER_DIR/attach, a
+ * SOCK_SEQPACKET unix socket bound through /proc/self/fd/DIRFD/attach (a
+ * sun_path holds 108 bytes; a store's paths can be longer).  Every
+ * message to a client is one byte, 1 for stdout or 2 for stderr, then
+ * what the container wrote; seqpacket keeps each message whole.  With
+ * --stdin the container's stdin is a pipe this process holds: a client's
+ * 'd' message carries bytes for it, an 'e' message closes it (EOF).  A
+ * client too slow to take a message loses it (the log has everything);
+ * when the container has exited and its output is drained, the clients
+ * are closed, which is their end of stream.
+ *
  * With --health-interval, it is also the health check's clock, as docker's
  * daemon is: every interval while the container runs (and no check is
  * still running) it starts the health command, `husk healthcheck run ID`,
  * which execs the check in the container and records the result.  The
  * poll timeout is the time to the next check, so no timer thread is needed.
  *
- *   husk-monitor [--log-size-max BYTES] [--exit-command PATH
+ *   husk-monitor [--log-size-max BYTES] [--stdin] [--exit-command PATH
  *                [--exit-command-arg ARG]...] [--health-interval MS --health-command PATH
  *                [--health-command-arg ARG]...] SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...
  */
@@ -46,16 +57,21 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 16384 /* longer lines are split into P records */
+#define MAX_CLIENTS 8        /* attached at once */
+#define ATTACH_MSG 65536     /* the largest message either way */
 
 struct stream
 {
   const char *name; /* "stdout" or "stderr" */
+  char tag;         /* its byte in attach messages: 1 or 2 */
   int fd;
   char buf[LINE_MAX_BYTES];
   size_t len;
@@ -69,6 +85,9 @@ static char cdir[4096];
 static char husk_err[4096];
 static size_t husk_err_len;
 static pid_t husk_pid;
+static int clients[MAX_CLIENTS];
+static int nclients;
+static int stdin_fd = -1; /* the write end of the container's stdin (--stdin) */
 
 static void
 stamp (char out[64])
@@ -149,6 +168,14 @@ drain (struct stream *s)
                                                                        : sizeof husk_err - 1 - husk_err_len;
       memcpy (husk_err + husk_err_len, s->buf + s->len, take);
       husk_err_len += take;
+    }
+  for (int c = 0; c < nclients && got > 0; c++)
+    {
+      /* One message: the stream's byte, then the bytes as they came. */
+      char msg[1 + LINE_MAX_BYTES];
+      msg[0] = s->tag;
+      memcpy (msg + 1, s->buf + s->len, got);
+      send (clients[c], msg, 1 + got, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
   s->len += got;
   size_t start = 0;
@@ -282,10 +309,64 @@ now_ms (void)
   return (long long) t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* The attach socket, bound by its directory's fd: bind(2) resolves
+ * /proc/self/fd/N like any path, so its length is always short. */
+static int
+listen_attach (void)
+{
+  int dirfd = open (cdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  if (dirfd < 0 || fd < 0)
+    goto fail;
+  snprintf (addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/attach", dirfd);
+  unlinkat (dirfd, "attach", 0); /* a socket left by this container's monitor before */
+  if (bind (fd, (struct sockaddr *) &addr, sizeof addr) < 0 || listen (fd, MAX_CLIENTS) < 0)
+    goto fail;
+  close (dirfd);
+  return fd;
+fail:
+  if (dirfd >= 0)
+    close (dirfd);
+  if (fd >= 0)
+    close (fd);
+  return -1; /* no attach for this container; it runs and logs all the same */
+}
+
+static void
+drop_client (int i)
+{
+  close (clients[i]);
+  clients[i] = clients[--nclients];
+}
+
+/* One message from client I: 'd' + bytes for the container's stdin, or
+ * 'e' to close it.  A client without --stdin only ever closes. */
+static void
+client_input (int i)
+{
+  char msg[ATTACH_MSG];
+  ssize_t n = recv (clients[i], msg, sizeof msg, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return;
+  if (n <= 0)
+    {
+      drop_client (i);
+      return;
+    }
+  if (msg[0] == 'd' && stdin_fd >= 0)
+    write_all (stdin_fd, msg + 1, n - 1);
+  else if (msg[0] == 'e' && stdin_fd >= 0)
+    {
+      close (stdin_fd);
+      stdin_fd = -1;
+    }
+}
+
 static void
 usage (void)
 {
-  fprintf (stderr, "usage: husk-monitor [--log-size-max BYTES] [--exit-command PATH [--exit-command-arg ARG]...] "
+  fprintf (stderr, "usage: husk-monitor [--log-size-max BYTES] [--stdin] [--exit-command PATH [--exit-command-arg ARG]...] "
                    "[--health-interval MS --health-command PATH [--health-command-arg ARG]...] "
                    "SYNC_FD CONTAINER_DIR PID_FILE -- HUSK ARGS...\n");
   exit (2);
@@ -300,11 +381,13 @@ main (int argc, char **argv)
                                            { "health-interval", required_argument, NULL, 'i' },
                                            { "health-command", required_argument, NULL, 'c' },
                                            { "health-command-arg", required_argument, NULL, 'g' },
+                                           { "stdin", no_argument, NULL, 's' },
                                            { NULL, 0, NULL, 0 } };
   char **exit_argv = calloc (argc + 1, sizeof *exit_argv);
   char **health_argv = calloc (argc + 1, sizeof *health_argv);
   int nexit = 0, nhealth = 1, opt;
   long long health_interval = 0;
+  int want_stdin = 0;
   if (exit_argv == NULL || health_argv == NULL)
     return 1;
   exit_argv[nexit++] = NULL; /* argv[0], the path, once --exit-command is seen */
@@ -328,6 +411,9 @@ main (int argc, char **argv)
         break;
       case 'g':
         health_argv[nhealth++] = optarg;
+        break;
+      case 's':
+        want_stdin = 1;
         break;
       default:
         usage ();
@@ -366,18 +452,22 @@ main (int argc, char **argv)
   int sfd = signalfd (-1, &mask, SFD_CLOEXEC);
   signal (SIGPIPE, SIG_IGN);
 
-  int out[2], err[2];
-  if (sfd < 0 || pipe2 (out, O_CLOEXEC) < 0 || pipe2 (err, O_CLOEXEC) < 0)
+  int out[2], err[2], in[2] = { -1, -1 };
+  if (sfd < 0 || pipe2 (out, O_CLOEXEC) < 0 || pipe2 (err, O_CLOEXEC) < 0
+      || (want_stdin && pipe2 (in, O_CLOEXEC) < 0))
     {
       dprintf (sync_fd, "fail 125\nhusk-monitor: %s\n", strerror (errno));
       return 1;
     }
+  int listen_fd = listen_attach ();
   husk_pid = fork ();
   if (husk_pid == 0)
     {
       sigprocmask (SIG_UNBLOCK, &mask, NULL);
-      int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-      dup2 (null, 0); /* a detached container's stdin is /dev/null, as docker's */
+      /* A detached container's stdin is /dev/null, as docker's, or with
+       * --stdin (run -d -i) a pipe that attach clients write to. */
+      int input = want_stdin ? in[0] : open ("/dev/null", O_RDONLY | O_CLOEXEC);
+      dup2 (input, 0);
       dup2 (out[1], 1);
       dup2 (err[1], 2);
       execv (argv[5], argv + 5);
@@ -386,8 +476,14 @@ main (int argc, char **argv)
     }
   close (out[1]);
   close (err[1]);
+  if (want_stdin)
+    {
+      close (in[0]);
+      stdin_fd = in[1];
+    }
 
-  struct stream streams[2] = { { .name = "stdout", .fd = out[0] }, { .name = "stderr", .fd = err[0] } };
+  struct stream streams[2] = { { .name = "stdout", .tag = 1, .fd = out[0] },
+                               { .name = "stderr", .tag = 2, .fd = err[0] } };
   pid_t container = 0;
   int container_done = 0, open_streams = 2;
   /* Exits seen before the container's pid was known (it may be quicker
@@ -400,9 +496,14 @@ main (int argc, char **argv)
 
   while (open_streams > 0 || !container_done)
     {
-      struct pollfd fds[3] = { { .fd = sfd, .events = POLLIN },
-                               { .fd = streams[0].fd, .events = POLLIN },
-                               { .fd = streams[1].fd, .events = POLLIN } };
+      /* 0 signals, 1-2 the container's output, 3 new attach clients, 4.. clients */
+      struct pollfd fds[4 + MAX_CLIENTS] = { { .fd = sfd, .events = POLLIN },
+                                             { .fd = streams[0].fd, .events = POLLIN },
+                                             { .fd = streams[1].fd, .events = POLLIN },
+                                             { .fd = nclients < MAX_CLIENTS ? listen_fd : -1, .events = POLLIN } };
+      int polled = nclients;
+      for (int c = 0; c < polled; c++)
+        fds[4 + c] = (struct pollfd){ .fd = clients[c], .events = POLLIN };
       int timeout = -1;
       if (health_interval && container > 0 && !container_done)
         {
@@ -417,8 +518,17 @@ main (int argc, char **argv)
             }
           timeout = (int) (next_check - now);
         }
-      if (poll (fds, 3, timeout) < 0 && errno != EINTR)
+      if (poll (fds, 4 + polled, timeout) < 0 && errno != EINTR)
         break;
+      for (int c = polled - 1; c >= 0; c--) /* backwards: drop_client moves the last into C */
+        if (fds[4 + c].revents)
+          client_input (c);
+      if (fds[3].revents & POLLIN)
+        {
+          int c = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+          if (c >= 0)
+            clients[nclients++] = c;
+        }
       for (int i = 0; i < 2; i++)
         if (streams[i].fd >= 0 && fds[i + 1].revents && !drain (&streams[i]))
           {
@@ -481,6 +591,8 @@ main (int argc, char **argv)
             }
         }
     }
+  while (nclients > 0)
+    drop_client (0); /* end of stream for attached clients */
   if (health_pid > 0)
     kill (health_pid, SIGKILL); /* its container is gone */
   run_command (exit_argv);

@@ -26,7 +26,7 @@ VERBS = {
     "login": "login", "logout": "logout", "rm": "rm", "containers": "containers", "network": "network",
     "system": "system", "logs": "logs", "stop": "stop", "restart": "restart", "wait": "wait",
     "inspect": "inspect", "cleanup": "cleanup", "volume": "volume", "stats": "stats", "top": "top",
-    "port": "port", "rename": "rename", "build": "build", "cp": "cp",
+    "port": "port", "rename": "rename", "build": "build", "cp": "cp", "attach": "attach",
     "healthcheck": "healthcheck",
 }
 

@@ -105,7 +105,8 @@ def start_detached(root: str, store: Store, record: dict[str, Any]) -> int:
     if check:  # each run starts out "starting", as docker's does
         containers.update(store, cid, health={"Status": "starting", "FailingStreak": 0, "Log": []})
     started = monitor.spawn(root, store.root, cid, run, record.get("log_size_max", 0),
-                            health_interval=check["Interval"] if check else 0)
+                            health_interval=check["Interval"] if check else 0,
+                            stdin=bool(record.get("interactive")))
     containers.update(store, cid, status="running", started_at=started_at, pid=started.pid)
     return started.pid
 

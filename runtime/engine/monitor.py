@@ -54,10 +54,12 @@ def husk_command(root: str, store_root: str) -> list[str]:
 
 
 def spawn(root: str, store_root: str, cid: str, run: int, log_size_max: int = 0,
-          health_interval: float = 0) -> Started:
+          health_interval: float = 0, stdin: bool = False) -> Started:
     """Start the monitor and the container under it; raise husk's error
     (with husk's exit code) if the container did not start.
-    HEALTH_INTERVAL: seconds between the monitor's `husk healthcheck run`s (0: none)."""
+    HEALTH_INTERVAL: seconds between the monitor's `husk healthcheck run`s (0: none).
+    STDIN (run -d -i): the container's stdin is a pipe the monitor holds,
+    written by `husk attach` clients."""
     cdir = StoreLayout(store_root).container(cid)
     husk = husk_command(root, store_root)
     pid_file = os.path.join(cdir, PID_FILE)
@@ -66,7 +68,8 @@ def spawn(root: str, store_root: str, cid: str, run: int, log_size_max: int = 0,
         with contextlib.suppress(FileNotFoundError):
             os.unlink(stale)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    argv = [paths.MONITOR, "--log-size-max", str(log_size_max), "--exit-command", husk[0]]
+    argv = [paths.MONITOR, "--log-size-max", str(log_size_max), *(["--stdin"] if stdin else []),
+            "--exit-command", husk[0]]
     for arg in husk[1:] + ["cleanup", "--run", str(run), cid]:
         argv += ["--exit-command-arg", arg]
     if health_interval > 0:

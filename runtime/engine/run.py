@@ -150,15 +150,17 @@ def _detached_fields(req: RunRequest) -> dict[str, Any]:
         raise ConfigError("--restart", "goes without --rm (docker's rule: a removed container cannot restart)")
     if policy.name != "no" and not req.detach:
         raise ConfigError("--restart", "needs --detach: the monitor of a detached container restarts it")
-    if req.detach and (req.tty or req.interactive):
-        raise ConfigError("--detach", "goes without -t and -i (no attach yet): read the output with husk logs")
+    if req.detach and req.tty:
+        raise ConfigError("--detach", "goes without -t (no terminal for detached containers yet): use -d -i and "
+                          "husk attach, or husk logs")
     size = 0
     for opt in req.log_opts:
         key, _, value = opt.partition("=")
         if key != "max-size":
             raise ConfigError("--log-opt", f"{opt!r}: husk's k8s-file log takes max-size=SIZE")
         size = lifecycle.parse_size(value, "--log-opt")
-    return {"restart": str(policy), "log_size_max": size, "detached": req.detach}
+    return {"restart": str(policy), "log_size_max": size, "detached": req.detach,
+            "interactive": req.detach and req.interactive}
 
 
 def run_image(root: str, store_root: str, req: RunRequest, report: Report, started: Report) -> int:
