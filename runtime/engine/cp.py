@@ -150,16 +150,22 @@ def _copy_out(rootfd: int, src: Endpoint, dest: str, archive: bool, follow: bool
         if merge:
             _out_merge(dirfd, name, final, archive, str(src))
             return
-        tmp = _temp_name(final)
-        try:
-            _out_entry(dirfd, name, tmp, archive, str(src))
-            _replace_host(final)
-            os.rename(tmp, final)
-        except BaseException:
-            _remove_host(tmp)
-            raise
+        _out_new(dirfd, name, final, archive, str(src))
     finally:
         os.close(dirfd)
+
+
+def _out_new(dirfd: int, name: str, host: str, archive: bool, where: str) -> None:
+    """DIRFD/NAME as HOST: copied under a temporary name beside it, then
+    renamed over it, so a failed copy leaves nothing at HOST."""
+    tmp = _temp_name(host)
+    try:
+        _out_entry(dirfd, name, tmp, archive, where)
+        _replace_host(host)
+        os.rename(tmp, host)
+    except BaseException:
+        _remove_host(tmp)
+        raise
 
 
 def _out_merge(dirfd: int, name: str, host_dir: str, archive: bool, where: str) -> None:
@@ -176,14 +182,7 @@ def _out_merge(dirfd: int, name: str, host_dir: str, archive: bool, where: str) 
                 continue
             if not stat.S_ISDIR(st.st_mode) and os.path.isdir(host) and not os.path.islink(host):
                 raise HuskError("cp", f"{host}: cannot overwrite a directory with a file")
-            tmp = _temp_name(host)
-            try:
-                _out_entry(fd, entry, tmp, archive, where)
-                _replace_host(host)
-                os.rename(tmp, host)
-            except BaseException:
-                _remove_host(tmp)
-                raise
+            _out_new(fd, entry, host, archive, where)
     finally:
         os.close(fd)
 

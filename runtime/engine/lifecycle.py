@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 import time
 from dataclasses import dataclass
 from typing import Any

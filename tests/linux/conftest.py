@@ -213,4 +213,4 @@ def subreaper_and_cgroup_parent():
 
 
 # Image tests: stores, layouts and registries (tests/imagefixtures.py).
-from imagefixtures import http_registry, husk_env, layouts, tls_registry, token_registry  # noqa: F401
+from imagefixtures import busybox_env, http_registry, husk_env, layouts, tls_registry, token_registry  # noqa: F401

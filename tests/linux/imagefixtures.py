@@ -274,3 +274,13 @@ def token_registry(tmp_path_factory, layouts):
 def copy_layout(src: str, dst: str) -> str:
     shutil.copytree(src, dst)
     return dst
+
+
+@pytest.fixture
+def busybox_env(husk_env, layouts):
+    """husk_env with the busybox image loaded as `bb`; the test's image
+    containers are removed after it (before husk_env's leak check)."""
+    husk_env("load", "-q", "--name", "bb", "-i", layouts["busybox"], check=True)
+    yield husk_env
+    for cid in husk_env("ps", "-a", "-q", check=True).out.split():
+        husk_env("rm", "-f", cid, check=True)

@@ -14,11 +14,8 @@ pytestmark = pytest.mark.root
 
 
 @pytest.fixture
-def h(husk_env, layouts):
-    husk_env("load", "-q", "--name", "bb", "-i", layouts["busybox"], check=True)
-    yield husk_env
-    for cid in husk_env("ps", "-a", "-q", check=True).out.split():
-        husk_env("rm", "-f", cid, check=True)
+def h(busybox_env):
+    return busybox_env
 
 
 def detach(h, *args) -> str:
