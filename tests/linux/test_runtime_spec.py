@@ -188,6 +188,22 @@ def test_config_linux_readonly_paths_relative_or_dangling_symlink_is_an_error(su
 
 # ---- config-linux.md: namespaces -----------------------------------------
 
+def wait_for_new_namespace(link: str, ours: str) -> None:
+    """Until LINK names a namespace other than OURS: unshare(1) may not
+    have unshared yet.  pid_for_children reads ENOENT between unshare(2)
+    and the fork that gives the new pid namespace its init (the kernel
+    names no pid namespace without a child reaper)."""
+    deadline = time.monotonic() + 60  # a guard against a hang, not a measure of speed
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(link) != os.readlink(ours):
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"{link} never named a new namespace")
+
+
 @pytest.mark.parametrize("ns, flag, ns_type", [("ipc", "--ipc", "ipc"), ("mnt", "--mount", "mount"),
                                                ("net", "--net", "network"), ("pid", "--pid", "pid"),
                                                ("uts", "--uts", "uts")])
@@ -196,10 +212,7 @@ def test_config_linux_namespaces_path_is_joined(suite, ns, flag, ns_type):
     try:
         # pid: unshare's child is in the new namespace; pid_for_children names it.
         link = f"/proc/{holder.pid}/ns/{ns}" + ("_for_children" if ns == "pid" else "")
-        for _ in range(100):
-            if os.readlink(link) != os.readlink(f"/proc/self/ns/{ns}"):
-                break
-            time.sleep(0.02)
+        wait_for_new_namespace(link, f"/proc/self/ns/{ns}")
         nss = [n for n in suite.config["linux"]["namespaces"] if n["type"] != ns_type]
         suite.config["linux"]["namespaces"] = nss + [{"type": ns_type, "path": link}]
         suite.config["process"]["args"] = ["sleep", "100"]
