@@ -169,13 +169,14 @@ drain (struct stream *s)
       memcpy (husk_err + husk_err_len, s->buf + s->len, take);
       husk_err_len += take;
     }
-  for (int c = 0; c < nclients && got > 0; c++)
+  if (nclients > 0 && got > 0)
     {
       /* One message: the stream's byte, then the bytes as they came. */
       char msg[1 + LINE_MAX_BYTES];
       msg[0] = s->tag;
       memcpy (msg + 1, s->buf + s->len, got);
-      send (clients[c], msg, 1 + got, MSG_DONTWAIT | MSG_NOSIGNAL);
+      for (int c = 0; c < nclients; c++)
+        send (clients[c], msg, 1 + got, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
   s->len += got;
   size_t start = 0;

@@ -109,10 +109,6 @@ class StoreLayout:
         """The monitor's "PID STARTTIME", written by husk-monitor itself."""
         return os.path.join(self.containers, cid, "monitor.pid")
 
-    def attach_socket(self, cid: str) -> str:
-        """husk-monitor's attach socket (SOCK_SEQPACKET), for `husk attach`."""
-        return os.path.join(self.containers, cid, "attach")
-
     def exit_file(self, cid: str) -> str:
         """{"exit_code", "finished_at"} of the container's last run, by its monitor."""
         return os.path.join(self.containers, cid, "exit.json")

@@ -33,6 +33,9 @@ def connect(store_root: str, cid: str, name: str) -> socket.socket:
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
         raise HuskError("attach", f"container {name} is not running (start it with husk start)") from None
+    except BaseException:
+        sock.close()
+        raise
     finally:
         os.close(dirfd)
     return sock

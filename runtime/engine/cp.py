@@ -307,11 +307,11 @@ def _in_entry(src: str, dirfd: int, name: str, archive: bool, where: str, follow
         raise HuskError("cp", f"{src}: only files, directories and symlinks are copied")
     tmp = f".husk-cp-{secrets.token_hex(6)}"
     try:
-        copy_in._copy_entry(src, dirfd, tmp, owner, None, top=follow)
+        copy_in.copy_entry(src, dirfd, tmp, owner, None, top=follow)
         os.rename(tmp, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
     except BaseException:
         with contextlib.suppress(OSError):
-            copy_in._replace(dirfd, tmp, keep_dir=False)
+            copy_in.make_way(dirfd, tmp, keep_dir=False)
         raise
 
 

@@ -115,7 +115,7 @@ class Target:
             parent = dest
         dirfd = self.mkdirs(parent or "/")
         try:
-            _copy_entry(src, dirfd, name, owner, mode, top=True)
+            copy_entry(src, dirfd, name, owner, mode, top=True)
         finally:
             os.close(dirfd)
 
@@ -124,12 +124,12 @@ class Target:
         dirfd = self.mkdirs(dest)
         try:
             for entry in sorted(os.listdir(src)):
-                _copy_entry(os.path.join(src, entry), dirfd, entry, owner, mode)
+                copy_entry(os.path.join(src, entry), dirfd, entry, owner, mode)
         finally:
             os.close(dirfd)
 
 
-def _replace(dirfd: int, name: str, keep_dir: bool) -> None:
+def make_way(dirfd: int, name: str, keep_dir: bool) -> None:
     """Make way for NAME: remove what is there, unless it is a directory we copy into."""
     try:
         st = os.lstat(name, dir_fd=dirfd)
@@ -141,7 +141,7 @@ def _replace(dirfd: int, name: str, keep_dir: bool) -> None:
         fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
         try:
             for entry in os.listdir(fd):
-                _replace(fd, entry, False)
+                make_way(fd, entry, False)
         finally:
             os.close(fd)
         os.rmdir(name, dir_fd=dirfd)
@@ -149,14 +149,14 @@ def _replace(dirfd: int, name: str, keep_dir: bool) -> None:
         os.unlink(name, dir_fd=dirfd)
 
 
-def _copy_entry(src: str, dirfd: int, name: str, owner: tuple[int, int] | None, mode: int | None,
+def copy_entry(src: str, dirfd: int, name: str, owner: tuple[int, int] | None, mode: int | None,
                 top: bool = False) -> None:
     """SRC as DIRFD/NAME, recursively; OWNER None keeps the source's owners.
     TOP: SRC is the source itself, a /proc/self/fd link to follow."""
     st = os.stat(src) if top else os.lstat(src)
     uid, gid = owner if owner is not None else (st.st_uid, st.st_gid)
     if stat.S_ISDIR(st.st_mode):
-        _replace(dirfd, name, keep_dir=True)
+        make_way(dirfd, name, keep_dir=True)
         try:
             os.mkdir(name, 0o700, dir_fd=dirfd)
         except FileExistsError:
@@ -164,13 +164,13 @@ def _copy_entry(src: str, dirfd: int, name: str, owner: tuple[int, int] | None, 
         fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
         try:
             for entry in sorted(os.listdir(src)):
-                _copy_entry(os.path.join(src, entry), fd, entry, owner, mode)
+                copy_entry(os.path.join(src, entry), fd, entry, owner, mode)
             os.fchown(fd, uid, gid)
             os.fchmod(fd, mode if mode is not None else stat.S_IMODE(st.st_mode))
         finally:
             os.close(fd)
         return
-    _replace(dirfd, name, keep_dir=False)
+    make_way(dirfd, name, keep_dir=False)
     if stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(src), name, dir_fd=dirfd)
         os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
@@ -217,7 +217,7 @@ def add_archive(store, path: str, target: Target, dest: str, owner: tuple[int, i
         dirfd = target.mkdirs(dest)
         try:
             for entry in sorted(os.listdir(out)):
-                _copy_entry(os.path.join(out, entry), dirfd, entry, None, None)
+                copy_entry(os.path.join(out, entry), dirfd, entry, None, None)
         finally:
             os.close(dirfd)
     finally:
