@@ -813,9 +813,10 @@ parse_create (int argc, char **argv, struct create_opts *o, bool run)
     opts[6].name = NULL; /* create knows neither --detach nor --keep */
   if (parse_args (argc, argv, &o->id, 1, opts, run) != 1 || !valid_id (o->id) || (o->keep && !run))
     python ();
-  /* run: without --bundle it is the OCI form only in a bundle directory
-   * (runtime/cli/run.py's rule); with it, always. */
-  if (run && bundle == NULL && access ("config.json", F_OK) != 0)
+  /* run is runc's only with one of runc's own flags (runtime/cli/run.py's
+   * rule); `husk run IMAGE` is docker's, wherever it is typed. */
+  if (run && !(bundle || o->pid_file || o->console_socket || o->no_pivot || o->no_new_keyring || o->preserve_flag
+               || o->keep))
     python ();
   absolute_path (bundle ? bundle : ".", o->bundle);
   if (o->preserve_flag)

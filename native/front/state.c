@@ -352,9 +352,11 @@ parse_signal (const char *text)
 void
 verb_kill (int argc, char **argv)
 {
-  const char *positional[2] = { NULL, "TERM" };
-  int n = positionals (argc, argv, positional, 2, NULL);
-  if (n < 1)
+  /* runc's form names the signal: `kill ID SIGNAL`, as podman, containerd
+   * and Docker send it.  `kill NAME` is docker's form (runtime/cli/kill.py),
+   * and --all is Python's. */
+  const char *positional[2] = { NULL, NULL };
+  if (positionals (argc, argv, positional, 2, NULL) != 2)
     python ();
   int sig = parse_signal (positional[1]);
   struct ctr c;

@@ -8,7 +8,7 @@ import click
 
 
 def print_rows(rows: list[dict], fmt: str | None, default_table: str, headers: dict[str, str]) -> None:
-    from runtime.engine.inspect import _FIELD, render
+    from runtime.engine.inspect import render, template_fields
 
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
@@ -19,7 +19,7 @@ def print_rows(rows: list[dict], fmt: str | None, default_table: str, headers: d
             click.echo(render(template, r))
         return
     template = template[len("table"):].strip().replace("\\t", "\t")
-    table = [[headers.get(m.group(2), m.group(2).upper()) for m in _FIELD.finditer(template)]]
+    table = [[headers.get(name, name.upper()) for name in template_fields(template)]]
     table += [render(template, r).split("\t") for r in rows]
     widths = [max(len(row[i]) for row in table if i < len(row)) for i in range(len(table[0]))]
     for row in table:

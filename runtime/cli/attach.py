@@ -13,11 +13,10 @@ import click
 def command(g, no_stdin, name):
     """Attach to a running image container: print its output until it exits, and exit with its code."""
     from runtime.engine import attach, lifecycle
-    from runtime.engine.image import containers
-    from runtime.engine.image.store import Store
+    from runtime.engine import record as records
 
-    record = containers.find(Store(g.storage_root), name)
-    sock = attach.connect(g.storage_root, record["id"], record["name"])
+    record = records.find(g.storage_root, name)
+    sock = attach.connect(g.storage_root, record.id, record.name)
     streams = {attach.STDOUT: sys.stdout.buffer, attach.STDERR: sys.stderr.buffer}
 
     def write(stream, data):
@@ -25,5 +24,5 @@ def command(g, no_stdin, name):
         streams[stream].flush()
 
     with sock:
-        attach.relay(sock, None if no_stdin or not record.get("interactive") else sys.stdin.fileno(), write)
-    return lifecycle.wait(g.root, g.storage_root, record["id"])
+        attach.relay(sock, None if no_stdin or not record.interactive else sys.stdin.fileno(), write)
+    return lifecycle.wait(g.root, g.storage_root, record.id)

@@ -30,7 +30,7 @@ def command(g, process_file, tty, console_socket, detach, pid_file, cwd, interac
     """Run a process in a running container (an OCI id, or an image container's name or id prefix)."""
     image_container = _image_container(g, container_id)
     if image_container is not None:
-        container_id = image_container["id"]
+        container_id = image_container.id
         if user:
             user = _image_user(g, image_container, user)
         if not interactive:
@@ -76,23 +76,18 @@ def _from_flags(root, container_id, args, tty, cwd, env, user, additional_gids, 
 
 
 def _image_container(g, text):
-    """The record of the image container TEXT names (docker's exec NAME),
-    or None when TEXT is an OCI container's id."""
+    """The record of the image container TEXT names (by id, id prefix or
+    name), or None: then TEXT is an OCI container's id (runc's exec, as
+    podman and containerd call it).  Both faces mean "run a process in
+    this container"; an image container's adds docker's user names and
+    stdin."""
     from runtime.core.errors import NotFound
+    from runtime.engine import record as records
 
     try:
-        container.state(g.root, text)
-        return None
+        return records.find(g.storage_root, text)
     except NotFound:
-        pass
-    from runtime.engine.image import containers
-    from runtime.engine.image.store import Store
-
-    store = Store(g.storage_root)
-    try:
-        return containers.find(store, text)
-    except HuskError:
-        raise NotFound(text) from None
+        return None
 
 
 def _image_user(g, record, user):
@@ -103,7 +98,7 @@ def _image_user(g, record, user):
     from runtime.engine.image import users
     from runtime.engine.image.store import Store
 
-    rootfs = os.path.join(Store(g.storage_root).container_dir(record["id"]), "rootfs")
+    rootfs = os.path.join(Store(g.storage_root).container_dir(record.id), "rootfs")
     u = users.resolve(rootfs, user)
     return f"{u.uid}:{u.gid}"
 

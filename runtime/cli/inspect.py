@@ -9,12 +9,12 @@ import click
 @click.pass_obj
 def command(g, fmt, names):
     """Image containers in docker's inspect JSON."""
-    from runtime.engine.image import containers
+    from runtime.engine import record as records
     from runtime.engine.image.store import Store
     from runtime.engine.inspect import inspect, render
 
     store = Store(g.storage_root)
-    found = [inspect(g.root, store, containers.find(store, name)) for name in names]
+    found = [inspect(g.root, store, records.find(g.storage_root, name)) for name in names]
     if fmt:
         for value in found:
             click.echo(render(fmt, value))

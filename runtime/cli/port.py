@@ -9,9 +9,8 @@ import click
 @click.pass_obj
 def command(g, name, port):
     """The host addresses of a container's published ports."""
-    from runtime.engine.image import containers
-    from runtime.engine.image.store import Store
+    from runtime.engine import record as records
     from runtime.engine.inspect import port_lines
 
-    for line in port_lines(containers.find(Store(g.storage_root), name), port):
+    for line in port_lines(records.find(g.storage_root, name), port):
         click.echo(line)

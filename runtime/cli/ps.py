@@ -38,11 +38,12 @@ def command(g, fmt, show_all, quiet, container_id):
 
 
 def _docker_ps(g, fmt, show_all, quiet):
+    from runtime.engine import record as records
     from runtime.engine.image.store import Store
     from runtime.engine.inspect import ps_row
 
     store = Store(g.storage_root)
-    rows = [ps_row(g.root, store, r) for r in store.container_records()]
+    rows = [ps_row(g.root, store, r) for r in records.every(g.storage_root)]
     rows = [r for r in rows if show_all or r["State"] in ("running", "paused", "restarting")]
     rows.sort(key=lambda r: r["CreatedAt"], reverse=True)
     if quiet:

@@ -12,4 +12,4 @@ def command(g, timeout, names):
 
     for name in names:
         lifecycle.stop(g.root, g.storage_root, name, timeout)
-        click.echo(lifecycle.start(g.root, g.storage_root, name)["name"])
+        click.echo(lifecycle.start(g.root, g.storage_root, name).name)

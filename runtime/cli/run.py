@@ -3,9 +3,11 @@
     husk run [--bundle DIR] [runc flags] ID          the OCI runtime's run (runc)
     husk run [docker flags] IMAGE [COMMAND ARGS...]  a container from an image
 
-It is the OCI form when --bundle or a runc-only flag is given, or when
-the only argument names no image while ./config.json exists (what runc
-users type in a bundle directory).  Everything else is the image form.
+The command line alone decides, never the working directory or what
+is on disk: it is runc's form when one of runc's own flags is given
+(--bundle/-b, --pid-file, --console-socket, --no-pivot, --no-new-keyring,
+--preserve-fds, --keep), so in a bundle directory runc's `run ID` is
+`husk run -b . ID`.  Everything else runs an image.
 """
 
 import click
@@ -88,7 +90,7 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
 def command(ctx, target, command, **opts):
     """Run a container: from a bundle (OCI, like runc) or from an image (like docker)."""
     g = ctx.obj
-    if _is_oci(ctx, target, command):
+    if any(_given(ctx, k) for k in OCI_ONLY):  # runc's form
         if command:
             raise click.UsageError("the OCI form takes one container id")
         return container.run(g.root, target, opts["bundle"] or ".", detach=opts["detach"],
@@ -99,8 +101,6 @@ def command(ctx, target, command, **opts):
     from runtime.engine.limits import Limits
     from runtime.engine.run import RunRequest, run_image
 
-    if any(_given(ctx, k) for k in OCI_ONLY):
-        raise click.UsageError("runc flags (--bundle, --pid-file, ...) do not go with an image")
     req = RunRequest(
         target=target, command=list(command), pull=opts["pull"], platform=opts["platform"],
         tls_verify=opts["tls_verify"], authfile=opts["authfile"], quiet=opts["quiet"], env=list(opts["env"]),
@@ -122,13 +122,3 @@ def command(ctx, target, command, **opts):
 
 def _given(ctx, name: str) -> bool:
     return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
-
-
-def _is_oci(ctx, target: str, command) -> bool:
-    import os
-
-    if any(_given(ctx, k) for k in OCI_ONLY):
-        return True
-    if command or any(_given(ctx, k) for k in IMAGE_ONLY):
-        return False
-    return os.path.exists("config.json")

@@ -1,13 +1,22 @@
-"""`husk start`: one verb, two faces.
+"""`husk start`: one verb for both faces, meaning "start this container".
 
-    husk start ID              start a created OCI container (runc)
-    husk start [-a] NAME...    run stopped image containers again (docker)
+    husk start ID              a created OCI container (runc; podman and containerd call it so)
+    husk start [-a] NAME...    image containers by id, id prefix or name (docker)
+
+runc's `start ID` and docker's `start NAME` are the same words (podman
+sends no flag that could tell them apart), and they mean the same thing,
+so nothing chooses between two meanings: each name is the container it
+names, in this order: a created OCI container of that id (the C front
+end starts it without Python), an image container by id, prefix or name,
+and else an OCI container whose state runc's start explains ("is not
+created", "does not exist").  An image container's own OCI container is
+never left created: the engine starts it under the container's lock.
 """
 
 import click
 
 from runtime.core import container
-from runtime.core.errors import HuskError
+from runtime.core.errors import NotFound
 
 
 @click.command()
@@ -16,45 +25,25 @@ from runtime.core.errors import HuskError
 @click.pass_obj
 def command(g, attach, names):
     """Start a created container (OCI), or stopped image containers (docker)."""
-    if len(names) == 1 and not attach and (_is_created_oci(g.root, names[0])
-                                           or not _image_container(g, names[0])):
-        return container.start(g.root, names[0])  # runc's errors for an id it does not know
     from runtime.engine import lifecycle, logs, monitor
+    from runtime.engine import record as records
 
     if attach and len(names) > 1:
         raise click.UsageError("--attach takes one container")
     for name in names:
-        offset = 0
-        if attach:  # -a prints this run's output, not the log of runs before
-            from runtime.engine.image import containers
-            from runtime.engine.image.store import Store
-
-            offset = logs.log_size(g.storage_root, containers.find(Store(g.storage_root), name)["id"])
-        record = lifecycle.start(g.root, g.storage_root, name)
-        if not attach:
-            click.echo(record["name"])
+        try:
+            record = records.find(g.storage_root, name)
+        except NotFound:
+            container.start(g.root, name)  # an OCI container, or runc's error for an id it does not know
             continue
-        cid = record["id"]
-        from runtime.cli.logs import _print
+        offset = logs.log_size(g.storage_root, record.id) if attach else 0  # -a prints this run's output only
+        record = lifecycle.start(g.root, g.storage_root, record.id)
+        if not attach:
+            click.echo(record.name)
+            continue
+        from runtime.cli.logs import print_line
 
-        for line in logs.follow(g.storage_root, cid, offset, lambda: monitor.alive(g.storage_root, cid) is True):
-            _print(line, False)
-        return lifecycle.wait(g.root, g.storage_root, cid)
-
-
-def _is_created_oci(root: str, cid: str) -> bool:
-    try:
-        return container.state(root, cid)["status"] == "created"
-    except HuskError:
-        return False
-
-
-def _image_container(g, text: str) -> bool:
-    from runtime.engine.image import containers
-    from runtime.engine.image.store import Store
-
-    try:
-        containers.find(Store(g.storage_root), text)
-        return True
-    except HuskError:
-        return False
+        for line in logs.follow(g.storage_root, record.id, offset,
+                                lambda: monitor.alive(g.storage_root, record.id) is True):
+            print_line(line, False)
+        return lifecycle.wait(g.root, g.storage_root, record.id)

@@ -18,24 +18,18 @@ HEADERS = {"ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage":
 @click.pass_obj
 def command(g, no_stream, fmt, no_trunc, containers):
     """Live resource usage of running containers (all of them if none is named)."""
+    from runtime.core.errors import HuskError
+    from runtime.engine import record as records
     from runtime.engine import stats
-    from runtime.engine.image import containers as ctrs
-    from runtime.engine.image.store import Store
 
-    store = Store(g.storage_root)
-    named = [_find(g, store, ctrs, c) for c in containers]
+    named = [_target(g, c) for c in containers]
     previous: dict = {}
-
-    def records():
-        return named or store.container_records()
-
     while True:
-        rows = stats.collect(g.root, records(), previous)
+        targets = named or [(r.id, r.name) for r in records.every(g.storage_root)]
+        rows = stats.collect(g.root, targets, previous)
         if named and len(rows) < len(named):
             gone = {r["Container"] for r in rows}
-            missing = [n["name"] for n in named if n["id"] not in gone]
-            from runtime.core.errors import HuskError
-
+            missing = [name for cid, name in named if cid not in gone]
             raise HuskError("stats", f"container {missing[0]} is not running")
         if no_trunc:
             for r in rows:
@@ -54,17 +48,17 @@ def _print(rows, fmt):
     print_rows(rows, fmt, TABLE, HEADERS)
 
 
-def _find(g, store, ctrs, text):
-    """An image container by name or prefix; else an OCI container by its
-    id (one podman or containerd made with husk as the runtime)."""
+def _target(g, text):
+    """(id, name) of an image container by id, prefix or name; else of an
+    OCI container by its id (one podman or containerd made with husk as
+    the runtime)."""
     from runtime.core import container
-    from runtime.core.errors import HuskError
+    from runtime.core.errors import NotFound
+    from runtime.engine import record as records
 
     try:
-        return ctrs.find(store, text)
-    except HuskError:
-        try:
-            container.state(g.root, text)
-        except HuskError:
-            raise HuskError("stats", f"no such container: {text}") from None
-        return {"id": text, "name": text[:12]}
+        record = records.find(g.storage_root, text)
+        return record.id, record.name
+    except NotFound:
+        container.state(g.root, text)  # NotFound if it is neither
+        return text, text[:12]

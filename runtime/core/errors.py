@@ -69,8 +69,8 @@ class ConfigError(HuskError):
 class NotFound(HuskError):
     kind = "not-found"
 
-    def __init__(self, container_id: str) -> None:
-        super().__init__(f"container {container_id!r} does not exist", err=0)
+    def __init__(self, container_id: str, hint: str = "") -> None:
+        super().__init__(f"container {container_id!r} does not exist" + (f" ({hint})" if hint else ""), err=0)
 
 
 class WrongState(HuskError):

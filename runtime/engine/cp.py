@@ -39,8 +39,10 @@ from dataclasses import dataclass
 
 from runtime.core.errors import HuskError, NotFound
 from runtime.core.linux import syscalls
+from runtime.engine import record as records
 from runtime.engine.image import containers, rootfs
 from runtime.engine.image.store import Store
+from runtime.engine.record import ContainerRecord
 
 _CHUNK = 1 << 20
 
@@ -72,7 +74,7 @@ def copy(store_root: str, src_text: str, dest_text: str, *, archive: bool = Fals
     if (src.container is None) == (dest.container is None):
         raise HuskError("cp", "one of SRC and DEST must be CONTAINER:PATH, the other a host path")
     store = Store(store_root)
-    record = containers.find(store, src.container or dest.container)
+    record = records.find(store_root, src.container or dest.container)
     with _mounted_rootfs(store, record) as root_path:
         rootfd = os.open(root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -85,17 +87,17 @@ def copy(store_root: str, src_text: str, dest_text: str, *, archive: bool = Fals
 
 
 @contextlib.contextmanager
-def _mounted_rootfs(store: Store, record: dict) -> Iterator[str]:
-    cid = record["id"]
+def _mounted_rootfs(store: Store, record: ContainerRecord) -> Iterator[str]:
+    cid = record.id
     cdir = store.container_dir(cid)
     target = os.path.join(cdir, "rootfs")
-    with containers.locked(store, cid) as present:
+    with records.locked(store.root, cid) as present:
         if not present:
-            raise NotFound(record["name"])
+            raise NotFound(record.name)
         mounted_here = False
-        if record.get("driver", "overlay") == "overlay" and not os.path.ismount(target):
+        if record.driver == "overlay" and not os.path.ismount(target):
             with store.using():
-                rootfs.make(store, store.config(record["image"])["rootfs"]["diff_ids"], cdir, "overlay")
+                rootfs.make(store, store.config(record.image)["rootfs"]["diff_ids"], cdir, "overlay")
             mounted_here = True
         try:
             yield target

@@ -19,19 +19,21 @@ import subprocess
 from typing import Any
 
 from runtime.core.errors import ConfigError
-from runtime.engine import lifecycle
-from runtime.engine.image import containers
-from runtime.engine.image.store import Store
+from runtime.engine import record as records
+from runtime.engine import units
+from runtime.engine.record import ContainerRecord, Health, Healthcheck, HealthResult
 
-DEFAULTS = {"Interval": 30.0, "Timeout": 30.0, "Retries": 3, "StartPeriod": 0.0}
+DEFAULT_INTERVAL = DEFAULT_TIMEOUT = 30.0
+DEFAULT_START_PERIOD = 0.0
+DEFAULT_RETRIES = 3
 KEEP_LOG = 5
 MAX_OUTPUT = 4096
 
 
 def from_flags(cmd: str | None, interval: str | None, timeout: str | None, retries: int | None,
-               start_period: str | None, none: bool, image_check: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The record's healthcheck: the flags over the image's (its
-    durations in ns, docker's unit), or None for no check."""
+               start_period: str | None, none: bool, image_check: dict[str, Any] | None) -> Healthcheck | None:
+    """The record's healthcheck: the flags over the image's (IMAGE_CHECK,
+    the image config's Healthcheck, its durations in ns), or None for no check."""
     if none:
         return None
     image_check = image_check or {}
@@ -40,19 +42,23 @@ def from_flags(cmd: str | None, interval: str | None, timeout: str | None, retri
         return None
     if test[0] not in ("CMD", "CMD-SHELL") or len(test) < 2:
         raise ConfigError("--health-cmd", f"{test!r}: the image's Healthcheck.Test is not CMD or CMD-SHELL")
-    check = {"Test": test}
-    for key, flag, given in (("Interval", "--health-interval", interval), ("Timeout", "--health-timeout", timeout),
-                             ("StartPeriod", "--health-start-period", start_period)):
+
+    def seconds(key: str, flag: str, given: str | None, default: float) -> float:
         if given is not None:
-            check[key] = lifecycle.parse_duration(given, flag)
-        elif image_check.get(key):
-            check[key] = image_check[key] / 1e9
+            value = units.parse_duration(given, flag)
         else:
-            check[key] = DEFAULTS[key]
-        if key != "StartPeriod" and check[key] <= 0:
+            value = image_check[key] / 1e9 if image_check.get(key) else default
+        if key != "StartPeriod" and value <= 0:
             raise ConfigError(flag, "must be more than 0")
-    check["Retries"] = retries if retries is not None else image_check.get("Retries") or DEFAULTS["Retries"]
-    if check["Retries"] < 1:
+        return value
+
+    check = Healthcheck(test=test,
+                        interval=seconds("Interval", "--health-interval", interval, DEFAULT_INTERVAL),
+                        timeout=seconds("Timeout", "--health-timeout", timeout, DEFAULT_TIMEOUT),
+                        start_period=seconds("StartPeriod", "--health-start-period", start_period,
+                                             DEFAULT_START_PERIOD),
+                        retries=retries if retries is not None else image_check.get("Retries") or DEFAULT_RETRIES)
+    if check.retries < 1:
         raise ConfigError("--health-retries", "must be 1 or more")
     return check
 
@@ -61,37 +67,36 @@ def run_check(root: str, store_root: str, text: str) -> tuple[int, str]:
     """One check of the container TEXT names: (0 healthy or 1 unhealthy, its output)."""
     from runtime.engine.monitor import husk_command
 
-    store = Store(store_root)
-    record = containers.find(store, text)
-    check = record.get("healthcheck")
+    record = records.find(store_root, text)
+    check = record.healthcheck
     if not check:
-        raise ConfigError("healthcheck", f"container {record['name']} has no health check")
-    test = check["Test"]
+        raise ConfigError("healthcheck", f"container {record.name} has no health check")
+    test = check.test
     argv = ["/bin/sh", "-c", test[1]] if test[0] == "CMD-SHELL" else test[1:]
-    start = containers.now()
+    start = units.now()
     try:
-        p = subprocess.run(husk_command(root, store_root) + ["exec", record["id"], *argv], capture_output=True,
-                           timeout=check["Timeout"], stdin=subprocess.DEVNULL)
+        p = subprocess.run(husk_command(root, store_root) + ["exec", record.id, *argv], capture_output=True,
+                           timeout=check.timeout, stdin=subprocess.DEVNULL)
         code, output = p.returncode, (p.stdout + p.stderr).decode(errors="replace")
     except subprocess.TimeoutExpired:
-        code, output = -1, f"Health check exceeded timeout ({check['Timeout']:g}s)"
-    entry = {"Start": start, "End": containers.now(), "ExitCode": code, "Output": output[:MAX_OUTPUT]}
-    with containers.locked(store, record["id"]) as present:
+        code, output = -1, f"Health check exceeded timeout ({check.timeout:g}s)"
+    result = HealthResult(start=start, end=units.now(), exit_code=code, output=output[:MAX_OUTPUT])
+    with records.locked(store_root, record.id) as present:
         if present:
-            record = containers.load(store, record["id"]) or record
-            containers.update(store, record["id"], health=_next(record, check, entry))
+            record = records.load(store_root, record.id) or record
+            records.update(store_root, record.id, health=_next(record, check, result))
     return (0 if code == 0 else 1), output
 
 
-def _next(record: dict[str, Any], check: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
-    health = dict(record.get("health") or {"Status": "starting", "FailingStreak": 0, "Log": []})
-    if entry["ExitCode"] == 0:
-        health.update(Status="healthy", FailingStreak=0)
+def _next(record: ContainerRecord, check: Healthcheck, result: HealthResult) -> Health:
+    health = record.health or Health()
+    if result.exit_code == 0:
+        health.status, health.failing_streak = "healthy", 0
     else:
-        ran = lifecycle._seconds_between(record.get("started_at"), entry["End"]) or 0
-        if not (health["Status"] == "starting" and ran < check["StartPeriod"]):
-            health["FailingStreak"] += 1
-            if health["FailingStreak"] >= check["Retries"]:
-                health["Status"] = "unhealthy"
-    health["Log"] = (list(health.get("Log") or []) + [entry])[-KEEP_LOG:]
+        ran = units.seconds_between(record.started_at, result.end) or 0
+        if not (health.status == "starting" and ran < check.start_period):
+            health.failing_streak += 1
+            if health.failing_streak >= check.retries:
+                health.status = "unhealthy"
+    health.log = (health.log + [result])[-KEEP_LOG:]
     return health

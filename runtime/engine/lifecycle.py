@@ -7,7 +7,7 @@ here: the OCI container is deleted, then by the record's restart policy
 the container is run again in place (rootfs and network kept), or it is
 released (rootfs unmounted, network detached) and marked exited, or it
 is removed (--rm).  Every step holds the container's lock
-(containers.locked), so a cleanup and a `husk rm -f` never interleave.
+(record.locked), so a cleanup and a `husk rm -f` never interleave.
 
     created --start--> running --exit--> [restarting -->] running
                                      \\--> exited --start--> running
@@ -22,7 +22,6 @@ boot, so `always` and `unless-stopped` behave the same.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +29,11 @@ from typing import Any
 from runtime.core import container
 from runtime.core.errors import ConfigError, HuskError, NotFound
 from runtime.core.linux.signals import parse_signal
-from runtime.engine import monitor
+from runtime.engine import monitor, units
+from runtime.engine import record as records
 from runtime.engine.image import containers
 from runtime.engine.image.store import Store
+from runtime.engine.record import ContainerRecord, Health
 
 # docker's restart backoff: 100 ms, doubling, at most a minute; reset once
 # a run has lasted 10 s.
@@ -66,65 +67,41 @@ def parse_restart(text: str) -> RestartPolicy:
     return RestartPolicy(name, int(count) if count else 0)
 
 
-def parse_duration(text: str, flag: str) -> float:
-    """docker's durations: 500ms, 30s, 1m, 1h, 1m30s; seconds."""
-    import re
-
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ConfigError(flag, f"{text!r}: a duration such as 500ms, 30s or 1m")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sum(float(n) * scale[u] for n, u in parts)
-
-
-def parse_size(text: str, flag: str) -> int:
-    """docker's sizes: 10k, 5m, 1g (powers of 1024), or bytes."""
-    units = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
-    number = text.rstrip("bBkKmMgG")
-    unit = text[len(number):].lower()
-    if not number.isdigit() or unit not in units:
-        raise ConfigError(flag, f"{text!r}: a size is bytes or a number with k, m or g")
-    return int(number) * units[unit]
-
-
 # Starting
 
-def start_detached(root: str, store: Store, record: dict[str, Any]) -> int:
+def start_detached(root: str, store: Store, record: ContainerRecord) -> int:
     """Run the container under a new monitor; returns its pid.  The
     caller holds the container's lock, so the monitor's cleanup (which
     takes it) cannot finish before the record says "running"."""
-    cid = record["id"]
+    cid = record.id
     # Each run is numbered: its monitor's cleanup names it, so a late
     # cleanup of an earlier run (after `husk restart`) touches nothing.
-    run = (containers.load(store, cid) or record).get("run", 0) + 1
-    containers.update(store, cid, run=run)
+    run = (records.load(store.root, cid) or record).run + 1
     # Stamped before: a quick container may have exited when spawn returns.
-    started_at = containers.now()
-    check = record.get("healthcheck")
-    if check:  # each run starts out "starting", as docker's does
-        containers.update(store, cid, health={"Status": "starting", "FailingStreak": 0, "Log": []})
-    started = monitor.spawn(root, store.root, cid, run, record.get("log_size_max", 0),
-                            health_interval=check["Interval"] if check else 0,
-                            stdin=bool(record.get("interactive")))
-    containers.update(store, cid, status="running", started_at=started_at, pid=started.pid)
+    started_at = units.now()
+    check = record.healthcheck
+    # Each run starts out "starting", as docker's does.
+    records.update(store.root, cid, run=run, health=Health() if check else None)
+    started = monitor.spawn(root, store.root, cid, run, record.log_size_max,
+                            health_interval=check.interval if check else 0, stdin=record.interactive)
+    records.update(store.root, cid, status="running", started_at=started_at, pid=started.pid)
     return started.pid
 
 
-def start(root: str, store_root: str, text: str) -> dict[str, Any]:
+def start(root: str, store_root: str, text: str) -> ContainerRecord:
     """`husk start NAME`: a created or exited container runs again,
     detached, under a monitor.  Starting a running one does nothing."""
     store = Store(store_root)
-    record = containers.find(store, text)
-    cid = record["id"]
-    with containers.locked(store, cid) as present:
+    cid = records.find(store_root, text).id
+    with records.locked(store_root, cid) as present:
         if not present:
             raise NotFound(text)
-        record = containers.load(store, cid) or record
+        record = records.load(store_root, cid)
         if state_of(root, store, record)["Status"] in ("running", "paused", "restarting"):
             return record
         with contextlib.suppress(NotFound):
             container.delete(root, cid, force=True)  # the OCI state of a run whose cleanup never came
-        containers.update(store, cid, stopped_by_user=None, restart_count=0)
+        record = records.update(store_root, cid, stopped_by_user=False, restart_count=0)
         containers.prepare(store, record)
         try:
             start_detached(root, store, record)
@@ -141,57 +118,54 @@ def cleanup(root: str, store_root: str, cid: str, run: int | None = None) -> Non
     died with its monitor); apply the restart policy, or release or
     remove it.  RUN None: whatever run the record names."""
     store = Store(store_root)
-    with containers.locked(store, cid) as present:
+    with records.locked(store_root, cid) as present:
         if not present:
             return  # `husk rm -f` took it
-        record = containers.load(store, cid)
-        if run is not None and record.get("run") != run:
+        record = records.load(store_root, cid)
+        if run is not None and record.run != run:
             return  # a later run has started (husk start, restart): this one was released by it
         info = monitor.exit_info(store_root, cid) or {}
         code = info.get("exit_code", 255)
         with contextlib.suppress(NotFound):
             container.delete(root, cid, force=True)
-        restarts = record.get("restart_count", 0)
-        policy = parse_restart(record.get("restart", "no"))
-        if policy.wants_restart(code, restarts, record.get("stopped_by_user", False)):
-            containers.update(store, cid, status="restarting", exit_code=code,
-                              finished_at=info.get("finished_at") or containers.now())
-            delay = _backoff(record, restarts)
-        else:
+        policy = parse_restart(record.restart)
+        if not policy.wants_restart(code, record.restart_count, record.stopped_by_user):
             _finish(store, record, code, info.get("finished_at"))
             return
+        records.update(store_root, cid, status="restarting", exit_code=code,
+                       finished_at=info.get("finished_at") or units.now())
+        delay = _backoff(record)
     time.sleep(delay)  # without the lock: `husk stop` and `husk rm` may act meanwhile
-    with containers.locked(store, cid) as present:
+    with records.locked(store_root, cid) as present:
         if not present:
             return
-        record = containers.load(store, cid)
-        if record.get("stopped_by_user") or record.get("status") != "restarting":
-            if record.get("status") == "restarting":
-                _finish(store, record, record.get("exit_code", code), record.get("finished_at"))
+        record = records.load(store_root, cid)
+        if record.stopped_by_user or record.status != "restarting":
+            if record.status == "restarting":
+                _finish(store, record, record.exit_code, record.finished_at)
             return
         try:
-            containers.update(store, cid, restart_count=record.get("restart_count", 0) + 1)
+            record = records.update(store_root, cid, restart_count=record.restart_count + 1)
             start_detached(root, store, record)
         except HuskError as e:
-            containers.update(store, cid, error=str(e))
+            records.update(store_root, cid, error=str(e))
             _finish(store, record, 125, None)
 
 
-def _backoff(record: dict[str, Any], restarts: int) -> float:
-    ran = _seconds_between(record.get("started_at"), containers.now())
+def _backoff(record: ContainerRecord) -> float:
+    ran = units.seconds_between(record.started_at, units.now())
     if ran is not None and ran >= BACKOFF_RESET_AFTER:
         return BACKOFF_FIRST
-    return min(BACKOFF_FIRST * 2 ** restarts, BACKOFF_MAX)
+    return min(BACKOFF_FIRST * 2 ** record.restart_count, BACKOFF_MAX)
 
 
-def _finish(store: Store, record: dict[str, Any], code: int, finished_at: str | None) -> None:
-    cid = record["id"]
-    if record.get("remove"):
+def _finish(store: Store, record: ContainerRecord, code: int, finished_at: str | None) -> None:
+    cid = record.id
+    if record.remove:
         containers.destroy(store, cid, anonymous_volumes=True)
         return
     containers.release(store, cid)
-    containers.update(store, cid, status="exited", exit_code=code, finished_at=finished_at or containers.now(),
-                      pid=None)
+    records.update(store.root, cid, status="exited", exit_code=code, finished_at=finished_at or units.now(), pid=0)
 
 
 # Stopping
@@ -200,33 +174,35 @@ def stop(root: str, store_root: str, text: str, timeout: float | None = None) ->
     """`husk stop`: the image's STOPSIGNAL (SIGTERM by default), SIGKILL
     after TIMEOUT seconds (10), then wait until the container is released."""
     store = Store(store_root)
-    record = containers.find(store, text)
-    cid = record["id"]
-    with containers.locked(store, cid) as present:
+    record = records.find(store_root, text)
+    cid = record.id
+    with records.locked(store_root, cid) as present:
         if not present:
             raise NotFound(text)
-        containers.update(store, cid, stopped_by_user=True)
+        records.update(store_root, cid, stopped_by_user=True)
     timeout = 10.0 if timeout is None else timeout
-    sig = parse_signal(record.get("stop_signal") or "SIGTERM")
-    if _signal(root, cid, sig):
+    if _signal(root, cid, parse_signal(record.stop_signal or "SIGTERM")):
         if not _wait_stopped(root, cid, timeout):
             _signal(root, cid, parse_signal("KILL"))
             _wait_stopped(root, cid, None)
     _wait_released(root, store, cid)
-    return record["name"]
+    return record.name
 
 
 def kill(root: str, store_root: str, text: str, sig: str = "KILL") -> str:
     """`husk kill`: a signal (KILL by default, as docker's) to the
     container's init; a container killed so is not restarted."""
     store = Store(store_root)
-    record = containers.find(store, text)
+    record = records.find(store_root, text)
     number = parse_signal(sig)
     if state_of(root, store, record)["Status"] not in ("running", "paused"):
-        raise HuskError("kill", f"container {record['name']} is not running")
-    containers.update(store, record["id"], stopped_by_user=True)
-    container.kill(root, record["id"], number)
-    return record["name"]
+        raise HuskError("kill", f"container {record.name} is not running")
+    with records.locked(store_root, record.id) as present:
+        if not present:
+            raise NotFound(text)
+        records.update(store_root, record.id, stopped_by_user=True)
+    container.kill(root, record.id, number)
+    return record.name
 
 
 def _signal(root: str, cid: str, sig: int) -> bool:
@@ -256,11 +232,10 @@ def _wait_released(root: str, store: Store, cid: str) -> None:
     """Until the monitor's cleanup has run.  A container whose monitor
     was killed gets no cleanup: it is done here instead."""
     while True:
-        record = containers.load(store, cid)
-        if record is None or record.get("status") in ("exited", "created"):
+        record = records.load(store.root, cid)
+        if record is None or record.status in ("exited", "created"):
             return
-        status = state_of(root, store, record)
-        if status["Status"] == "dead":
+        if state_of(root, store, record)["Status"] == "dead":
             cleanup(root, store.root, cid)
             return
         time.sleep(0.05)
@@ -269,8 +244,8 @@ def _wait_released(root: str, store: Store, cid: str) -> None:
 def wait(root: str, store_root: str, text: str) -> int:
     """`husk wait`: block until the container stops; its exit code."""
     store = Store(store_root)
-    record = containers.find(store, text)
-    cid = record["id"]
+    record = records.find(store_root, text)
+    cid = record.id
     last_exit = None
     while True:
         status = state_of(root, store, record)
@@ -278,21 +253,21 @@ def wait(root: str, store_root: str, text: str) -> int:
             return status["ExitCode"]
         last_exit = monitor.exit_info(store_root, cid) or last_exit
         time.sleep(0.05)
-        record = containers.load(store, cid)
+        record = records.load(store_root, cid)
         if record is None:  # removed (--rm): the code is the last exit.json seen
             return last_exit["exit_code"] if last_exit else 0
 
 
 # The state people see
 
-def state_of(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
+def state_of(root: str, store: Store, record: ContainerRecord) -> dict[str, Any]:
     """docker's State object for a record, from the OCI state, the monitor
     and the record: Status created|running|paused|restarting|exited|dead.
 
     "dead" is a container whose monitor was killed (kill -9) after its
     process ended: nobody recorded the exit, and only `husk rm -f` (or
     `husk start`) moves it on."""
-    cid = record["id"]
+    cid = record.id
     try:
         oci = container.state(root, cid)
     except HuskError:
@@ -300,10 +275,7 @@ def state_of(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
     oci_status = oci["status"] if oci else None
     watched = monitor.alive(store.root, cid)  # None: never had a monitor (a foreground run)
     info = monitor.exit_info(store.root, cid)
-    status = record.get("status", "created")
-    code = record.get("exit_code", 0)
-    error = record.get("error", "")
-    pid = 0
+    status, code, error, pid = record.status, record.exit_code, record.error, 0
     if oci_status in ("running", "paused") or (oci_status == "created" and status != "created"):
         status, pid = ("paused" if oci_status == "paused" else "running"), oci.get("pid", 0)
         if watched is False:
@@ -318,44 +290,25 @@ def state_of(root: str, store: Store, record: dict[str, Any]) -> dict[str, Any]:
     state = {"Status": status, "Running": status in ("running", "paused"), "Paused": status == "paused",
              "Restarting": status == "restarting", "Dead": status == "dead", "Pid": pid,
              "ExitCode": code if status in ("exited", "dead", "restarting") else 0, "Error": error,
-             "StartedAt": record.get("started_at", ""), "FinishedAt": record.get("finished_at", "")}
-    if record.get("healthcheck"):
-        state["Health"] = record.get("health") or {"Status": "starting", "FailingStreak": 0, "Log": []}
+             "StartedAt": record.started_at, "FinishedAt": record.finished_at}
+    if record.healthcheck:
+        state["Health"] = (record.health or Health()).to_docker()
     return state
-
-
-def _seconds_between(start: str | None, end: str | None) -> float | None:
-    try:
-        a = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
-        b = datetime.datetime.fromisoformat(end.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        return None
-    return (b - a).total_seconds()
 
 
 def human_status(state: dict[str, Any], now: str | None = None) -> str:
     """docker ps's STATUS column: Up 5 seconds, Exited (0) 2 minutes ago, ..."""
-    now = now or containers.now()
+    now = now or units.now()
     status = state["Status"]
     if status in ("running", "paused"):
-        text = f"Up {_duration(_seconds_between(state['StartedAt'], now))}"
+        text = f"Up {units.human_duration(units.seconds_between(state['StartedAt'], now))}"
         if "Health" in state:
             health = state["Health"]["Status"]
             text += f" (health: {health})" if health == "starting" else f" ({health})"
         return text + (" (Paused)" if status == "paused" else "") + (" (monitor lost)" if state["Error"] else "")
+    since = units.human_duration(units.seconds_between(state["FinishedAt"], now))
     if status == "restarting":
-        return f"Restarting ({state['ExitCode']}) {_duration(_seconds_between(state['FinishedAt'], now))} ago"
+        return f"Restarting ({state['ExitCode']}) {since} ago"
     if status == "exited":
-        return f"Exited ({state['ExitCode']}) {_duration(_seconds_between(state['FinishedAt'], now))} ago"
+        return f"Exited ({state['ExitCode']}) {since} ago"
     return status.capitalize()
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 1:
-        return "Less than a second"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = int(seconds // size)
-            return f"{n} {unit}{'s' if n > 1 else ''}" if n > 1 else f"About a{'n' if unit == 'hour' else ''} {unit}"
-    n = int(seconds)
-    return f"{n} second{'s' if n > 1 else ''}"

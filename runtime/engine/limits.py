@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.core.errors import ConfigError
-from runtime.engine.lifecycle import parse_size
+from runtime.engine.units import parse_size
 
 MIN_MEMORY = 6 << 20
 CPU_PERIOD = 100_000  # microseconds, docker's CFS period

@@ -16,6 +16,7 @@ from runtime.core import container
 from runtime.core.errors import NotFound
 from runtime.core.paths import StoreLayout
 from runtime.engine import lifecycle
+from runtime.engine import record as records
 from runtime.engine.image import containers as ctrs
 from runtime.engine.image import gc
 from runtime.engine.image.store import Store
@@ -26,15 +27,15 @@ def prune(root: str, store_root: str) -> dict[str, int]:
 
     store = Store(store_root)
     removed = 0
-    for r in store.container_records():
+    for r in records.every(store_root):
         # Under the container's lock: a monitor's cleanup of the same
         # container waits, then finds it gone.
-        with ctrs.locked(store, r["id"]) as present:
+        with records.locked(store_root, r.id) as present:
             if not present or lifecycle.state_of(root, store, r)["Status"] in ("running", "paused", "restarting"):
                 continue
             with contextlib.suppress(NotFound):
-                container.delete(root, r["id"], force=True)
-            ctrs.destroy(store, r["id"])
+                container.delete(root, r.id, force=True)
+            ctrs.destroy(store, r.id)
             removed += 1
     for cid in os.listdir(store.containers) if os.path.isdir(store.containers) else []:
         if not os.path.exists(StoreLayout(store.root).container_record(cid)):

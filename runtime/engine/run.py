@@ -20,9 +20,11 @@ from typing import Any
 
 from runtime.core import container
 from runtime.core.errors import ConfigError, ExecError, HuskError, ImageError, NotFound
-from runtime.engine import lifecycle, limits, volumes
+from runtime.engine import lifecycle, limits, units, volumes
+from runtime.engine import record as records
 from runtime.engine.image import bundle, containers, images, reference
 from runtime.engine.image.store import Store
+from runtime.engine.record import ContainerRecord
 
 HUSK_FAILED = 125
 
@@ -106,7 +108,7 @@ def _image(store: Store, req: RunRequest) -> tuple[str, str]:
     return digest, ref.name
 
 
-def _create(store: Store, req: RunRequest) -> dict[str, Any]:
+def _create(store: Store, req: RunRequest) -> ContainerRecord:
     digest, name = _image(store, req)
     env = list(req.env)
     for path in req.env_files:
@@ -116,8 +118,7 @@ def _create(store: Store, req: RunRequest) -> dict[str, Any]:
     bundle.parse_security_opts(req.security_opt, run_opts)
     run_opts.resources = limits.to_resources(req.limits)
     mounts = _mounts(req)
-    extra = _detached_fields(req)
-    extra["limits"] = run_opts.resources
+    fields = _detached_fields(req)
     from runtime.engine import health
 
     check = health.from_flags(req.health_cmd, req.health_interval, req.health_timeout, req.health_retries,
@@ -127,12 +128,12 @@ def _create(store: Store, req: RunRequest) -> dict[str, Any]:
         if req.health_cmd:
             raise ConfigError("--health-cmd", "needs --detach: the monitor of a detached container runs the checks")
         check = None  # the image's check: a foreground run has no monitor to run it
-    extra["healthcheck"] = check
     from runtime.engine.network.attach import NetworkRequest  # pyroute2: only when a container is made
 
     net = NetworkRequest(req.network, req.publish, req.publish_all, req.ip, req.dns, req.add_host)
     return containers.create(store, digest, name or req.target, run_opts, name=req.name, driver=req.storage_driver,
-                             remove_after=req.remove, network=net, mounts=mounts, extra=extra)
+                             remove_after=req.remove, network=net, mounts=mounts, limits=run_opts.resources,
+                             healthcheck=check, **fields)
 
 
 def _mounts(req: RunRequest) -> list[volumes.MountRequest]:
@@ -158,7 +159,7 @@ def _detached_fields(req: RunRequest) -> dict[str, Any]:
         key, _, value = opt.partition("=")
         if key != "max-size":
             raise ConfigError("--log-opt", f"{opt!r}: husk's k8s-file log takes max-size=SIZE")
-        size = lifecycle.parse_size(value, "--log-opt")
+        size = units.parse_size(value, "--log-opt")
     return {"restart": str(policy), "log_size_max": size, "detached": req.detach,
             "interactive": req.detach and req.interactive}
 
@@ -172,16 +173,16 @@ def run_image(root: str, store_root: str, req: RunRequest, report: Report, start
     except HuskError as e:
         report(str(e))
         return HUSK_FAILED
-    cid = record["id"]
+    cid = record.id
     if req.detach:
         return _run_detached(root, store, record, report, started)
     code = HUSK_FAILED
     ran = False
     try:
-        containers.update(store, cid, status="running", started_at=containers.now())
+        records.update(store_root, cid, status="running", started_at=units.now())
         if not req.interactive and not req.tty:
             stdin_from_devnull()
-        code = container.run(root, cid, record["dir"])
+        code = container.run(root, cid, store.container_dir(cid))
         ran = True
     except HuskError as e:
         report(str(e))
@@ -191,17 +192,17 @@ def run_image(root: str, store_root: str, req: RunRequest, report: Report, start
             containers.destroy(store, cid, anonymous_volumes=True, volumes_made=not ran)
         else:
             containers.release(store, cid)
-            containers.set_status(store, cid, "exited", code)
+            records.update(store_root, cid, status="exited", exit_code=code, finished_at=units.now())
     return code
 
 
-def _run_detached(root: str, store: Store, record: dict, report: Report, started: Report) -> int:
+def _run_detached(root: str, store: Store, record: ContainerRecord, report: Report, started: Report) -> int:
     """Start it under its monitor (engine.monitor) and return: the monitor
     holds its output (container.log), records its exit and applies --rm
     and --restart.  `husk rm -f` stops it and releases its rootfs and network."""
-    cid = record["id"]
+    cid = record.id
     try:
-        with containers.locked(store, cid):  # its cleanup waits until the record says it runs
+        with records.locked(store.root, cid):  # its cleanup waits until the record says it runs
             lifecycle.start_detached(root, store, record)
     except HuskError as e:
         report(str(e))
@@ -223,27 +224,28 @@ def remove(root: str, store_root: str, text: str, force: bool, remove_volumes: b
     state, rootfs, changes and network; with REMOVE_VOLUMES, its anonymous
     volumes); returns its name."""
     store = Store(store_root)
-    record = containers.find(store, text)
+    record = records.find(store_root, text)
     status = lifecycle.state_of(root, store, record)["Status"]
     if status in ("running", "paused", "restarting") and not force:
-        raise HuskError("rm", f"container {record['name']} is {status}: stop it or use --force")
-    if status in ("running", "paused", "restarting"):
-        containers.update(store, record["id"], stopped_by_user=True)  # no restart while it goes
-    with containers.locked(store, record["id"]):
+        raise HuskError("rm", f"container {record.name} is {status}: stop it or use --force")
+    with records.locked(store_root, record.id) as present:
+        if not present:
+            raise NotFound(text)
+        records.update(store_root, record.id, stopped_by_user=True)  # no restart while it goes
         with contextlib.suppress(NotFound):
-            container.delete(root, record["id"], force=True)
-        containers.destroy(store, record["id"], anonymous_volumes=remove_volumes)  # also its network and rootfs
-    return record["name"]
+            container.delete(root, record.id, force=True)
+        containers.destroy(store, record.id, anonymous_volumes=remove_volumes)  # also its network and rootfs
+    return record.name
 
 
 def listing(root: str, store_root: str) -> list[dict[str, Any]]:
     """`husk containers`: each image container's record with its status."""
     store = Store(store_root)
     rows = []
-    for r in store.container_records():
+    for r in records.every(store_root):
         state = lifecycle.state_of(root, store, r)
         status = state["Status"]
         if status in ("exited", "dead"):
             status = f"{status} ({state['ExitCode']})"
-        rows.append(dict(r, status=status, state=state))
+        rows.append(dict(r.to_json(), status=status, state=state))
     return rows

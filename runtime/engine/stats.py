@@ -66,7 +66,7 @@ def sample(root: str, cid: str) -> dict[str, Any]:
     return container.stats(root, cid)
 
 
-def row(record: dict[str, Any], data: dict[str, Any], pid: int, before: Sample | None,
+def row(cid: str, name: str, data: dict[str, Any], pid: int, before: Sample | None,
         started_ns: int) -> tuple[dict[str, Any], Sample]:
     """docker stats' fields for one reading; CPU % against BEFORE (or,
     for the first reading, the whole run since STARTED_NS)."""
@@ -92,7 +92,7 @@ def row(record: dict[str, Any], data: dict[str, Any], pid: int, before: Sample |
         elif e.get("op", "").lower() == "write":
             write += e["value"]
     rx, tx = net_io(pid)
-    out = {"ID": record["id"][:12], "Container": record["id"], "Name": record["name"],
+    out = {"ID": cid[:12], "Container": cid, "Name": name,
            "CPUPerc": f"{cpu:.2f}%", "MemUsage": f"{human(used)} / {human(limit)}",
            "MemPerc": f"{(used * 100.0 / limit) if limit else 0:.2f}%",
            "NetIO": f"{human(rx, si=True)} / {human(tx, si=True)}",
@@ -115,20 +115,17 @@ def human(n: float, si: bool = False) -> str:
     return f"{value}"
 
 
-def collect(root: str, records: list[dict[str, Any]], previous: dict[str, Sample]) -> list[dict[str, Any]]:
-    """A row for each record that is running; PREVIOUS is updated with
-    this reading, for the next one's CPU %."""
+def collect(root: str, targets: list[tuple[str, str]], previous: dict[str, Sample]) -> list[dict[str, Any]]:
+    """A row for each of TARGETS, (id, name) of an OCI container, that is
+    running; PREVIOUS is updated with this reading, for the next one's CPU %."""
     rows = []
-    for r in records:
-        pid = r.get("pid")
+    for cid, name in targets:
         try:
-            data = sample(root, r["id"])
-            state = container.state(root, r["id"])
+            data = sample(root, cid)
+            pid = container.state(root, cid).get("pid") or 0
         except HuskError:
             continue  # not running (or gone since it was listed)
-        pid = state.get("pid") or pid
-        started = _started_ns(pid)
-        out, previous[r["id"]] = row(r, data, pid, previous.get(r["id"]), started)
+        out, previous[cid] = row(cid, name, data, pid, previous.get(cid), _started_ns(pid))
         rows.append(out)
     return rows
 

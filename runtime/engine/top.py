@@ -11,15 +11,16 @@ import subprocess
 
 from runtime.core import container
 from runtime.core.errors import HuskError, NotFound
+from runtime.engine.record import ContainerRecord
 
 
-def top(root: str, record: dict, ps_args: list[str]) -> list[list[str]]:
+def top(root: str, record: ContainerRecord, ps_args: list[str]) -> list[list[str]]:
     """The header and rows, each split into its columns (the last, CMD,
     keeps its spaces)."""
     try:
-        pids = set(container.pids(root, record["id"]))
+        pids = set(container.pids(root, record.id))
     except (NotFound, HuskError):
-        raise HuskError("top", f"container {record['name']} is not running") from None
+        raise HuskError("top", f"container {record.name} is not running") from None
     try:
         out = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True, check=False)
     except FileNotFoundError:

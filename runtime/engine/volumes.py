@@ -36,6 +36,10 @@ from typing import Any
 
 from runtime.core.errors import ConfigError, ImageError
 from runtime.core.paths import StoreLayout
+from runtime.engine import record as records
+from runtime.engine import units
+from runtime.engine.image.store import remove_tree, write_json
+from runtime.engine.record import ContainerRecord, Mount
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
@@ -133,11 +137,9 @@ def parse_mount(text: str) -> MountRequest:
 
 
 def _tmpfs_options(fields: dict[str, str]) -> tuple[str, ...]:
-    from runtime.engine.lifecycle import parse_size
-
     opts = []
     if "tmpfs-size" in fields:
-        opts.append(f"size={parse_size(fields['tmpfs-size'], '--mount tmpfs-size')}")
+        opts.append(f"size={units.parse_size(fields['tmpfs-size'], '--mount tmpfs-size')}")
     if "tmpfs-mode" in fields:
         if not re.fullmatch(r"[0-7]{3,4}", fields["tmpfs-mode"]):
             raise ConfigError("--mount", f"tmpfs-mode={fields['tmpfs-mode']}: an octal mode such as 1777")
@@ -197,9 +199,6 @@ def create(store_root: str, name: str | None = None, labels: dict[str, str] | No
     """The volume NAME (a random name if None), made if it is not there;
     returns (its volume.json, whether it was made now).  The caller holds
     the store's metadata lock."""
-    from runtime.engine.image.containers import now
-    from runtime.engine.image.store import _write_json
-
     anonymous = name is None
     name = name or os.urandom(32).hex()
     if not _NAME.match(name):
@@ -212,97 +211,90 @@ def create(store_root: str, name: str | None = None, labels: dict[str, str] | No
     try:
         # _data is what containers see: 0755 root, as docker makes it.
         os.mkdir(os.path.join(d, "_data"), 0o755)
-        meta = {"Name": name, "Driver": "local", "Mountpoint": os.path.join(d, "_data"), "CreatedAt": now(),
+        meta = {"Name": name, "Driver": "local", "Mountpoint": os.path.join(d, "_data"), "CreatedAt": units.now(),
                 "Labels": labels or {}, "Scope": "local", "Options": {}, "Anonymous": anonymous}
-        _write_json(_meta_path(store_root, name), meta)
+        write_json(_meta_path(store_root, name), meta)
     except BaseException:
         shutil.rmtree(d, ignore_errors=True)
         raise
     return meta, True
 
 
-def users(records: list[dict[str, Any]], name: str) -> list[str]:
-    """The names of the containers whose records mount volume NAME."""
-    return [r["name"] for r in records
-            if any(m.get("Type") == "volume" and m.get("Name") == name for m in r.get("mounts") or [])]
+def users(containers: list[ContainerRecord], name: str) -> list[str]:
+    """The names of the containers that mount volume NAME."""
+    return [r.name for r in containers if any(m.type == "volume" and m.name == name for m in r.mounts)]
 
 
-def remove(store_root: str, name: str, records: list[dict[str, Any]]) -> None:
-    """Remove volume NAME unless a container (in RECORDS) uses it.  The
-    caller holds the store's metadata lock."""
+def remove(store_root: str, name: str, containers: list[ContainerRecord]) -> None:
+    """Remove volume NAME unless one of CONTAINERS uses it.  The caller
+    holds the store's metadata lock."""
     get(store_root, name)
-    using = users(records, name)
+    using = users(containers, name)
     if using:
         raise ImageError("volume", f"{name!r} is in use by container {', '.join(using)}: remove it first")
-    from runtime.engine.image.store import remove_tree
-
     remove_tree(_dir(store_root, name))
 
 
 # From requests to mounts
 
-def resolve(store_root: str, requests: list[MountRequest]) -> tuple[list[dict], list[dict], list[str]]:
-    """(the OCI mounts, docker's Mounts entries for the record, the names
-    of the volumes made now).  Named volumes are made as needed; the
-    caller holds the store's metadata lock and removes the made ones if
-    the container is not made after all."""
-    oci, shown, made = [], [], []
+def resolve(store_root: str, requests: list[MountRequest]) -> tuple[list[dict], list[Mount], list[str], list[Mount]]:
+    """(the OCI mounts, the record's mounts, the names of the volumes
+    made now, the mounts of those to fill from the image: copy_up()).
+    Named volumes are made as needed; the caller holds the store's
+    metadata lock and removes the made ones if the container is not made
+    after all."""
+    oci, shown, made, fill = [], [], [], []
     try:
         for r in requests:
             if r.type == "tmpfs":
                 oci.append({"destination": r.target, "type": "tmpfs", "source": "tmpfs",
                             "options": ["nosuid", "nodev", "noexec", *r.options]})
-                shown.append({"Type": "tmpfs", "Source": "", "Destination": r.target, "Mode": "",
-                              "RW": True, "Propagation": ""})
+                shown.append(Mount(type="tmpfs", destination=r.target))
                 continue
-            entry: dict[str, Any] = {"Type": r.type, "Destination": r.target, "Mode": "ro" if r.readonly else "",
-                                     "RW": not r.readonly, "Propagation": r.propagation}
+            entry = Mount(type=r.type, destination=r.target, rw=not r.readonly, propagation=r.propagation)
             if r.type == "volume":
                 meta, new = create(store_root, r.source or None)
                 if new:
                     made.append(meta["Name"])
-                source = meta["Mountpoint"]
-                entry.update(Name=meta["Name"], Driver="local", Source=source, CopyUp=new and r.copy_up)
+                entry.name, entry.source = meta["Name"], meta["Mountpoint"]
+                if new and r.copy_up:
+                    fill.append(entry)
             else:
-                source = r.source
-                if r.make_source and not os.path.exists(source):
-                    os.makedirs(source, 0o755)
-                entry["Source"] = source
+                entry.source = r.source
+                if r.make_source and not os.path.exists(entry.source):
+                    os.makedirs(entry.source, 0o755)
             shown.append(entry)
-            oci.append({"destination": r.target, "type": "bind", "source": source,
+            oci.append({"destination": r.target, "type": "bind", "source": entry.source,
                         "options": ["rbind", r.propagation, "ro" if r.readonly else "rw"]})
     except BaseException:
         remove_made(store_root, made)
         raise
-    return oci, shown, made
+    return oci, shown, made, fill
 
 
 def remove_made(store_root: str, names: list[str]) -> None:
-    from runtime.engine.image.store import remove_tree
-
     for name in names:
         remove_tree(_dir(store_root, name))
 
 
-def copy_up(rootfs: str, mounts: list[dict[str, Any]]) -> None:
-    """Fill each volume made for this container with what the image has
+def copy_up(rootfs: str, mounts: list[Mount]) -> None:
+    """Fill each of MOUNTS, volumes made for this container, with what the image has
     at its destination.  The destination is opened inside the rootfs
     (openat2 RESOLVE_IN_ROOT), so an image's symlink cannot point the copy
     at the host; below it, symlinks are copied as links, never followed."""
     from runtime.core.linux import syscalls
 
-    todo = [m for m in mounts if m.get("CopyUp")]
-    if not todo:
+    if not mounts:
         return
     root = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for m in todo:
+        for m in mounts:
             try:
-                fd = syscalls.open_in_root(root, m["Destination"], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                fd = syscalls.open_in_root(root, m.destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError:
                 continue  # not in the image (or not a directory): the volume starts empty
             try:
-                _copy_tree(f"/proc/self/fd/{fd}", m["Source"])
+                _copy_tree(f"/proc/self/fd/{fd}", m.source)
             finally:
                 os.close(fd)
     finally:
@@ -344,7 +336,7 @@ def volume_create(store, name: str | None, labels: dict[str, str] | None = None)
 
 def volume_remove(store, name: str) -> None:
     with store.metadata_lock():
-        remove(store.root, name, store.container_records())
+        remove(store.root, name, records.every(store.root))
 
 
 def volume_prune(store, everything: bool) -> list[str]:
@@ -352,9 +344,9 @@ def volume_prune(store, everything: bool) -> list[str]:
     EVERYTHING the named ones too (docker volume prune [-a])."""
     gone = []
     with store.metadata_lock():
-        records = store.container_records()
+        containers = records.every(store.root)
         for meta in listing(store.root):
-            if (everything or meta.get("Anonymous")) and not users(records, meta["Name"]):
+            if (everything or meta.get("Anonymous")) and not users(containers, meta["Name"]):
                 remove_made(store.root, [meta["Name"]])
                 gone.append(meta["Name"])
     return gone

@@ -37,7 +37,20 @@ def test_signal_reaches_the_process(bundle, sig):
 def test_default_signal_is_term(bundle):
     start_waiting(bundle, args=("/checker", "trap-term", "0"))
     time.sleep(0.2)
-    bundle.husk("kill", "c1", check=True)
+    bundle.husk("kill", "--all", "c1", check=True)  # runc's form without a signal: --all
+    wait_status(bundle, "c1", "stopped")
+    bundle.husk("delete", "c1", check=True)
+
+
+def test_kill_with_one_operand_is_dockers_form(bundle):
+    """`kill NAME` is docker's kill of an image container, whatever is on
+    disk: an OCI container of that id is not signalled, and the error
+    says how runc's form goes."""
+    start_waiting(bundle, args=("/checker", "trap-term", "0"))
+    r = bundle.husk("kill", "c1")
+    assert r.code == 1 and "container 'c1' does not exist" in r.err and "husk kill c1 TERM" in r.err, r.err
+    assert bundle.husk("state", "c1").json()["status"] == "running"
+    bundle.husk("kill", "c1", "KILL", check=True)
     wait_status(bundle, "c1", "stopped")
     bundle.husk("delete", "c1", check=True)
 

@@ -123,8 +123,18 @@ def test_relative_root_path_and_cwd_bundle(bundle):
     bundle.config["root"]["path"] = "rootfs"
     bundle.config["process"]["args"] = ["/checker", "exit", "3"]
     bundle.save()
-    r = bundle.husk("run", "c1", cwd=bundle.path)
+    r = bundle.husk("run", "-b", ".", "c1", cwd=bundle.path)
     assert r.code == 3, r.err
+
+
+def test_run_without_a_runc_flag_is_the_image_form_even_in_a_bundle(bundle, tmp_path):
+    """The command line alone picks the face: `run ID` in a bundle
+    directory asks for an image named ID, as it would anywhere."""
+    store = tmp_path / "store"
+    r = bundle.husk("--storage-root", str(store), "run", "--pull=never", "c1", cwd=bundle.path)
+    assert r.code == 125 and "not in the store" in r.err, r.err
+    assert bundle.husk("state", "c1").code != 0
+    assert json.loads(bundle.husk("list", "--format", "json").out) == []
 
 
 def test_list_shows_containers(bundle):

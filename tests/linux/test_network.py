@@ -172,7 +172,7 @@ def test_bad_network_flags(h):
                         (["--network", "none", "-p", "80:80"], "bridge network"),
                         (["--ip", "192.0.2.77"], "not a free host address"),
                         (["--add-host", "nocolon"], "NAME:IP"), (["--dns", "not-an-ip"], "--dns"),
-                        (["--network", "container:nobody"], "no such container")):
+                        (["--network", "container:nobody"], "container 'nobody' does not exist")):
         r = run(h, *args, "netbox", "true")
         assert r.code == 125 and words in r.err, (args, r.err)
 

@@ -103,3 +103,63 @@ def test_the_cli_starts_without_the_heavy_modules():
             "print(' '.join(m for m in sys.modules if m.startswith(('pyroute2', 'runtime.engine', 'http', 'ssl'))))")
     r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "", r.stdout
+
+
+def _graph(name: str) -> dict[str, set[str]]:
+    """Layer NAME's modules and the modules of the same layer each imports
+    (a package's own __init__ on the way to a submodule is no edge)."""
+    return {m: {i for i, _ in imports(p) if i in ALL and layer(i) == name and i != m and not m.startswith(i + ".")}
+            for m, p in ALL.items() if layer(m) == name}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle in GRAPH as a path that ends where it starts, or None."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return path[path.index(module):] + [module]
+        if module in done:
+            return None
+        for nxt in sorted(graph[module]):
+            found = visit(nxt, path + [module])
+            if found:
+                return found
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        found = visit(module, [])
+        if found:
+            return found
+    return None
+
+
+@pytest.mark.parametrize("name", ["engine", "cli"])
+def test_no_import_cycle_inside_a_layer(name):
+    """Each module of the layer can be read before the modules that use
+    it: lazy imports inside functions count, as they hide a cycle rather
+    than remove it."""
+    cycle = _cycle(_graph(name))
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+@pytest.mark.parametrize("module", sorted(ALL))
+def test_no_private_name_is_used_from_another_module(module):
+    """A _name is its module's own: `from x import _y` and `x._y` from
+    elsewhere reach past what the module offers."""
+    tree = ast.parse(open(ALL[module]).read())
+    runtime_modules = set()
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("runtime"):
+            bad += [(f"{node.module}.{a.name}", node.lineno) for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")]
+            runtime_modules |= {a.asname or a.name for a in node.names if f"{node.module}.{a.name}" in ALL}
+        elif isinstance(node, ast.Import):
+            runtime_modules |= {a.asname for a in node.names if a.asname and a.name in ALL}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in runtime_modules
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            bad.append((f"{node.value.id}.{node.attr}", node.lineno))
+    assert not bad, f"{module} uses private names of other modules: {bad}"

@@ -44,7 +44,7 @@ from runtime.engine.build.dockerfile import Instruction
 from runtime.engine.build.layer import from_upper, is_empty
 from runtime.engine.image import bundle, images, platform, reference, rootfs
 from runtime.engine.image import mediatypes as mt
-from runtime.engine.image.store import Store, _write_json, remove_tree
+from runtime.engine.image.store import Store, write_json, remove_tree
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 
@@ -435,7 +435,7 @@ class Builder:
     def _remember(self, key: str) -> None:
         assert self.state is not None and self.state.manifest
         os.makedirs(os.path.dirname(self._cache_path(key)), mode=0o700, exist_ok=True)
-        _write_json(self._cache_path(key), self.state.manifest)
+        write_json(self._cache_path(key), self.state.manifest)
 
 
 def _digest(data: bytes) -> str:

@@ -13,6 +13,7 @@ import fcntl
 import os
 
 from runtime.core.paths import StoreLayout
+from runtime.engine import record as records
 from runtime.engine.image.store import Store, remove_tree
 
 
@@ -21,7 +22,7 @@ def referenced(store: Store) -> tuple[set[str], set[str]]:
     blobs: set[str] = set()
     layers: set[str] = set()
     manifests = set(store.names().values())
-    manifests |= {c.get("image") for c in store.container_records() if c.get("image")}
+    manifests |= {c.image for c in records.every(store.root)}
     for m in manifests:
         try:
             manifest = store.manifest(m)

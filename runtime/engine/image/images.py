@@ -8,6 +8,7 @@ from typing import Any
 
 from runtime.core.errors import HuskError, ImageError
 from runtime.engine.image import gc, reference
+from runtime.engine import record as records
 from runtime.engine.image.store import Store, remove_tree
 
 
@@ -206,13 +207,13 @@ def inspect(store: Store, text: str) -> dict[str, Any]:
 def remove(store: Store, texts: list[str]) -> list[str]:
     """`husk rmi`: untag; content goes when no image or container uses it."""
     names = store.names()
-    in_use = {c.get("image"): c for c in store.container_records()}
+    in_use = {c.image: c for c in records.every(store.root)}
     to_remove = []
     for text in texts:
         digest, name = find(store, text)
         if digest in in_use and (name is None or sum(1 for d in names.values() if d == digest) == 1):
             c = in_use[digest]
-            raise ImageError("rmi", f"image {text!r} is used by container {c['name']} ({c['id'][:12]}): "
+            raise ImageError("rmi", f"image {text!r} is used by container {c.name} ({c.id[:12]}): "
                             "remove it first (husk rm)")
         to_remove += [name] if name else [n for n, d in names.items() if d == digest]
     store.remove_names(to_remove)

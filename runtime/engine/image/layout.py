@@ -120,7 +120,7 @@ class LayoutSource(_Tree):
             data = self._read(self._blob_name(reference))
         except FileNotFoundError:
             raise ImageError(self.description, f"blob {reference} is missing") from None
-        media_type = self.media_types.get(reference) or _media_type_of(data)
+        media_type = self.media_types.get(reference) or media_type_of(data)
         return data, media_type
 
     def blob(self, descriptor: dict, offset: int = 0):
@@ -209,7 +209,7 @@ class DockerArchiveSource(LayoutSource):
         return f
 
 
-def _media_type_of(data: bytes) -> str:
+def media_type_of(data: bytes) -> str:
     try:
         value = json.loads(data)
     except ValueError:

@@ -371,6 +371,6 @@ def _json(data: bytes, what: str, field: str) -> dict:
 
 
 def _guess_media_type(data: bytes) -> str:
-    from runtime.engine.image.layout import _media_type_of
+    from runtime.engine.image.layout import media_type_of
 
-    return _media_type_of(data)
+    return media_type_of(data)

@@ -126,7 +126,7 @@ class Store:
 
     def commit_layer(self, temp_dir: str, diff_id: str, info: dict[str, Any]) -> None:
         dest = self.layer_dir(diff_id)
-        _write_json(dest + ".json", info)
+        write_json(dest + ".json", info)
         try:
             os.rename(temp_dir, dest)
         except OSError:
@@ -149,14 +149,14 @@ class Store:
         with self.metadata_lock():
             names = self.names()
             names[name] = manifest_digest
-            _write_json(self.names_file, names)
+            write_json(self.names_file, names)
 
     def remove_names(self, names: list[str]) -> None:
         with self.metadata_lock():
             current = self.names()
             for n in names:
                 current.pop(n, None)
-            _write_json(self.names_file, current)
+            write_json(self.names_file, current)
 
     # Images
 
@@ -174,22 +174,8 @@ class Store:
     def container_dir(self, cid: str) -> str:
         return os.path.join(self.containers, cid)
 
-    def container_records(self) -> list[dict[str, Any]]:
-        out = []
-        try:
-            ids = sorted(os.listdir(self.containers))
-        except FileNotFoundError:
-            return []
-        for cid in ids:
-            try:
-                with open(StoreLayout(self.root).container_record(cid)) as f:
-                    out.append(json.load(f))
-            except (OSError, ValueError):
-                continue
-        return out
 
-
-def _write_json(path: str, value: Any) -> None:
+def write_json(path: str, value: Any) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(value, f, indent=1, sort_keys=True)

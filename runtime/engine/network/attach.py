@@ -181,15 +181,14 @@ def _attach(store_root, cid, name, hostname, cdir, req, exposed, alive, record) 
 
 
 def _container_netns(store_root: str, name: str) -> str:
-    from runtime.engine.image.store import Store
+    """The network namespace of the container NAME names (id, prefix or name)."""
+    from runtime.engine import record as records
 
-    for r in Store(store_root).container_records():
-        if name in (r["id"], r["name"]):
-            rec = load_record(os.path.join(store_root, "containers", r["id"])) or {}
-            if rec.get("netns") and os.path.exists(rec["netns"]):
-                return rec["netns"]
-            raise NetworkError("--network", f"container {name!r} has no network namespace of its own")
-    raise NetworkError("--network", f"container:{name}: no such container")
+    found = records.find(store_root, name)
+    rec = load_record(os.path.join(store_root, "containers", found.id)) or {}
+    if rec.get("netns") and os.path.exists(rec["netns"]):
+        return rec["netns"]
+    raise NetworkError("--network", f"container {name!r} has no network namespace of its own")
 
 
 def _members(store_root: str, net, exclude: str = "") -> list[tuple[str, str]]:
