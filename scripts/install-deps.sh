@@ -20,6 +20,7 @@ PKGS=(
   runc crun hyperfine         # bench/: the runtimes husk is measured against
   podman conmon containerd    # tests run husk under the real clients
   netavark aardvark-dns docker-compose  # the compose test: podman's networks and names, docker-compose 1.29
+  iptables                    # netavark 1.4 runs iptables for its rules; no package of these depends on it
   uidmap skopeo
   docker-registry umoci       # image tests: a real registry, and umoci's unpack to compare with
   debootstrap                 # image tests: a Debian minbase image with many layers' worth of files

@@ -140,6 +140,28 @@ def test_add_unpacks_a_local_archive_and_copy_takes_chown(h, tmp_path):
     assert h("run", "--rm", "--pull=never", "added", check=True).out == "from the archive\nuser 600\n"
 
 
+def test_copy_takes_every_destination_form_docker_does(h, tmp_path):
+    """`COPY x .` (the commonest form), ./, a path relative to WORKDIR, a
+    directory (trailing /) against a file name, a missing parent, .., and
+    an absolute path."""
+    files = {name: f"{name}\n" for name in ("dot", "dotslash", "rel", "indir", "asfile", "deep", "up", "abs")}
+    dockerfile = ("FROM bb\nWORKDIR /app\nCOPY dot .\nCOPY dotslash ./\nCOPY rel sub/rel\nCOPY indir sub/\n"
+                  "COPY asfile named\nCOPY deep new/parent/deep\nCOPY up ..\nCOPY abs /srv/abs.txt\n"
+                  "WORKDIR /\nCOPY dot app/also/\n"
+                  'CMD ["sh", "-c", "cd /app && cat dot dotslash sub/rel sub/indir named new/parent/deep /up '
+                  '/srv/abs.txt also/dot"]\n')
+    h("build", "-t", "dests", context(tmp_path, dockerfile, **files), check=True)
+    out = h("run", "--rm", "--pull=never", "dests", check=True).out
+    assert out == "dot\ndotslash\nrel\nindir\nasfile\ndeep\nup\nabs\ndot\n"
+
+
+def test_copy_onto_a_directory_that_is_a_file_is_one_line(h, tmp_path):
+    r = h("build", "-t", "clash", context(tmp_path, "FROM bb\nCOPY a /etc/passwd/\n", a="a\n"))
+    assert r.code != 0 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert "Dockerfile:2" in r.err and "/etc/passwd/" in r.err
+    assert "clash" not in h("images", check=True).out
+
+
 def test_copy_cannot_leave_the_context_or_the_rootfs(h, tmp_path):
     # A context symlink to the host's /etc/shadow resolves inside the context.
     ctx = context(tmp_path, "FROM bb\nCOPY secret /\n")

@@ -353,24 +353,25 @@ class Builder:
         from runtime.engine.build import copy_in
 
         assert self.state is not None
-        sources, dest = self._sources(ins)
-        c = self.state.run_config
-        if not dest.startswith("/"):
-            dest = os.path.join(c.get("WorkingDir") or "/", dest) + ("/" if dest.endswith("/") else "")
+        sources, given = self._sources(ins)
+        dest, names_a_dir = copy_in.destination(given, self.state.run_config.get("WorkingDir") or "/")
         owner = copy_in.owner(target_root, ins.flags.get("chown"), ins.where)
         mode = copy_in.parse_chmod(ins.flags.get("chmod"), ins.where)
-        into_dir = dest.endswith("/") or len(sources) > 1
+        into_dir = names_a_dir or len(sources) > 1
         with copy_in.Target(target_root) as target:
             for rel in sources:
                 with self._open_source(ins, rel) as path:
-                    if ins.keyword == "ADD" and copy_in.is_archive(path):
-                        copy_in.add_archive(self.store, path, target, dest, owner, ins.where)
-                    elif os.path.isdir(path):
-                        target.copy_tree(path, dest, owner, mode)
-                    else:
-                        name = os.path.basename(rel)
-                        target.copy_file(path, dest, name if into_dir or target.is_dir(dest) else None,
-                                         owner, mode)
+                    try:
+                        if ins.keyword == "ADD" and copy_in.is_archive(path):
+                            copy_in.add_archive(self.store, path, target, dest, owner, ins.where)
+                        elif os.path.isdir(path):
+                            target.copy_tree(path, dest, owner, mode)
+                        else:
+                            name = os.path.basename(rel)
+                            target.copy_file(path, dest, name if into_dir or target.is_dir(dest) else None,
+                                             owner, mode)
+                    except OSError as e:  # a file in the way of a directory, a full disk, ...
+                        raise ImageError(ins.where, f"{ins.keyword} {rel} {given}: {e.strerror or e}") from None
 
     # Images of steps, and the cache
 

@@ -12,6 +12,7 @@ there already is replaced, as docker does.  Files belong to 0:0 unless
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import stat
 import tarfile
@@ -46,6 +47,15 @@ def parse_chmod(spec: str | None, where: str) -> int | None:
     if not 0 <= mode <= 0o7777:
         raise ImageError(where, f"--chmod={spec}: expected an octal mode such as 755")
     return mode
+
+
+def destination(given: str, workdir: str) -> tuple[str, bool]:
+    """COPY's destination as docker reads it: (the absolute, normalised
+    path, whether it names a directory to copy into).  A relative one is
+    under WORKDIR; one that ends in / or is . or .. (or ends in /. or /..)
+    names a directory, so `COPY main.go .` puts main.go in WORKDIR."""
+    names_a_dir = given.endswith("/") or given.rsplit("/", 1)[-1] in (".", "..")
+    return posixpath.normpath(posixpath.join(workdir, given)), names_a_dir
 
 
 def is_archive(path: str) -> bool:
