@@ -283,11 +283,23 @@ def raise_exec_failure(received: bytes) -> None:
 
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
+    """Signal the container's init, or with ALL_PROCESSES every process in
+    its cgroup.  containerd's shim reads "container not running" in the
+    error as "already gone", so the words are runc's."""
     st = ContainerState(root, container_id)
     with st.locked():
         status = st.status()
+        if status == "stopped" and all_processes:
+            # runc's kill --all after the init exited: what is left in the
+            # container's own cgroup (a shared pid namespace's children)
+            # goes, and that is success; a shared cgroup has nothing we
+            # could tell apart as ours any more.
+            cg = _cgroup(st)
+            if cg.owned:
+                cg.kill_all(sig)
+            return
         if status == "stopped":
-            raise WrongState("kill", f"container {container_id!r} is not running")
+            raise WrongState("kill", f"container not running ({container_id} has stopped)")
         if all_processes:
             cg = _cgroup(st)
             if cg.owned:
@@ -322,10 +334,10 @@ def _signal(st: ContainerState, sig: int) -> None:
     try:
         pidfd = os.pidfd_open(st.pid)
     except ProcessLookupError:
-        raise WrongState("kill", f"container {st.id!r} is not running") from None
+        raise WrongState("kill", f"container not running ({st.id} has stopped)") from None
     try:
         if process_start_time(st.pid) != st.husk.start_time:
-            raise WrongState("kill", f"container {st.id!r} is not running")
+            raise WrongState("kill", f"container not running ({st.id} has stopped)")
         signal.pidfd_send_signal(pidfd, sig)
     finally:
         os.close(pidfd)
@@ -445,7 +457,9 @@ def update(root: str, container_id: str, resources: dict[str, Any]) -> None:
     with st.locked():
         if st.status() == "stopped":
             raise WrongState("update", f"container {container_id!r} is stopped")
-        _cgroup(st).apply(resources)
+        # As at create: containerd sends the whole LinuxResources, whose
+        # devices are only "deny all", and counts on /dev/null staying usable.
+        _cgroup(st).apply(resources_with_default_devices(resources))
 
 
 def pause(root: str, container_id: str) -> None:

@@ -40,3 +40,26 @@ def test_device_cgroup_denies_other_devices(bundle):
 def test_dev_is_fresh_tmpfs_not_the_rootfs_dev(bundle):
     open(os.path.join(bundle.rootfs, "dev", "planted"), "w").close()
     assert bundle.run("ls", "/dev/planted").code != 0
+
+
+def test_update_with_containerds_device_list_keeps_the_default_devices(bundle, tmp_path):
+    """containerd's UpdateContainerResources sends the whole LinuxResources,
+    whose devices are only "deny all": the default devices stay usable, as
+    they are after create (runc's AllowedDevices)."""
+    import json
+
+    bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+    bundle.save()
+    bundle.husk("run", "--detach", "--bundle", bundle.path, "c1", check=True)
+    try:
+        resources = tmp_path / "resources.json"
+        resources.write_text(json.dumps({"devices": [{"allow": False, "access": "rwm"}],
+                                         "memory": {"limit": 64 << 20}}))
+        bundle.husk("update", "-r", str(resources), "c1", check=True)
+        for dev in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/ptmx"):
+            r = bundle.husk("exec", "c1", "sh", "-c", f"exec 3<>{dev} && echo opened")
+            assert r.code == 0 and r.out == "opened\n", (dev, r.err)
+        r = bundle.husk("exec", "c1", "mknod", "/tmp/blk", "b", "253", "0")
+        assert r.code != 0  # still no other device
+    finally:
+        bundle.husk("delete", "--force", "c1")

@@ -91,3 +91,46 @@ def test_bad_signal_is_refused(bundle):
 def test_kill_of_unknown_container_fails(bundle):
     r = bundle.husk("kill", "ghost", "KILL")
     assert r.code != 0 and "ghost" in r.err
+
+
+def test_kill_of_a_stopped_container_says_containerds_words(bundle):
+    """containerd's shim retries a kill until its error says "container not
+    running" (or "does not exist"); a stopped container's kill must say it."""
+    bundle.config["process"]["args"] = ["/checker", "exit", "0"]
+    bundle.save()
+    bundle.husk("create", "--bundle", bundle.path, "c1", check=True)
+    bundle.husk("start", "c1", check=True)
+    wait_status(bundle, "c1", "stopped")
+    r = bundle.husk("kill", "c1", "15")
+    assert r.code == 1 and "container not running" in r.err, r.err
+    assert bundle.husk("state", "c1").json()["status"] == "stopped"
+    bundle.husk("delete", "c1", check=True)
+
+
+def test_kill_all_after_the_init_exited_kills_what_is_left(bundle):
+    """A container sharing the host's pid namespace: its init exits and
+    leaves a child in the container's cgroup.  runc's kill --all then
+    kills that child and succeeds (what the shim sends when a pod's
+    shared pid namespace outlives a container)."""
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+    bundle.config["process"]["args"] = ["sh", "-c", "sleep 1000 & echo $! > /tmp/child"]
+    bundle.config["root"]["readonly"] = False
+    bundle.save()
+    bundle.husk("create", "--bundle", bundle.path, "c1", check=True)
+    bundle.husk("start", "c1", check=True)
+    wait_status(bundle, "c1", "stopped")
+    child = int(open(os.path.join(bundle.rootfs, "tmp", "child")).read())
+    assert os.path.exists(f"/proc/{child}")
+    bundle.husk("kill", "--all", "c1", "KILL", check=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{child}") and not _zombie(child):
+        time.sleep(0.02)
+    assert not os.path.exists(f"/proc/{child}") or _zombie(child)
+    bundle.husk("delete", "c1", check=True)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
