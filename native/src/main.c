@@ -249,13 +249,17 @@ container_init (struct plan *p, int go, int fifo, struct device_program *devices
   mark_fds_cloexec (3 + p->preserve_fds);
   reset_signals ();
   apply_apparmor (p);
+  /* The cwd and its check (CVE-2024-21626) come before any filter of the
+   * user's, which may forbid getcwd. */
+  bool in_cwd = enter_cwd (p, false);
   /* Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it
    * while we still have it.  With no_new_privs it waits until just before
    * execve, so the filter need not allow husk-init's own syscalls. */
   if (!p->no_new_privs)
     load_seccomp (p);
   apply_identity (p);
-  enter_cwd (p);
+  if (!in_cwd)
+    enter_cwd (p, true);
   const char *exe = find_executable (p, exe_buf, sizeof exe_buf);
   umask (p->umask >= 0 ? p->umask : 022);
 

@@ -153,17 +153,29 @@ apply_identity (struct plan *p)
     die (errno, "no_new_privs", "PR_SET_NO_NEW_PRIVS");
 }
 
-void
-enter_cwd (struct plan *p)
+/* chdir(2) into process.cwd and check where that is.  Done first while
+ * husk-init is still root and before the user's seccomp filter, which may
+ * deny getcwd (runtime-tools' linux_seccomp does).  A cwd that root may
+ * not enter but the container's user may (EACCES/EPERM: a root-squashed
+ * volume) is left for a second call AS_USER after the identity is set, as
+ * runc does; then returns false.  */
+bool
+enter_cwd (struct plan *p, bool as_user)
 {
   char buf[PATH_MAX];
   const char *cwd = p->cwd && *p->cwd ? p->cwd : "/";
   if (chdir (cwd) < 0)
-    die (errno, "chdir", "process.cwd %s", cwd);
+    {
+      if (!as_user && (errno == EACCES || errno == EPERM))
+        return false;
+      die (errno, "chdir", "process.cwd %s", cwd);
+    }
   /* A cwd reached through a leaked host fd (/proc/self/fd/N) lies outside
    * our root: getcwd then fails with ENOENT or is not absolute. */
+  errno = 0;
   if (getcwd (buf, sizeof buf) == NULL || buf[0] != '/')
     die (errno ? errno : EPERM, "chdir", "process.cwd %s is outside the container's root", cwd);
+  return true;
 }
 
 static const char *

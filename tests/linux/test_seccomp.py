@@ -65,3 +65,19 @@ def test_exec_gets_the_containers_filter(bundle):
         assert r.json()["seccomp"] == "2"
     finally:
         bundle.husk("delete", "--force", "c1", check=True)
+
+
+@pytest.mark.parametrize("nnp", [False, True])
+def test_a_filter_that_denies_getcwd_still_runs(bundle, nnp):
+    """runtime-tools' linux_seccomp shape: getcwd denied.  husk-init's check
+    of process.cwd (CVE-2024-21626) runs before the user's filter, so the
+    container runs; its program then sees the filter's errno."""
+    bundle.config["process"]["noNewPrivileges"] = nnp
+    bundle.config["process"]["cwd"] = "/tmp"
+    bundle.config["linux"]["seccomp"] = profile(
+        syscalls=[{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}])
+    r = bundle.run("/checker", "report")
+    assert r.code == 0, r.err
+    report = r.json()
+    assert report["seccomp"] == "2" and report["cwd"] == ""  # getcwd fails under the filter
+    assert bundle.run("readlink", "/proc/self/cwd", cid="c2").out == "/tmp\n"  # yet the cwd is /tmp
