@@ -19,6 +19,7 @@ PKGS=(
   busybox-static file         # the built-in image
   runc crun hyperfine         # bench/: the runtimes husk is measured against
   podman conmon containerd    # tests run husk under the real clients
+  containernetworking-plugins # the CRI test: containerd's pod networks (bridge, host-local, portmap, loopback)
   netavark aardvark-dns docker-compose  # the compose test: podman's networks and names, docker-compose 1.29
   iptables                    # netavark 1.4 runs iptables for its rules; no package of these depends on it
   uidmap skopeo
