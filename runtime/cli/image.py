@@ -1,4 +1,4 @@
-"""`husk image ls|inspect|rm|prune|pull|load|save`, as podman groups them."""
+"""`husk image ls|inspect|rm|prune|pull|push|tag|load|save`, as podman groups them."""
 
 import json
 
@@ -7,8 +7,10 @@ import click
 from runtime.cli import images as images_cmd
 from runtime.cli import load as load_cmd
 from runtime.cli import pull as pull_cmd
+from runtime.cli import push as push_cmd
 from runtime.cli import rmi as rmi_cmd
 from runtime.cli import save as save_cmd
+from runtime.cli import tag as tag_cmd
 from runtime.cli._image_opts import store
 
 
@@ -40,5 +42,7 @@ def prune(g):
 command.add_command(images_cmd.command, "ls")
 command.add_command(rmi_cmd.command, "rm")
 command.add_command(pull_cmd.command, "pull")
+command.add_command(push_cmd.command, "push")
+command.add_command(tag_cmd.command, "tag")
 command.add_command(load_cmd.command, "load")
 command.add_command(save_cmd.command, "save")

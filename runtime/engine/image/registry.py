@@ -60,7 +60,7 @@ def _read_limited(resp, limit: int, what: str, host: str) -> bytes:
     return data
 
 
-def _discard(resp) -> None:
+def discard(resp) -> None:
     """Read a little of a body we do not want, so the connection is clean."""
     resp.read(MAX_ERROR_BODY)
 
@@ -129,7 +129,7 @@ class Registry:
         conn = self._connection("https", self.host)
         try:
             conn.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
-            _discard(conn.getresponse())
+            discard(conn.getresponse())
             self.scheme = "https"
         except ssl.SSLCertVerificationError as e:
             raise RegistryError(self.host, f"TLS: certificate verify failed: {e.verify_message}; put the "
@@ -207,9 +207,10 @@ class Registry:
         self.tokens[scope] = token
 
     def request(self, method: str, path: str, scope: str, headers: dict[str, str] | None = None,
-                what: str = "") -> http.client.HTTPResponse:
+                what: str = "", body=None) -> http.client.HTTPResponse:
         """Send a request, doing the auth dance and following redirects.
-        The caller reads (and closes) the response."""
+        The caller reads (and closes) the response.  BODY: bytes, or a
+        function that opens it afresh for each try (a file, after a 401)."""
         scheme = self._pick_scheme()
         host, url_path = self.host, path
         headers = dict(headers or {}, **{"User-Agent": USER_AGENT})
@@ -220,15 +221,19 @@ class Registry:
             if host == self.host:
                 send.update(self._auth_header(scope))
             conn = self._connection(scheme, host)
+            data = body() if callable(body) else body
             try:
-                conn.request(method, url_path, headers=send)
+                conn.request(method, url_path, body=data, headers=send)
                 resp = conn.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
                 raise TransientError(f"{host}: {what or path}: {e}") from None
+            finally:
+                if hasattr(data, "close"):
+                    data.close()
             if resp.status == 401 and host == self.host and auth_tries < 2:
                 challenge = resp.getheader("WWW-Authenticate", "")
-                _discard(resp)
+                discard(resp)
                 conn.close()
                 auth_tries += 1
                 with self.lock:
@@ -236,7 +241,7 @@ class Registry:
                 continue
             if resp.status in (301, 302, 303, 307, 308) and redirects < 5:
                 location = resp.getheader("Location", "")
-                _discard(resp)
+                discard(resp)
                 conn.close()
                 url = urllib.parse.urlsplit(urllib.parse.urljoin(f"{scheme}://{host}{url_path}", location))
                 # Never from TLS to plain HTTP (the blob would travel
@@ -252,7 +257,13 @@ class Registry:
 
     def get(self, path: str, scope: str, headers: dict[str, str] | None = None, what: str = "",
             ok: tuple[int, ...] = (200,)) -> http.client.HTTPResponse:
-        resp = self.request("GET", path, scope, headers, what)
+        return self.send("GET", path, scope, headers, what, ok=ok)
+
+    def send(self, method: str, path: str, scope: str, headers: dict[str, str] | None = None, what: str = "",
+             body=None, ok: tuple[int, ...] = (200,)) -> http.client.HTTPResponse:
+        """request(), and an error (transient for 5xx and 429) unless the
+        status is one of OK; the caller reads the response."""
+        resp = self.request(method, path, scope, headers, what, body)
         if resp.status in ok:
             return resp
         try:
@@ -265,7 +276,7 @@ class Registry:
     def ping(self) -> None:
         """GET /v2/ with authentication: what `husk login` checks."""
         resp = self.get("/v2/", "", what="login")
-        _discard(resp)
+        discard(resp)
 
 
 def _status_error(host: str, resp, body: bytes, what: str) -> Exception:
