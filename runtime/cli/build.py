@@ -13,12 +13,13 @@ import click
 @click.option("--no-cache", is_flag=True, help="Run every step, even where the cache has it.")
 @click.option("--pull", type=click.Choice(["missing", "always", "never"]), default="missing", show_default=True,
               help="When to pull the FROM image.")
+@click.option("--target", help="Build up to this stage (FROM ... AS NAME); its image is the result.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the image id.")
 @click.option("--progress", type=click.Choice(["auto", "plain", "quiet"]), default="auto", show_default=True,
               help="plain: every step and its output; quiet: as -q.")
 @click.argument("context", type=click.Path(file_okay=False))
 @click.pass_obj
-def command(g, tags, dockerfile, build_arg, no_cache, pull, quiet, progress, context):
+def command(g, tags, dockerfile, build_arg, no_cache, pull, target, quiet, progress, context):
     """Build an image from a Dockerfile: each RUN's overlay upper directory becomes a layer."""
     from runtime.core.errors import ConfigError
     from runtime.engine.build.builder import BuildRequest, build
@@ -34,7 +35,7 @@ def command(g, tags, dockerfile, build_arg, no_cache, pull, quiet, progress, con
         args[key] = value if sep else os.environ.get(key, "")
     quiet = quiet or progress == "quiet"
     req = BuildRequest(context=context, dockerfile=dockerfile, tags=list(tags), build_args=args, no_cache=no_cache,
-                       pull=pull, quiet=quiet)
+                       pull=pull, quiet=quiet, target=target)
     stdin_from_devnull()  # a build reads no input, as docker's does not
 
     def say(line):

@@ -112,15 +112,15 @@ def test_the_cache_reuses_every_step_and_no_cache_runs_them(h, tmp_path):
     ctx = context(tmp_path, DOCKERFILE, **{"hello.c": HELLO_C})
     first = h("build", "-q", "-t", "hello", ctx, check=True).out.strip()
     again = h("build", "-t", "hello", ctx, check=True)
-    assert again.out.count("--> Using cache") == 8 and again.out.strip().endswith(first)
+    assert again.out.count("--> CACHED") == 8 and again.out.strip().endswith(first)
     # A changed file in the context: COPY and what follows run again.
     with open(os.path.join(ctx, "hello.c"), "a") as f:
         f.write("/* changed */\n")
     changed = h("build", "-t", "hello", ctx, check=True)
-    assert changed.out.count("--> Using cache") == 2 and "STEP 5/10" in changed.out
+    assert changed.out.count("--> CACHED") == 2 and "STEP 5/10" in changed.out
     # A build arg changes RUN's key.
     r = h("build", "--build-arg", "FLAGS=-O0", "-t", "hello", ctx, check=True)
-    assert r.out.count("--> Using cache") == 3
+    assert r.out.count("--> CACHED") == 3
     r = h("build", "--no-cache", "-q", "-t", "hello", ctx, check=True)
     assert r.out.strip().startswith("sha256:")
     assert h("run", "--rm", "--pull=never", "hello", check=True).out.startswith("compiled hello")
@@ -155,6 +155,63 @@ def test_copy_takes_every_destination_form_docker_does(h, tmp_path):
     assert out == "dot\ndotslash\nrel\nindir\nasfile\ndeep\nup\nabs\ndot\n"
 
 
+MULTI_STAGE = """\
+ARG BASE=bb
+FROM ${BASE} AS builder
+ARG GREETING=hello
+RUN mkdir -p /out && echo "$GREETING from the builder" > /out/greeting && echo kept-out > /out/other
+FROM ${BASE} AS tester
+RUN echo tested > /tested
+FROM bb
+ARG BASE
+COPY --from=builder /out/greeting /srv/
+COPY --from=0 /out/greeting /srv/by-index
+COPY --from=tester /tested /srv/
+COPY . /ctx/
+ENV BASE_WAS=$BASE
+CMD ["sh", "-c", "cat /srv/greeting /srv/by-index /srv/tested; ls /ctx /ctx/sub; echo $BASE_WAS; ls /out 2>&1 || true"]
+"""
+
+
+def test_a_multi_stage_build_with_target_global_args_and_dockerignore(h, tmp_path):
+    ctx = context(tmp_path, MULTI_STAGE, **{"app.txt": "app\n", "debug.log": "noise\n", "keep.log": "kept\n",
+                                            ".dockerignore": "*.log\n!keep.log\nsub/secret\n"})
+    os.mkdir(os.path.join(ctx, "sub"))
+    for name in ("secret", "public"):
+        with open(os.path.join(ctx, "sub", name), "w") as f:
+            f.write(name)
+    r = h("build", "-t", "ms:1", "-t", "ms:2", ctx, check=True)
+    assert "STEP 1/14: ARG BASE=bb" in r.out
+    names = h.names()
+    assert names["docker.io/library/ms:1"] == names["docker.io/library/ms:2"]
+    out = h("run", "--rm", "--pull=never", "ms:1", check=True).out
+    assert out == ("hello from the builder\nhello from the builder\ntested\n/ctx:\nDockerfile\napp.txt\nkeep.log\nsub\n\n"
+                   "/ctx/sub:\npublic\nbb\nls: /out: No such file or directory\n")
+    # Only the final stage's layers are in the image: bb's, and one per COPY.
+    config, layers = saved_layers(h, "ms:1", tmp_path)
+    assert len(layers) == 5
+    again = h("build", "-t", "ms:1", ctx, check=True)
+    assert again.out.count("--> CACHED") == 8 and "STEP" in again.out
+    # --target stops after that stage; a build arg reaches the stage that declares it.
+    h("build", "--target", "builder", "--build-arg", "GREETING=bonjour", "-t", "ms:builder", ctx, check=True)
+    assert h("run", "--rm", "--pull=never", "ms:builder", "cat", "/out/greeting").out == "bonjour from the builder\n"
+
+
+@pytest.mark.parametrize("dockerfile,flags,where,text", [
+    ("FROM bb AS one\nRUN true\n", ["--target", "two"], "--target", "'two': no stage of that name"),
+    ("FROM bb\nCOPY --from=3 /etc/hostname /x\n", [], "Dockerfile:2", "no earlier stage 3"),
+    ("FROM bb\nCOPY debug.log /x\n", [], "Dockerfile:2", "excluded by .dockerignore"),
+    ("FROM bb AS a\nFROM bb AS A\n", [], "Dockerfile:2", "a stage of that name comes before"),
+    ("ARG X=1\nRUN true\nFROM bb\n", [], "Dockerfile:2", "only ARG may come there"),
+])
+def test_multi_stage_mistakes_are_one_line(h, tmp_path, dockerfile, flags, where, text):
+    ctx = context(tmp_path, dockerfile, **{"debug.log": "x\n", ".dockerignore": "*.log\n"})
+    r = h("build", *flags, "-t", "wrong", ctx)
+    assert r.code != 0 and where in r.err and text in r.err and "Traceback" not in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert "wrong" not in h("images").out
+
+
 def test_copy_onto_a_directory_that_is_a_file_is_one_line(h, tmp_path):
     r = h("build", "-t", "clash", context(tmp_path, "FROM bb\nCOPY a /etc/passwd/\n", a="a\n"))
     assert r.code != 0 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
@@ -179,7 +236,7 @@ def test_copy_cannot_leave_the_context_or_the_rootfs(h, tmp_path):
     ("FROM bb\nRUN echo partial > /f; exit 3\n", "Dockerfile:2", "exited with 3"),
     ("FROM bb\nCOPY missing.txt /\n", "Dockerfile:2", "missing.txt"),
     ("FROM bb\nFROBNICATE x\n", "Dockerfile:2", "unknown instruction"),
-    ("FROM bb AS one\nFROM bb\n", "Dockerfile:2", "multi-stage"),
+    ("ARG ONLY=1\n", "Dockerfile", "no FROM"),
     ("RUN true\n", "Dockerfile", "FROM"),
     ("FROM bb\nEXPOSE http\n", "Dockerfile:2", "EXPOSE"),
     ("FROM bb\nADD https://example.invalid/x /\n", "Dockerfile:2", "URL"),

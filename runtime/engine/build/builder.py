@@ -30,6 +30,7 @@ import glob
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import stat
 import tempfile
@@ -41,6 +42,7 @@ from runtime.core import container
 from runtime.core.errors import HuskError, ImageError
 from runtime.engine.build import dockerfile
 from runtime.engine.build.dockerfile import Instruction
+from runtime.engine.build.ignore import Ignore
 from runtime.engine.build.layer import from_upper, is_empty
 from runtime.engine.image import bundle, images, platform, reference, rootfs
 from runtime.engine.image import mediatypes as mt
@@ -58,6 +60,7 @@ class BuildRequest:
     no_cache: bool = False
     pull: str = "missing"
     quiet: bool = False
+    target: str | None = None  # the stage to stop after (its image is the result)
 
 
 @dataclass
@@ -94,6 +97,9 @@ class Builder:
     def __init__(self, root: str, store: Store, req: BuildRequest, say: Callable[[str], None]) -> None:
         self.root, self.store, self.req, self.say = root, store, req, say
         self.context = os.path.abspath(req.context)
+        self.ignore = Ignore.load(self.context)
+        self.global_args: dict[str, str] = {}  # ARGs before the first FROM
+        self.stage_images: dict[str, str] = {}  # a finished stage's index and name -> its image
         self.args: dict[str, str] = {}  # ARG values in scope
         self.shell = list(DEFAULT_SHELL)
         self.state: _State | None = None
@@ -113,18 +119,31 @@ class Builder:
                 steps = dockerfile.parse(f.read())
         except OSError as e:
             raise ImageError("build", f"{path}: {e.strerror}") from None
-        froms = [s for s in steps if s.keyword == "FROM"]
-        if len(froms) != 1:
-            raise ImageError(froms[1].where if len(froms) > 1 else "Dockerfile",
-                             "multi-stage builds (a second FROM) are not supported by husk build yet"
-                             if froms else "no FROM")
+        global_args, stages = dockerfile.stages(steps)
+        if self.req.target is not None:
+            names = [s.name for s in stages]
+            if self.req.target.lower() not in names:
+                raise ImageError("--target", f"{self.req.target!r}: no stage of that name in the Dockerfile"
+                                 + (f" (its stages: {', '.join(n for n in names if n)})" if any(names) else ""))
+            stages = stages[:names.index(self.req.target.lower()) + 1]
+        total = len(global_args) + sum(len(s.steps) for s in stages)
         self.store.ensure()
         with self.store.using():  # image prune waits: our steps' images have no names yet
-            for n, ins in enumerate(steps, 1):
-                self.say(f"STEP {n}/{len(steps)}: {ins.text()}")
-                self._step(ins)
-            assert self.state is not None
-            digest = self.state.manifest or self._commit(ins, None, empty=True)
+            for n, ins in enumerate(global_args, 1):
+                self.say(f"STEP {n}/{total}: {ins.text()}")
+                self._global_arg(ins)
+            n = len(global_args)
+            for stage in stages:  # each starts afresh: its own ARGs, SHELL and image
+                self.args, self.shell, self.state, self.cmd_from_base = {}, list(DEFAULT_SHELL), None, False
+                for ins in stage.steps:
+                    n += 1
+                    self.say(f"STEP {n}/{total}: {ins.text()}")
+                    self._step(ins)
+                assert self.state is not None
+                digest = self.state.manifest or self._commit(stage.steps[-1], None, empty=True)
+                self.stage_images[str(stage.index)] = digest
+                if stage.name:
+                    self.stage_images[stage.name] = digest
             for tag in self.req.tags:
                 self.store.set_name(reference.parse(tag).name, digest)
         return digest
@@ -138,7 +157,7 @@ class Builder:
             self._from(ins)
             return
         assert self.state is not None
-        extra = self._copy_digest(ins) if k in ("COPY", "ADD") else ""
+        extra = self._copy_key(ins) if k in ("COPY", "ADD") else ""
         env = self._expansion_env()
         if k == "RUN":
             extra = json.dumps(sorted(self.args.items()))
@@ -146,7 +165,7 @@ class Builder:
                                          dockerfile.expand(ins.args, env, ins.where) if k in dockerfile.EXPANDED
                                          else "", extra, self.shell]).encode()).hexdigest()
         if not self.req.no_cache and self._from_cache(key):
-            self.say(f"--> Using cache {self.state.manifest}")
+            self.say(f"--> CACHED {self.state.manifest[7:19]}")
             return
         if k in ("RUN", "COPY", "ADD"):
             self._filesystem_step(ins)
@@ -158,30 +177,36 @@ class Builder:
 
     # Steps without a layer
 
+    def _global_arg(self, ins: Instruction) -> None:
+        """An ARG before the first FROM: seen by FROM lines, and by a
+        stage that declares it again without a value."""
+        for word in dockerfile.words(ins, self.global_args):
+            name, sep, default = word.partition("=")
+            self.global_args[name] = self.req.build_args.get(name, default if sep else "")
+
     def _arg(self, ins: Instruction) -> None:
         for word in dockerfile.words(ins, self._expansion_env()):
             name, sep, default = word.partition("=")
-            self.args[name] = self.req.build_args.get(name, default if sep else "")
+            self.args[name] = self.req.build_args.get(name, default if sep else self.global_args.get(name, ""))
 
     def _from(self, ins: Instruction) -> None:
-        words = ins.args.split()
-        if len(words) not in (1, 3) or (len(words) == 3 and words[1].upper() != "AS"):
-            raise ImageError(ins.where, f"FROM {ins.args!r}: expected IMAGE [AS NAME]")
-        name = dockerfile.expand(words[0], self.args, ins.where)
+        name = dockerfile.expand(ins.args.split()[0], self.global_args, ins.where)
         if name == "scratch":
             self.state = _State(None, _scratch_config(), [])
             return
-        digest = None
-        if self.req.pull != "always":
-            with contextlib.suppress(HuskError):
-                digest = images.find(self.store, name)[0]
-        if digest is None:
-            if self.req.pull == "never":
-                raise ImageError(ins.where, f"FROM {name}: not in the store and --pull=never")
-            digest = images.pull(self.store, name, quiet=self.req.quiet)
+        digest = self.stage_images.get(name.lower()) or self._image(name, f"FROM {name}", ins.where)
         config = copy.deepcopy(self.store.config(digest))
         self.state = _State(digest, config, list(self.store.manifest(digest)["layers"]))
         self.cmd_from_base = bool(self.state.run_config.get("Cmd"))
+
+    def _image(self, name: str, what: str, where: str) -> str:
+        """The manifest digest of image NAME: from the store, or pulled, as --pull says."""
+        if self.req.pull != "always":
+            with contextlib.suppress(HuskError):
+                return images.find(self.store, name)[0]
+        if self.req.pull == "never":
+            raise ImageError(where, f"{what}: not in the store and --pull=never")
+        return images.pull(self.store, name, quiet=self.req.quiet)
 
     def _expansion_env(self) -> dict[str, str]:
         env = dict(self.args)
@@ -289,8 +314,9 @@ class Builder:
 
     # COPY and ADD
 
-    def _sources(self, ins: Instruction) -> tuple[list[str], str]:
-        """(the sources, as paths relative to the context; the destination)."""
+    def _sources(self, ins: Instruction, root: str | None = None) -> tuple[list[str], str]:
+        """(the sources, as paths relative to ROOT (the context, or with
+        --from a stage's or image's root); the destination)."""
         words = dockerfile.words(ins, self._expansion_env())
         if len(words) < 2:
             raise ImageError(ins.where, f"{ins.keyword} needs a source and a destination")
@@ -301,17 +327,26 @@ class Builder:
                                  "network); put the file in the context")
             rel = os.path.normpath("/" + src).lstrip("/") or "."
             if any(ch in rel for ch in "*?["):
+                if root is not None:  # glob(3) would follow the image's links out of its root
+                    raise ImageError(ins.where, f"{ins.keyword} --from {src}: name the paths (no wildcards)")
                 found = sorted(glob.glob(rel, root_dir=self.context, recursive=False))
-                found = [f for f in found if fnmatch.fnmatch(f, rel)]
+                found = [f for f in found if fnmatch.fnmatch(f, rel) and not self.ignore.ignored(f)]
                 if not found:
-                    raise ImageError(ins.where, f"{ins.keyword} {src}: no file in the context matches")
+                    raise ImageError(ins.where, f"{ins.keyword} {src}: no file in the context matches "
+                                     "(or .dockerignore hides it)")
                 out += found
             else:
+                if root is None and rel != "." and self.ignore.ignored(rel):
+                    raise ImageError(ins.where, f"{ins.keyword} {src}: excluded by .dockerignore")
                 out.append(rel)
         return out, words[-1]
 
-    def _copy_digest(self, ins: Instruction) -> str:
-        """A digest of everything the step would copy: names, modes, data and link targets."""
+    def _copy_key(self, ins: Instruction) -> str:
+        """What a COPY or ADD copies, for its cache key: with --from, the
+        image it copies from; else a digest of the files' names, modes,
+        data and link targets."""
+        if "from" in ins.flags:
+            return json.dumps([self._from_image(ins), dockerfile.words(ins, self._expansion_env())])
         h = hashlib.sha256()
         sources, _ = self._sources(ins)
         for rel in sources:
@@ -320,8 +355,11 @@ class Builder:
                     dirnames.sort()
                     for name in sorted(filenames + dirnames):
                         p = os.path.join(dirpath, name)
+                        inside = os.path.relpath(p, path)
+                        if self.ignore.ignored(os.path.join(rel, inside)):
+                            continue
                         st = os.stat(p) if p == path else os.lstat(p)
-                        h.update(f"{os.path.relpath(p, path)}\0{st.st_mode}\0".encode())
+                        h.update(f"{inside}\0{st.st_mode}\0".encode())
                         if stat.S_ISLNK(st.st_mode):
                             h.update(os.readlink(p).encode())
                         elif stat.S_ISREG(st.st_mode):
@@ -330,48 +368,79 @@ class Builder:
                                     h.update(chunk)
         return h.hexdigest()
 
+    def _from_image(self, ins: Instruction) -> str:
+        """COPY --from=X: the image of stage X (its name or index, an
+        earlier one), or else of the image X names."""
+        source = dockerfile.expand(ins.flags["from"], self._expansion_env(), ins.where)
+        if source.lower() in self.stage_images:
+            return self.stage_images[source.lower()]
+        if source.isdigit():
+            raise ImageError(ins.where, f"{ins.keyword} --from={source}: no earlier stage {source}")
+        return self._image(source, f"{ins.keyword} --from={source}", ins.where)
+
     @contextlib.contextmanager
-    def _open_source(self, ins: Instruction, rel: str) -> Iterator[str]:
-        """A path to REL in the context that cannot lead out of it: the
-        context's fd with openat2 RESOLVE_IN_ROOT, seen through /proc/self/fd."""
+    def _source_root(self, ins: Instruction) -> Iterator[str | None]:
+        """Where the sources of COPY are: the context (None), or with --from
+        the filesystem of a stage or image, its layers mounted as an overlay."""
+        if "from" not in ins.flags:
+            yield None
+            return
+        digest = self._from_image(ins)
+        work = tempfile.mkdtemp(dir=self.store.tmp, prefix="build-from-")
+        try:
+            rootfs.make(self.store, self.store.diff_ids(digest), work, "overlay")
+            yield os.path.join(work, "rootfs")
+        finally:
+            rootfs.remove(work)
+            remove_tree(work)
+
+    @contextlib.contextmanager
+    def _open_source(self, ins: Instruction, rel: str, root: str | None = None) -> Iterator[str]:
+        """A path to REL in ROOT (the context by default) that cannot lead
+        out of it: ROOT's fd with openat2 RESOLVE_IN_ROOT, seen through
+        /proc/self/fd."""
         from runtime.core.linux import syscalls
 
-        ctx = os.open(self.context, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        base = os.open(root or self.context, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             try:
-                fd = syscalls.open_in_root(ctx, rel, os.O_PATH | os.O_CLOEXEC)
+                fd = syscalls.open_in_root(base, rel, os.O_PATH | os.O_CLOEXEC)
             except OSError as e:
-                raise ImageError(ins.where, f"{ins.keyword} {rel}: {e.strerror} in the context") from None
+                raise ImageError(ins.where, f"{ins.keyword} {rel}: {e.strerror} in "
+                                 + ("the context" if root is None else f"--from={ins.flags['from']}")) from None
             try:
                 yield f"/proc/self/fd/{fd}"
             finally:
                 os.close(fd)
         finally:
-            os.close(ctx)
+            os.close(base)
 
     def _copy(self, ins: Instruction, target_root: str) -> None:
         from runtime.engine.build import copy_in
 
         assert self.state is not None
-        sources, given = self._sources(ins)
-        dest, names_a_dir = copy_in.destination(given, self.state.run_config.get("WorkingDir") or "/")
-        owner = copy_in.owner(target_root, ins.flags.get("chown"), ins.where)
-        mode = copy_in.parse_chmod(ins.flags.get("chmod"), ins.where)
-        into_dir = names_a_dir or len(sources) > 1
-        with copy_in.Target(target_root) as target:
-            for rel in sources:
-                with self._open_source(ins, rel) as path:
-                    try:
-                        if ins.keyword == "ADD" and copy_in.is_archive(path):
-                            copy_in.add_archive(self.store, path, target, dest, owner, ins.where)
-                        elif os.path.isdir(path):
-                            target.copy_tree(path, dest, owner, mode)
-                        else:
-                            name = os.path.basename(rel)
-                            target.copy_file(path, dest, name if into_dir or target.is_dir(dest) else None,
-                                             owner, mode)
-                    except OSError as e:  # a file in the way of a directory, a full disk, ...
-                        raise ImageError(ins.where, f"{ins.keyword} {rel} {given}: {e.strerror or e}") from None
+        with self._source_root(ins) as root:
+            sources, given = self._sources(ins, root)
+            dest, names_a_dir = copy_in.destination(given, self.state.run_config.get("WorkingDir") or "/")
+            owner = copy_in.owner(target_root, ins.flags.get("chown"), ins.where)
+            mode = copy_in.parse_chmod(ins.flags.get("chmod"), ins.where)
+            into_dir = names_a_dir or len(sources) > 1
+            with copy_in.Target(target_root) as target:
+                for rel in sources:
+                    skip = None if root is not None else (lambda below, rel=rel: self.ignore.ignored(
+                        posixpath.join(rel, below)))
+                    with self._open_source(ins, rel, root) as path:
+                        try:
+                            if ins.keyword == "ADD" and copy_in.is_archive(path):
+                                copy_in.add_archive(self.store, path, target, dest, owner, ins.where)
+                            elif os.path.isdir(path):
+                                target.copy_tree(path, dest, owner, mode, skip=skip)
+                            else:
+                                name = os.path.basename(rel)
+                                target.copy_file(path, dest, name if into_dir or target.is_dir(dest) else None,
+                                                 owner, mode)
+                        except OSError as e:  # a file in the way of a directory, a full disk, ...
+                            raise ImageError(ins.where, f"{ins.keyword} {rel} {given}: {e.strerror or e}") from None
 
     # Images of steps, and the cache
 

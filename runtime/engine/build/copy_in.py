@@ -17,6 +17,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+from collections.abc import Callable
 
 from runtime.core.errors import ImageError
 from runtime.core.linux import syscalls
@@ -129,12 +130,15 @@ class Target:
         finally:
             os.close(dirfd)
 
-    def copy_tree(self, src: str, dest: str, owner: tuple[int, int], mode: int | None) -> None:
-        """The contents of the directory SRC into DEST (made if missing)."""
+    def copy_tree(self, src: str, dest: str, owner: tuple[int, int], mode: int | None,
+                  skip: Callable[[str], bool] | None = None) -> None:
+        """The contents of the directory SRC into DEST (made if missing);
+        SKIP(path below SRC) leaves an entry out (.dockerignore)."""
         dirfd = self.mkdirs(dest)
         try:
             for entry in sorted(os.listdir(src)):
-                copy_entry(os.path.join(src, entry), dirfd, entry, owner, mode)
+                if skip is None or not skip(entry):
+                    copy_entry(os.path.join(src, entry), dirfd, entry, owner, mode, skip=skip, rel=entry)
         finally:
             os.close(dirfd)
 
@@ -160,9 +164,10 @@ def make_way(dirfd: int, name: str, keep_dir: bool) -> None:
 
 
 def copy_entry(src: str, dirfd: int, name: str, owner: tuple[int, int] | None, mode: int | None,
-                top: bool = False) -> None:
+                top: bool = False, skip: Callable[[str], bool] | None = None, rel: str = "") -> None:
     """SRC as DIRFD/NAME, recursively; OWNER None keeps the source's owners.
-    TOP: SRC is the source itself, a /proc/self/fd link to follow."""
+    TOP: SRC is the source itself, a /proc/self/fd link to follow.  SKIP
+    (a path under the copy's top, REL being SRC's) leaves entries out."""
     st = os.stat(src) if top else os.lstat(src)
     uid, gid = owner if owner is not None else (st.st_uid, st.st_gid)
     if stat.S_ISDIR(st.st_mode):
@@ -174,7 +179,9 @@ def copy_entry(src: str, dirfd: int, name: str, owner: tuple[int, int] | None, m
         fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
         try:
             for entry in sorted(os.listdir(src)):
-                copy_entry(os.path.join(src, entry), fd, entry, owner, mode)
+                below = posixpath.join(rel, entry)
+                if skip is None or not skip(below):
+                    copy_entry(os.path.join(src, entry), fd, entry, owner, mode, skip=skip, rel=below)
             os.fchown(fd, uid, gid)
             os.fchmod(fd, mode if mode is not None else stat.S_IMODE(st.st_mode))
         finally:

@@ -1,13 +1,16 @@
 """A Dockerfile, read into instructions: the subset `husk build` runs.
 
-    FROM image | scratch            RUN cmd | ["prog", "arg"]
-    COPY [--chown=U:G] src... dest  ADD (as COPY, and local tar archives unpacked)
+    FROM image|stage|scratch [AS name]   RUN cmd | ["prog", "arg"]
+    COPY [--chown=U:G] [--from=stage|image] src... dest
+    ADD (as COPY, and local tar archives unpacked)
     WORKDIR dir    ENV k=v ...      ARG name[=default]     USER u[:g]
     EXPOSE 80 53/udp                LABEL k=v ...          STOPSIGNAL SIG
     CMD / ENTRYPOINT (shell or JSON form)                  SHELL ["sh", "-c"]
     VOLUME /dir | ["/dir"]
 
 Lines end with a backslash to continue; `#` starts a comment line.
+Each FROM starts a stage (stages()); ARGs before the first FROM are the
+build's global ARGs, seen by FROM lines and by a stage's `ARG NAME`.
 $VAR, ${VAR}, ${VAR:-default} and ${VAR:+alt} are replaced in the
 arguments of the instructions docker replaces them in (not in RUN, CMD
 and ENTRYPOINT: their shell does that, at run time).  Each problem is
@@ -85,9 +88,9 @@ def _instruction(text: str, line: int) -> Instruction:
         flag, _, rest = ins.args.partition(" ")
         name, _, value = flag[2:].partition("=")
         if (keyword, name) not in (("COPY", "chown"), ("ADD", "chown"), ("COPY", "chmod"), ("ADD", "chmod"),
-                                   ("FROM", "platform")):
+                                   ("COPY", "from"), ("FROM", "platform")):
             raise ImageError(where, f"{keyword} {flag}: not supported by husk build "
-                             f"(it knows --chown and --chmod on COPY and ADD)")
+                             f"(it knows --chown and --chmod on COPY and ADD, and COPY --from)")
         ins.flags[name] = value
         ins.args = rest.strip()
     if keyword in ("RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME") and ins.args.startswith("["):
@@ -104,6 +107,40 @@ def _instruction(text: str, line: int) -> Instruction:
     if not ins.args and keyword not in ("CMD", "ENTRYPOINT"):
         raise ImageError(where, f"{keyword} needs arguments")
     return ins
+
+
+@dataclass
+class Stage:
+    """FROM and the instructions up to the next FROM."""
+
+    index: int
+    name: str | None  # FROM ... AS name, lower-cased as docker compares it
+    base: str  # what FROM names (variables not yet replaced)
+    steps: list[Instruction]
+
+
+def stages(steps: list[Instruction]) -> tuple[list[Instruction], list[Stage]]:
+    """(the global ARGs before the first FROM, the stages)."""
+    global_args: list[Instruction] = []
+    out: list[Stage] = []
+    for ins in steps:
+        if ins.keyword == "FROM":
+            words = ins.args.split()
+            if len(words) not in (1, 3) or (len(words) == 3 and words[1].upper() != "AS"):
+                raise ImageError(ins.where, f"FROM {ins.args!r}: expected IMAGE [AS NAME]")
+            name = words[2].lower() if len(words) == 3 else None
+            if name and any(s.name == name for s in out):
+                raise ImageError(ins.where, f"FROM ... AS {name}: a stage of that name comes before")
+            out.append(Stage(len(out), name, words[0], [ins]))
+        elif not out:
+            if ins.keyword != "ARG":
+                raise ImageError(ins.where, f"{ins.keyword} before the first FROM: only ARG may come there")
+            global_args.append(ins)
+        else:
+            out[-1].steps.append(ins)
+    if not out:
+        raise ImageError("Dockerfile", "no FROM")
+    return global_args, out
 
 
 def expand(text: str, env: dict[str, str], where: str) -> str:
