@@ -50,6 +50,7 @@ static struct
   struct ctr c;
   bool have_dir;
   json_t *created; /* cgroup directories made so far */
+  json_t *own;     /* of those, the container's own (the rest are parents) */
   pid_t helper, pid;
 } undo = { .c = { .lock = -1 } };
 
@@ -75,7 +76,7 @@ undo_all (void)
       waitpid (undo.helper, NULL, 0);
     }
   if (undo.created)
-    remove_cgroups (undo.created);
+    remove_cgroups (undo.created, undo.own);
   if (undo.have_dir)
     ctr_remove (&undo.c);
 }
@@ -924,6 +925,7 @@ create (struct create_opts *o, bool run)
   json_object_set_new (husk, "cgroup_dirs", dirs);
   json_object_set_new (husk, "cgroup_created", planned (placements));
   ctr_save (c);
+  undo.own = dirs;
   undo.created = json_array ();
   cgroup_create (cg);
   json_object_set (husk, "cgroup_created", undo.created);

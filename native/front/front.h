@@ -91,7 +91,7 @@ __attribute__ ((noreturn)) void verb_run (int argc, char **argv);
 const char *release (struct ctr *c, int *code);
 /* delete of a stopped container; false if it needs Python (state.c). */
 bool delete_stopped (struct ctr *c);
-void remove_cgroups (json_t *created);
+void remove_cgroups (json_t *created, json_t *own);
 
 /* Small files. */
 char *read_small (const char *path, size_t *len, size_t limit);

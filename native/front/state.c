@@ -388,10 +388,22 @@ by_length_desc (const void *a, const void *b)
   return la < lb ? 1 : la > lb ? -1 : 0;
 }
 
+static bool
+json_array_has (json_t *array, const char *text)
+{
+  for (size_t i = 0; i < json_array_size (array); i++)
+    if (text && strcmp (json_string_value (json_array_get (array, i)) ?: "", text) == 0)
+      return true;
+  return false;
+}
+
 /* Remove the cgroup directories husk made, deepest first (the
- * CgroupManager.destroy of a container with no process left). */
+ * CgroupManager.destroy of a container with no process left).  The
+ * container's own (OWN) are retried while its exited tasks linger
+ * (EBUSY); a parent it happened to make first (docker's /docker, a pod's)
+ * is shared, and removed only if it is empty now: one try. */
 void
-remove_cgroups (json_t *created)
+remove_cgroups (json_t *created, json_t *own)
 {
   size_t n = json_array_size (created);
   const char **dirs = calloc (n + 1, sizeof *dirs);
@@ -401,11 +413,14 @@ remove_cgroups (json_t *created)
     dirs[i] = json_string_value (json_array_get (created, i));
   qsort (dirs, n, sizeof *dirs, by_length_desc);
   for (size_t i = 0; i < n; i++)
-    for (int tries = 0; dirs[i] && tries < 500 && rmdir (dirs[i]) < 0 && errno == EBUSY; tries++)
-      {
-        struct timespec ms = { 0, 2000000 }; /* exited tasks linger for a moment */
-        nanosleep (&ms, NULL);
-      }
+    {
+      int tries = json_array_has (own, dirs[i]) ? 500 : 1;
+      while (dirs[i] && tries-- > 0 && rmdir (dirs[i]) < 0 && errno == EBUSY && tries > 0)
+        {
+          struct timespec ms = { 0, 2000000 }; /* exited tasks linger for a moment */
+          nanosleep (&ms, NULL);
+        }
+    }
   free (dirs);
 }
 
@@ -439,7 +454,7 @@ delete_stopped (struct ctr *c)
       if (d && !cgroup_empty (d))
         return false;
     }
-  remove_cgroups (created);
+  remove_cgroups (created, dirs);
   ctr_remove (c);
   return true;
 }

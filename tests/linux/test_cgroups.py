@@ -283,3 +283,31 @@ def test_unified_keys_on_cgroup_v2(bundle):
         assert read(f"{d}/pids.max") == "33"
     finally:
         bundle.husk("delete", "--force", "c1", check=True)
+
+
+@pytest.mark.parametrize("first_deleted", ["maker", "joiner"])
+def test_a_shared_parent_made_by_one_container_outlives_its_delete(bundle, first_deleted):
+    """docker's /docker, --cgroup-parent and a pod's cgroup are shared: the
+    first container made the parent, so it records it; its delete removes
+    the parent only if nothing else lives there (one rmdir, no waiting on
+    the other containers), and the other container is untouched."""
+    parent = bundle.config["linux"]["cgroupsPath"] + "-parent"
+    bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+    for cid in ("maker", "joiner"):
+        bundle.config["linux"]["cgroupsPath"] = f"{parent}/{cid}"
+        bundle.save()
+        bundle.husk("run", "--detach", "--bundle", bundle.path, cid, check=True)
+    from runtime.core.cgroups.manager import manager_for
+
+    parent_dir = manager_for(parent).dir_of("pids")
+    bundle.husk("kill", first_deleted, "KILL", check=True)
+    bundle.husk("delete", "--force", first_deleted, check=True)
+    other = "joiner" if first_deleted == "maker" else "maker"
+    assert os.path.isdir(parent_dir)  # the other container still lives there
+    assert bundle.husk("state", other).json()["status"] == "running"
+    bundle.husk("delete", "--force", other, check=True)
+    left = [d for d in manager_for(parent).dirs() if os.path.isdir(d)]
+    if other == "maker":  # it made the parent and left it empty: it went with it
+        assert left == []
+    for d in left:  # no one left made it: its owner removes it, as dockerd does /docker
+        os.rmdir(d)

@@ -222,8 +222,13 @@ class CgroupManager:
             if not self.pids():
                 break
             time.sleep(0.002)
+        own = set(self.dirs())
         for d in sorted(self.created, key=len, reverse=True):
-            for _ in range(500):
+            # The container's own directories are retried while its exited
+            # tasks linger (rmdir(2) gives EBUSY); a parent it happened to
+            # make first (docker's /docker, a pod's) is shared: removed only
+            # if it is empty now, one try (EBUSY there means other cgroups).
+            for _ in range(500 if d in own else 1):
                 try:
                     os.rmdir(d)
                     break
@@ -231,8 +236,8 @@ class CgroupManager:
                     break
                 except OSError as e:
                     if e.errno != errno.EBUSY:
-                        break  # not empty: another container lives below a shared parent
-                    time.sleep(0.002)  # exited tasks linger for a moment
+                        break
+                    time.sleep(0.002)
 
     # Resources
 
