@@ -50,6 +50,38 @@ def processes_with(fragment: str) -> list[int]:
     return pids
 
 
+def containerd_config(base: str, sock: str, cri: bool = False) -> str:
+    """The head of a config.toml for a containerd of a test's own: its
+    root, state and sockets under BASE, no debug or metrics listener, and
+    its CRI plugin only when CRI."""
+    disabled = ([] if cri else ['"io.containerd.grpc.v1.cri"']) + [
+        f'"io.containerd.{p}"' for p in ("internal.v1.tracing", "snapshotter.v1.btrfs", "snapshotter.v1.zfs",
+                                          "snapshotter.v1.devmapper", "snapshotter.v1.aufs")]
+    return f"""version = 2
+root = "{base}/root"
+state = "{base}/state"
+disabled_plugins = [{", ".join(disabled)}]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+"""
+
+
+def stop_daemon(proc: subprocess.Popen, grace: float = 30) -> None:
+    """SIGTERM, and SIGKILL if it has not exited after GRACE seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run(cmd, **kw) -> subprocess.CompletedProcess:
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
@@ -57,4 +89,5 @@ def run(cmd, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, **kw)
 
 
-__all__ = ["HUSK", "OCI_LAYOUT", "cgroups_named", "host_ulimits", "husk_containers", "processes_with", "run"]
+__all__ = ["HUSK", "OCI_LAYOUT", "cgroups_named", "containerd_config", "host_ulimits", "husk_containers",
+           "processes_with", "run", "stop_daemon"]

@@ -24,7 +24,7 @@ import sys
 import tarfile
 import time
 
-from clients import HUSK, OCI_LAYOUT, run
+from clients import HUSK, OCI_LAYOUT, containerd_config, run, stop_daemon
 from tarbuild import Layout, entry, layer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -120,20 +120,7 @@ class Containerd:
         Root = "{self.roots[h]}"
 """ for h in HANDLERS)
         with open(self.config, "w") as f:
-            f.write(f"""version = 2
-root = "{self.base}/root"
-state = "{self.base}/state"
-disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
-[grpc]
-  address = "{self.sock}"
-[ttrpc]
-  address = "{self.sock}.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
+            f.write(containerd_config(self.base, self.sock, cri=True) + f"""[plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE}"
   # Root on this machine lacks CAP_SYS_RESOURCE: oomScoreAdj below the
   # caller's own would fail every sandbox, under runc as under husk.
@@ -163,12 +150,7 @@ disabled_plugins = ["io.containerd.internal.v1.tracing", "io.containerd.snapshot
 
     def stop(self) -> None:
         """Stop containerd itself (its shims and the pods stay, as on a node)."""
-        self.daemon.send_signal(signal.SIGTERM)
-        try:
-            self.daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            self.daemon.kill()
-            self.daemon.wait()
+        stop_daemon(self.daemon)
         self.log.close()
         with contextlib.suppress(OSError):
             os.unlink(self.sock)

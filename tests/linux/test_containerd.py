@@ -8,12 +8,11 @@ every verb, a relative root.path, its socket leaked as fd 3 into create,
 import os
 import pty
 import shutil
-import signal
 import subprocess
 import time
 
 import pytest
-from clients import HUSK, OCI_LAYOUT, cgroups_named, processes_with, run
+from clients import HUSK, OCI_LAYOUT, cgroups_named, containerd_config, processes_with, run, stop_daemon
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(shutil.which("containerd") is None, reason="Debian's containerd is not installed")]
@@ -27,21 +26,7 @@ class Containerd:
         self.sock = os.path.join(tmp, "containerd.sock")
         config = os.path.join(tmp, "config.toml")
         with open(config, "w") as f:
-            f.write(f"""version = 2
-root = "{tmp}/root"
-state = "{tmp}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.tracing",
-  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
-[grpc]
-  address = "{self.sock}"
-[ttrpc]
-  address = "{self.sock}.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-""")
+            f.write(containerd_config(tmp, self.sock))
         self.log = open(os.path.join(tmp, "containerd.log"), "w")
         self.daemon = subprocess.Popen(["containerd", "--config", config], stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 30
@@ -62,12 +47,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.trac
         return self.ctr("run", "--rm", "--runc-binary", HUSK, *options, IMAGE, cid, *args, **kw)
 
     def stop(self):
-        self.daemon.send_signal(signal.SIGTERM)
-        try:
-            self.daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            self.daemon.kill()
-            self.daemon.wait()
+        stop_daemon(self.daemon)
         self.log.close()
 
 
