@@ -19,6 +19,7 @@ PKGS=(
   busybox-static file         # the built-in image
   runc crun hyperfine         # bench/: the runtimes husk is measured against
   podman conmon containerd    # tests run husk under the real clients
+  docker.io                   # ... and dockerd 20.10 (started by its test only, in a namespace of its own)
   containernetworking-plugins # the CRI test: containerd's pod networks (bridge, host-local, portmap, loopback)
   netavark aardvark-dns docker-compose  # the compose test: podman's networks and names, docker-compose 1.29
   iptables                    # netavark 1.4 runs iptables for its rules; no package of these depends on it
@@ -37,6 +38,13 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
+  # No service these packages bring (dockerd, containerd, docker-registry)
+  # is started here: each test starts its own.  invoke-rc.d asks policy-rc.d.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi

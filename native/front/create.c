@@ -776,10 +776,11 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
           const char *step = value + 4;
           const char *detail = step + strlen (step) + 1;
           char msg[8192];
+          bool exec = strcmp (step, "exec") == 0;
           snprintf (msg, sizeof msg, "%s%s%s%s%s", step, *detail ? ": " : "", detail, err ? ": " : "",
-                    err ? strerror (err) : "");
+                    !err ? "" : exec ? exec_errno_text (err) : strerror (err));
           /* errors.py's kinds: an execve that cannot happen is 126/127. */
-          create_fail_with (strcmp (step, "exec") == 0 ? exit_code_of_exec (err) : 1, "%s", msg);
+          create_fail_with (exec ? exit_code_of_exec (err) : 1, "%s", msg);
         }
       else
         create_fail ("create %s: unexpected record %u from husk-init: %s", c->id, tag, strerror (EPROTO));

@@ -92,6 +92,7 @@ const char *release (struct ctr *c, int *code);
 /* delete of a stopped container; false if it needs Python (state.c). */
 bool delete_stopped (struct ctr *c);
 void remove_cgroups (json_t *created, json_t *own);
+const char *exec_errno_text (int err);
 
 /* Small files. */
 char *read_small (const char *path, size_t *len, size_t limit);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "front.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -119,6 +120,18 @@ fail_with (int code, const char *fmt, ...)
   report_v (fmt, ap);
   va_end (ap);
   exit (code);
+}
+
+/* An execve error's text as runc (Go) writes it, in lower case: docker's
+ * CLI and moby look for "permission denied" and "no such file or
+ * directory" in it to exit 126 or 127 (runtime/core/errors.py's ExecError). */
+const char *
+exec_errno_text (int err)
+{
+  static char text[256];
+  snprintf (text, sizeof text, "%s", strerror (err));
+  text[0] = (char) tolower ((unsigned char) text[0]);
+  return text;
 }
 
 int

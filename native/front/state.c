@@ -229,7 +229,7 @@ exec_failure (const char *received, size_t got, int *code)
           memcpy (&err, value, sizeof err);
           const char *step = value + sizeof err, *detail = step + strlen (step) + 1;
           snprintf (error, sizeof error, "start: %s: %.*s: %s", step, (int) (value + head[1] - detail), detail,
-                    strerror (err));
+                    strcmp (step, "exec") == 0 ? exec_errno_text (err) : strerror (err));
           *code = exit_code_of_exec (err);
           return error;
         }

@@ -94,6 +94,16 @@ class ExecError(KernelError):
     def exit_code(self) -> int:
         return 127 if self.errno == _errno.ENOENT else 126
 
+    def __str__(self) -> str:
+        # The errno's text as runc (Go) writes it, in lower case: docker's
+        # CLI and moby look for "permission denied" and "no such file or
+        # directory" in it to exit 126 or 127.
+        text = super().__str__()
+        if self.errno:
+            strerror = os.strerror(self.errno)
+            text = text[:len(text) - len(strerror)] + strerror[:1].lower() + strerror[1:]
+        return text
+
 
 class ImageError(HuskError):
     kind = "image"

@@ -47,6 +47,17 @@ def gcc_layout(dest: str) -> str:
     return lay.save()
 
 
+def redis_layout(dest: str) -> str:
+    """Debian minbase with redis-server, one layer: a real database server
+    made from Debian's packages (the docker compose test's db service)."""
+    lay = Layout(dest)
+    mdesc, _ = lay.image([_tar(minbase(("redis-server",)), ".")], compression="",
+                         config={"Cmd": ["redis-server", "--protected-mode", "no"], "ExposedPorts": {"6379/tcp": {}},
+                                 "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]})
+    lay.tag(mdesc, "latest")
+    return lay.save()
+
+
 def _tar(root: str, *args: str) -> bytes:
     return subprocess.run(["tar", "-C", root, "--numeric-owner", "--format=posix", "--xattrs",
                            "--xattrs-include=*", "--pax-option=delete=atime,delete=ctime", "-cf", "-", *args],

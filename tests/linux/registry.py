@@ -67,7 +67,7 @@ class Registry:
             self.proc.wait()
 
 
-def _config(storage: str, port: int, extra: str = "") -> str:
+def registry_config(storage: str, port: int, extra: str = "") -> str:
     return f"""version: 0.1
 log:
   level: error
@@ -120,7 +120,7 @@ auth:
         reg_kw = dict(creds=(USER, PASSWORD), extra={"ca_key": os.path.join(workdir, "ca.key"), "ca": ca})
     path = os.path.join(workdir, "config.yml")
     with open(path, "w") as f:
-        f.write(_config(storage, port, extra))
+        f.write(registry_config(storage, port, extra))
     log = open(os.path.join(workdir, "registry.log"), "w")
     proc = subprocess.Popen(["docker-registry", "serve", path], stdout=log, stderr=log)
     reg = Registry(f"127.0.0.1:{port}", storage, proc, **reg_kw)

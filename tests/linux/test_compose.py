@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.root,
 
 WEB_C = r"""
 /* The web service: answers every HTTP request with what the database
-   holds under "greeting", asked over TCP by the database's service name. */
+   holds under "greeting", asked over TCP by the database's service name
+   (a line, or redis's answer to its inline GET). */
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -53,10 +54,14 @@ static void ask_db(const char *host, const char *port, char *out, size_t n) {
     if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
         snprintf(out, n, "cannot reach %s", host);
     } else {
-        dprintf(fd, "GET greeting\n");
+        dprintf(fd, "GET greeting\n");  /* also redis's inline command */
         ssize_t r = read(fd, out, n - 1);
         out[r > 0 ? r : 0] = 0;
-        out[strcspn(out, "\n")] = 0;
+        char *text = out;
+        if (text[0] == '$' && strstr(text, "\r\n"))  /* redis's bulk reply: $LENGTH, then the value */
+            text = strstr(text, "\r\n") + 2;
+        text[strcspn(text, "\r\n")] = 0;
+        memmove(out, text, strlen(text) + 1);
     }
     freeaddrinfo(ai);
     if (fd >= 0) close(fd);

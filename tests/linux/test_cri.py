@@ -250,27 +250,27 @@ def test_stop_container_honours_the_grace_period(cri, handler):
 def test_remove_pod_sandbox_leaves_nothing(cri, handler):
     netns_before = set(os.listdir("/run/netns"))
     pod, config = cri.run_pod(handler, f"gone-{handler}")
-    cid = cri.run_container(pod, config, "c", ["sleep", "1000"])
+    cid = cri.run_container(pod, config, "c", ["sleep", "4253"])
     assert set(os.listdir("/run/netns")) - netns_before  # containerd's cni-... namespace of the pod
     cri.remove_pod(pod)
     root = os.path.join(cri.roots[handler], "k8s.io")
     assert not (os.path.isdir(root) and os.listdir(root)), "the runtime's state of the pod"
     assert not [m for m in open("/proc/mounts") if pod in m or cid in m]
     assert not cgroups_named(pod) and not cgroups_named(cid)
-    assert not processes_with(cid) and not processes_with(pod) and not processes_with("sleep 1000")
+    assert not processes_with(cid) and not processes_with(pod) and not processes_with("sleep 4253")
     assert set(os.listdir("/run/netns")) == netns_before
 
 
 def test_a_pod_outlives_a_containerd_restart(cri, handler):
     pod, config = cri.run_pod(handler, f"restart-{handler}")
-    cid = cri.run_container(pod, config, "c", ["sleep", "1000"])
+    cid = cri.run_container(pod, config, "c", ["sleep", "4266"])
     cri.restart()
     pods = cri.rt.ListPodSandbox(cri.pb.ListPodSandboxRequest(), timeout=60).items
     assert [(p.id, p.state) for p in pods] == [(pod, cri.pb.SANDBOX_READY)]
     assert cri.status(cid).state == cri.pb.CONTAINER_RUNNING
     assert cri.exec_sync(cid, ["echo", "still here"]).stdout == b"still here\n"
     cri.remove_pod(pod)
-    assert not processes_with("sleep 1000")
+    assert not processes_with("sleep 4266")
 
 
 # The shim's contract with the runtime binary (containerd pkg/process, go-runc)

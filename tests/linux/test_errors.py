@@ -146,7 +146,7 @@ def test_exec_format_error_is_126_and_missing_program_127(bundle):
         f.write(b"\x01\x02 not a program")
     os.chmod(os.path.join(bundle.rootfs, "garbage"), 0o755)
     r = bundle.run("/garbage")
-    assert r.code == 126 and "exec: /garbage" in r.err and "Exec format error" in r.err, r.err
+    assert r.code == 126 and "exec: /garbage" in r.err and "exec format error" in r.err, r.err
     r = bundle.run("/no-such-program")
     assert r.code == 127 and "/no-such-program" in r.err, r.err
     bundle.config["process"]["args"] = ["/garbage"]
