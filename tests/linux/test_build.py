@@ -212,6 +212,17 @@ def test_multi_stage_mistakes_are_one_line(h, tmp_path, dockerfile, flags, where
     assert "wrong" not in h("images").out
 
 
+def test_the_docker_tests_web_dockerfile_builds_on_husk(h, gcc_image, tmp_path):
+    """The Dockerfile docker build and podman build compile in their tests
+    (WORKDIR, COPY x ./, RUN gcc, ENV with continuation lines) builds here too."""
+    from test_compose import WEB_C, WEB_DOCKERFILE
+
+    h("load", "-q", "--name", "localhost/debian-gcc", "-i", gcc_image, check=True)
+    h("build", "-q", "-t", "web", context(tmp_path, WEB_DOCKERFILE, **{"web.c": WEB_C}), check=True)
+    r = h("run", "--rm", "--pull=never", "web", "sh", "-c", "test -x /usr/local/bin/web && ls /src && echo $DB_HOST")
+    assert (r.code, r.out) == (0, "db\n"), r.err
+
+
 def test_copy_onto_a_directory_that_is_a_file_is_one_line(h, tmp_path):
     r = h("build", "-t", "clash", context(tmp_path, "FROM bb\nCOPY a /etc/passwd/\n", a="a\n"))
     assert r.code != 0 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err

@@ -262,6 +262,10 @@ def test_classic_build_and_compose_up_of_a_web_service_and_its_database(dockerd,
     assert d.ok("ps", "-aq") == "" and "dbdata" not in d.ok("volume", "ls", "-q")
     left = os.path.join(d.exec_root, "runtime-husk", "moby")
     assert not (os.path.isdir(left) and os.listdir(left)), os.listdir(left)
+    assert not [m for m in open("/proc/mounts") if m.split()[1].startswith(d.base) and "/merged" in m.split()[1]]
+    parent = f"dockerd-test-{RUNTIMES.index(d.runtime)}"
+    assert not [c for c in cgroups_named(parent) if os.path.basename(c) != parent]  # no container's cgroup
+    assert not [p for p in ("redis-server", "/usr/local/bin/web") if run(["pgrep", "-f", p]).stdout]
 
 
 def test_an_image_husk_builds_and_pushes_runs_after_docker_pull(dockerd, husk_env, layouts, tmp_path):
