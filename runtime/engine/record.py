@@ -214,15 +214,24 @@ def find(store_root: str, text: str) -> ContainerRecord:
     raise NotFound(text)
 
 
+def _lock_path(store_root: str, cid: str) -> str:
+    return os.path.join(StoreLayout(store_root).containers, cid, "lock")
+
+
+def make_lock(store_root: str, cid: str) -> None:
+    """The lock file, made with the container's directory and never again:
+    a lock taken while `husk rm` removes the directory must not put a file
+    back into it."""
+    os.close(os.open(_lock_path(store_root, cid), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+
+
 @contextlib.contextmanager
 def locked(store_root: str, cid: str) -> Iterator[bool]:
     """Hold container CID's lock (flock on containers/<id>/lock, one
     lifecycle step at a time); yields False if the container is gone,
     removed before or while we waited."""
-    try:
-        fd = os.open(os.path.join(StoreLayout(store_root).containers, cid, "lock"),
-                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except FileNotFoundError:
+    fd = _open_lock(store_root, cid)
+    if fd is None:
         yield False
         return
     try:
@@ -230,3 +239,16 @@ def locked(store_root: str, cid: str) -> Iterator[bool]:
         yield os.path.exists(_path(store_root, cid))
     finally:
         os.close(fd)
+
+
+def _open_lock(store_root: str, cid: str) -> int | None:
+    try:
+        return os.open(_lock_path(store_root, cid), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        pass
+    if not os.path.exists(_path(store_root, cid)):
+        return None  # gone, or going: nothing may be made in its directory
+    try:  # a container from before make_lock: its first lock makes the file
+        return os.open(_lock_path(store_root, cid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        return None

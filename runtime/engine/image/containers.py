@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import re
+import time
 from typing import Any
 
 from runtime.core.errors import ImageError
@@ -61,6 +63,7 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
             oci_mounts, record.mounts, record.volumes_made, fill = volumes.resolve(store.root, mounts or [])
             try:
                 os.mkdir(cdir, 0o700)
+                records.make_lock(store.root, cid)
                 records.save(store.root, record)
             except BaseException:
                 volumes.remove_made(store.root, record.volumes_made)
@@ -182,7 +185,16 @@ def destroy(store: Store, cid: str, *, anonymous_volumes: bool = False, volumes_
 
         attach.detach(store.root, cdir)
     rootfs.remove(cdir)
-    remove_tree(cdir)
+    # The container's monitor may still write its last exit record while
+    # its container dies: a directory that fills again is removed again.
+    for attempt in range(50):
+        try:
+            remove_tree(cdir)
+            break
+        except OSError as e:
+            if e.errno != errno.ENOTEMPTY or attempt == 49:
+                raise
+            time.sleep(0.02)
     remove_cgroup_parent()
     if record is None:
         return
