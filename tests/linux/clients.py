@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import time
 
 from conftest import HUSK, REPO
 
@@ -82,6 +83,19 @@ def stop_daemon(proc: subprocess.Popen, grace: float = 30) -> None:
         proc.wait()
 
 
+def until(predicate, what: str, seconds: float = 60):
+    """Poll PREDICATE until it gives something true, and return that.  The
+    bound only stops a broken run from hanging the suite: no time is
+    asserted."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"never: {what}")
+
+
 def run(cmd, **kw) -> subprocess.CompletedProcess:
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
@@ -90,4 +104,4 @@ def run(cmd, **kw) -> subprocess.CompletedProcess:
 
 
 __all__ = ["HUSK", "OCI_LAYOUT", "cgroups_named", "containerd_config", "host_ulimits", "husk_containers",
-           "processes_with", "run", "stop_daemon"]
+           "processes_with", "run", "stop_daemon", "until"]

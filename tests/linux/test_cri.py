@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from clients import HUSK, cgroups_named, processes_with, run
+from clients import HUSK, cgroups_named, processes_with, run, until
 from cri_harness import HANDLERS, HERE, Containerd, clean_up
 
 pytestmark = pytest.mark.root
@@ -69,16 +69,6 @@ def cgroup_file(pid: int, controller: str, name: str) -> str:
         if controllers == "" and layout.mode == "v2":
             return open(os.path.join(layout.unified, path.lstrip("/"), name)).read().strip()
     raise AssertionError(f"{pid} has no {controller} cgroup")
-
-
-def until(predicate, what: str, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"never: {what}")
 
 
 def exited(cri, cid: str):

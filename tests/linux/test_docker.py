@@ -20,7 +20,7 @@ import sys
 import time
 
 import pytest
-from clients import HUSK, OCI_LAYOUT, cgroups_named, run, stop_daemon
+from clients import HUSK, OCI_LAYOUT, cgroups_named, run, stop_daemon, until
 from test_containerd import with_pty
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(not os.path.exists("/usr/sbin/dockerd"),
@@ -298,16 +298,6 @@ def test_an_image_husk_builds_and_pushes_runs_after_docker_pull(dockerd, husk_en
     finally:
         stop_daemon(reg)
         log.close()
-
-
-def until(predicate, what: str, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"never: {what}")
 
 
 def test_zz_times(dockerd):
