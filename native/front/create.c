@@ -154,11 +154,12 @@ putf (struct buf *b, const char *fmt, ...)
 
 /* Everything planning reads, so a recipe is reused only where planning
  * would make the same one: husk's own build, the kernel and its cgroup
- * mounts, our credentials and limits, the flags, the root, the bundle
- * and config.json byte for byte.  Stored whole in the cache entry and
- * compared whole: the file name is just its hash. */
+ * mounts, our credentials and limits, the flags, the root, and the
+ * config's shape (instance.c: config.json without its per-container
+ * values).  Stored whole in the cache entry and compared whole: the file
+ * name is just its hash. */
 static void
-recipe_key (struct create_opts *o, struct buf *key)
+recipe_key (struct create_opts *o, struct instance *in, struct buf *key)
 {
   struct stat self;
   struct utsname u;
@@ -197,15 +198,11 @@ recipe_key (struct create_opts *o, struct buf *key)
   putf (key, "hybrid controllers %s", text ? text : "");
   free (text);
   putf (key, "root %s", g.root);
-  putf (key, "bundle %s", o->bundle);
   putf (key, "flags %d %d %d %d", o->no_pivot, o->no_new_keyring, o->preserve_fds, o->console_socket != NULL);
-  char path[PATH_MAX + 16];
-  snprintf (path, sizeof path, "%s/config.json", o->bundle);
-  size_t len;
-  text = read_small (path, &len, 64 << 20);
+  text = instance_shape (in);
   if (text == NULL)
-    to_python (); /* Python names the missing or unreadable config */
-  put (key, text, len);
+    to_python ();
+  put (key, text, strlen (text));
   free (text);
 }
 
@@ -359,53 +356,142 @@ compile (struct create_opts *o, size_t *len)
   return recipe;
 }
 
-/* ---- the container id in place of the sentinel ----------------------- */
+/* ---- the per-container values in the plan ---------------------------- */
 
-static char *
-with_id (const char *text, size_t len, const char *id, size_t *out_len)
+static void
+put_record (struct buf *b, uint32_t tag, const char *text)
 {
-  size_t slen = strlen (ID_SENTINEL), ilen = strlen (id);
-  struct buf b = { 0 };
-  const char *p = text, *end = text + len;
-  while (p < end)
-    {
-      const char *hit = memmem (p, end - p, ID_SENTINEL, slen);
-      if (hit == NULL)
-        hit = end;
-      put (&b, p, hit - p);
-      if (hit < end)
-        put (&b, id, ilen);
-      p = hit < end ? hit + slen : end;
-    }
-  put (&b, "", 1);
-  *out_len = b.len - 1;
-  return b.data;
+  uint32_t head[2] = { tag, (uint32_t) strlen (text) };
+  put (b, head, 8);
+  put (b, text, head[1]);
 }
 
-/* The plan's records with the id in every string (a record's length
- * changes with it), and the console fd where the plan keeps it. */
+/* The recipe's plan with this container's values as typed fields
+ * (runtime/core/recipe.py): mount sources and joined namespaces' paths
+ * filled in where the recipe names their slot, and the records that
+ * hold only per-container values added before PLAN_END. */
 static char *
-plan_with_id (const char *plan, size_t len, const char *id, size_t *out_len)
+fill_plan (const char *plan, size_t len, json_t *meta, struct instance *in, struct ctr *c, size_t *out_len)
 {
+  json_t *cg = json_object_get (meta, "cgroup");
+  const char *cgroup_path = json_string_value (json_object_get (cg, "path"));
+  json_t *sources = json_object_get (meta, "mount_sources"), *joins = json_object_get (meta, "join_paths");
   struct buf b = { 0 };
-  size_t off = 0;
+  size_t off = 0, mount = 0, join = 0;
   while (off + 8 <= len)
     {
       uint32_t head[2];
       memcpy (head, plan + off, 8);
       off += 8;
       if (head[1] > len - off)
-        create_fail ("create %s: a corrupt recipe in %s", id, PLAN_CACHE);
-      size_t vlen;
-      char *value = with_id (plan + off, head[1], id, &vlen);
-      uint32_t nhead[2] = { head[0], (uint32_t) vlen };
-      put (&b, nhead, 8);
-      put (&b, value, vlen);
-      free (value);
+        create_fail ("create %s: a corrupt recipe in %s", c->id, PLAN_CACHE);
+      const char *value = plan + off;
       off += head[1];
+      char path[PATH_MAX];
+      json_t *slot;
+      switch (head[0])
+        {
+        case PLAN_MOUNT_BEGIN:
+          mount++;
+          break;
+        case PLAN_MOUNT_SOURCE:
+          slot = json_array_get (sources, mount - 1);
+          if (json_is_array (slot))
+            {
+              const char *source = instance_mount_source (in, slot, cgroup_path, path);
+              if (source == NULL)
+                to_python ();
+              put_record (&b, head[0], source);
+              continue;
+            }
+          break;
+        case PLAN_NS_JOIN_PATH:
+          {
+            const char *ns = instance_join_path (in, json_integer_value (json_array_get (joins, join++)));
+            if (ns == NULL)
+              to_python ();
+            put_record (&b, head[0], ns);
+            continue;
+          }
+        case PLAN_END:
+          {
+            json_t *process = json_object_get (in->config, "process");
+            put_record (&b, PLAN_ROOTFS, in->rootfs);
+            json_t *hostname = json_object_get (in->config, "hostname");
+            if (json_is_string (hostname))
+              put_record (&b, PLAN_HOSTNAME, json_string_value (hostname));
+            json_t *list = json_object_get (process, "args");
+            for (size_t i = 0; i < json_array_size (list); i++)
+              put_record (&b, PLAN_ARG, json_string_value (json_array_get (list, i)));
+            list = json_object_get (process, "env");
+            for (size_t i = 0; i < json_array_size (list); i++)
+              put_record (&b, PLAN_ENV, json_string_value (json_array_get (list, i)));
+            put_record (&b, PLAN_EXEC_FIFO, c->fifo);
+            if (json_is_true (json_object_get (meta, "session_keyring")))
+              {
+                snprintf (path, sizeof path, "_ses.%s", c->id); /* runc's name for it */
+                put_record (&b, PLAN_SESSION_KEYRING, path);
+              }
+            const char *bpf_dir = json_string_value (json_object_get (cg, "device_bpf_cgroup"));
+            if (bpf_dir)
+              put_record (&b, PLAN_DEVICE_BPF_CGROUP, bpf_dir);
+            break;
+          }
+        }
+      put (&b, head, 8);
+      put (&b, value, head[1]);
     }
   *out_len = b.len;
   return b.data;
+}
+
+/* The recipe's cgroup section for this container: its path (cgroupsPath,
+ * or the default parent and the id), and each placement's directory -
+ * its hierarchy's base and the path - where the recipe names placements
+ * by index.  After this the section reads as container.create's. */
+static bool
+place_cgroup (json_t *cg, struct instance *in, const char *id)
+{
+  char path[PATH_MAX];
+  json_t *parent = json_object_get (cg, "default_parent");
+  if (in->cgroup_path[0])
+    snprintf (path, sizeof path, "%s", in->cgroup_path);
+  else if (json_is_string (parent))
+    snprintf (path, sizeof path, "%s/%s", json_string_value (parent), id);
+  else
+    return false;
+  if (json_is_string (parent) == (in->cgroup_path[0] != '\0'))
+    return false; /* the recipe was planned for the other case */
+  json_object_set_new (cg, "path", json_string (path));
+  json_t *placements = json_object_get (cg, "placements");
+  json_t *dirs = json_array ();
+  for (size_t i = 0; i < json_array_size (placements); i++)
+    {
+      json_t *p = json_array_get (placements, i);
+      char dir[PATH_MAX + PATH_MAX / 2];
+      snprintf (dir, sizeof dir, "%s%s", json_string_value (json_object_get (p, "base")), path);
+      json_object_set_new (p, "dir", json_string (dir));
+      json_array_append_new (dirs, json_string (dir));
+    }
+  const char *lists[] = { "writes", "device_writes" };
+  for (int l = 0; l < 2; l++)
+    {
+      json_t *writes = json_object_get (cg, lists[l]);
+      for (size_t i = 0; i < json_array_size (writes); i++)
+        {
+          json_t *w = json_array_get (writes, i);
+          json_t *dir = json_array_get (dirs, json_integer_value (json_array_get (w, 0)));
+          if (!dir)
+            return false;
+          json_array_set (w, 0, dir);
+        }
+    }
+  const char *indexed[] = { "cpuset", "device_bpf_cgroup" };
+  for (int f = 0; f < 2; f++)
+    if (json_is_integer (json_object_get (cg, indexed[f])))
+      json_object_set (cg, indexed[f], json_array_get (dirs, json_integer_value (json_object_get (cg, indexed[f]))));
+  json_decref (dirs);
+  return true;
 }
 
 /* ---- cgroups ------------------------------------------------------- */
@@ -849,22 +935,6 @@ write_pid_file (const char *path, pid_t pid)
     create_fail ("create %s: pid file %s: %s", undo.c.id, path, strerror (errno));
 }
 
-/* The recipe's own checks of what planning found on disk. */
-static bool
-still_valid (json_t *meta, struct create_opts *o)
-{
-  char real[PATH_MAX];
-  json_t *given = json_object_get (meta, "rootfs_given");
-  if (!json_is_string (given) || realpath (json_string_value (given), real) == NULL
-      || strcmp (real, json_string_value (json_object_get (meta, "rootfs"))) != 0 || !is_dir (real))
-    return false;
-  json_t *exist = json_object_get (meta, "exist");
-  for (size_t i = 0; i < json_array_size (exist); i++)
-    if (access (json_string_value (json_array_get (exist, i)), F_OK) != 0)
-      return false;
-  return json_integer_value (json_object_get (meta, "floor")) == 3 + o->preserve_fds;
-}
-
 static pid_t
 create (struct create_opts *o, bool run)
 {
@@ -885,8 +955,11 @@ create (struct create_opts *o, bool run)
   if (c->lock < 0 || flock (c->lock, LOCK_EX) < 0)
     to_python ();
 
+  struct instance in;
+  if (!instance_load (&in, o->bundle))
+    to_python (); /* a value planning would refuse: Python names it */
   struct buf key = { 0 };
-  recipe_key (o, &key);
+  recipe_key (o, &in, &key);
   char cache[PATH_MAX];
   snprintf (cache, sizeof cache, "%s/%016llx", PLAN_CACHE, (unsigned long long) fnv1a (key.data, key.len));
   bool cacheable = cache_dir_ok ();
@@ -898,19 +971,18 @@ create (struct create_opts *o, bool run)
   uint32_t head_len;
   if (len < 4 || (memcpy (&head_len, recipe, 4), head_len > len - 4))
     to_python ();
-  size_t meta_len, plan_len;
-  char *meta_text = with_id (recipe + 4, head_len, o->id, &meta_len);
-  json_t *meta = json_loadb (meta_text, meta_len, 0, NULL);
-  free (meta_text);
-  if (!json_is_object (meta) || json_integer_value (json_object_get (meta, "version")) != RECIPE_VERSION)
+  size_t plan_len;
+  json_t *meta = json_loadb (recipe + 4, head_len, 0, NULL);
+  if (!json_is_object (meta) || json_integer_value (json_object_get (meta, "version")) != RECIPE_VERSION
+      || json_integer_value (json_object_get (meta, "floor")) != 3 + o->preserve_fds)
     to_python ();
-  if (!still_valid (meta, o))
-    to_python (); /* what planning found has changed: plan again, in Python */
+  if (!instance_check (&in, meta) || !place_cgroup (json_object_get (meta, "cgroup"), &in, o->id))
+    to_python (); /* a value planning would refuse: Python names it */
   if (run && !o->detach && !o->console_socket && json_is_true (json_object_get (meta, "terminal")))
     to_python (); /* a pty proxy between the terminal and the container */
   if (fresh && cacheable)
     cache_store (cache, &key, recipe, len);
-  char *plan = plan_with_id (recipe + 4 + head_len, len - 4 - head_len, o->id, &plan_len);
+  char *plan = fill_plan (recipe + 4 + head_len, len - 4 - head_len, meta, &in, c, &plan_len);
   free (recipe);
   free (key.data);
 
@@ -919,6 +991,15 @@ create (struct create_opts *o, bool run)
   json_t *cg = json_object_get (meta, "cgroup");
   c->data = json_deep_copy (json_object_get (meta, "state"));
   json_t *husk = json_object_get (c->data, "husk");
+  json_t *annotations = json_object_get (in.config, "annotations");
+  json_object_set_new (c->data, "id", json_string (c->id));
+  json_object_set_new (c->data, "bundle", json_string (o->bundle));
+  json_object_set_new (c->data, "annotations", json_is_object (annotations) ? json_deep_copy (annotations)
+                                                                             : json_object ());
+  json_object_set_new (husk, "rootfs", json_string (in.rootfs));
+  json_object_set (husk, "cgroup", json_object_get (cg, "path"));
+  json_object_set_new (husk, "process", json_deep_copy (json_object_get (in.config, "process")));
+  instance_free (&in);
   json_t *dirs = json_array ();
   json_t *placements = json_object_get (cg, "placements");
   for (size_t i = 0; i < json_array_size (placements); i++)

@@ -23,10 +23,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* runtime/recipe.py: EXIT_UNFIT, SENTINEL, VERSION. */
+/* runtime/core/recipe.py: EXIT_UNFIT, VERSION. */
 #define EXIT_UNFIT 3
-#define ID_SENTINEL "husk-id-5b1f0c7e93a2d846"
-#define RECIPE_VERSION 2
+#define RECIPE_VERSION 3
 #define PLAN_CACHE "/run/husk-plans"
 
 struct globals
@@ -93,6 +92,26 @@ const char *release (struct ctr *c, int *code);
 bool delete_stopped (struct ctr *c);
 void remove_cgroups (json_t *created, json_t *own);
 const char *exec_errno_text (int err);
+
+/* A config.json's per-container values, apart from its shape (instance.c). */
+struct instance
+{
+  const char *bundle;
+  json_t *config;            /* as read */
+  json_t *shape;             /* without the per-container values: the cache key */
+  char rootfs[PATH_MAX];     /* root.path resolved (instance_check) */
+  char cgroup_path[PATH_MAX / 2]; /* linux.cgroupsPath, or "" */
+};
+/* Load config.json; false if planning would refuse a value (Python's). */
+bool instance_load (struct instance *in, const char *bundle);
+void instance_free (struct instance *in);
+char *instance_shape (struct instance *in);
+/* The checks planning made of the values (rootfs, bind sources, joined
+ * namespaces), made again for these; false: plan in Python. */
+bool instance_check (struct instance *in, json_t *meta);
+/* A mount's source for the recipe's slot ["config", j, bind] or ["cgroup", base]. */
+const char *instance_mount_source (struct instance *in, json_t *slot, const char *cgroup_path, char out[PATH_MAX]);
+const char *instance_join_path (struct instance *in, size_t index);
 
 /* Small files. */
 char *read_small (const char *path, size_t *len, size_t limit);

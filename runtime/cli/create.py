@@ -19,17 +19,18 @@ def command(g, bundle, pid_file, console_socket, no_pivot, no_new_keyring, prese
     """Create a container: set everything up and wait for `start`."""
     recipe_fd = os.environ.pop("HUSK_RECIPE_FD", None)
     if recipe_fd is not None:  # the C front end asks for a recipe instead (runtime/recipe.py)
-        return compile_recipe(g, int(recipe_fd), bundle, console_socket, no_pivot, preserve_fds, no_new_keyring)
+        return compile_recipe(g, int(recipe_fd), bundle, container_id, console_socket, no_pivot, preserve_fds,
+                              no_new_keyring)
     container.create(g.root, container_id, bundle, pid_file=pid_file, console_socket=console_socket,
                      no_pivot=no_pivot, preserve_fds=preserve_fds, no_new_keyring=no_new_keyring)
 
 
-def compile_recipe(g, fd, bundle, console_socket, no_pivot, preserve_fds, no_new_keyring) -> int:
+def compile_recipe(g, fd, bundle, container_id, console_socket, no_pivot, preserve_fds, no_new_keyring) -> int:
     from runtime.core import recipe
 
     try:
-        data = recipe.compile_create(g.root, bundle, console_socket=console_socket is not None, no_pivot=no_pivot,
-                                     preserve_fds=preserve_fds, no_new_keyring=no_new_keyring)
+        data = recipe.compile_create(g.root, bundle, container_id, console_socket=console_socket is not None,
+                                     no_pivot=no_pivot, preserve_fds=preserve_fds, no_new_keyring=no_new_keyring)
     except recipe.Unfit as e:
         if g.debug:
             click.echo(f"husk: create: the fast path does not take this config ({e})", err=True)

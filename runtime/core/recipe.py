@@ -1,20 +1,36 @@
-"""A `create` compiled once, for the C front end to carry out.
+"""A `create` compiled once per config *shape*, for the C front end to carry out.
 
 `husk create` used to spend ~90% of its time starting Python, importing
 and planning; the work itself (cgroups, husk-init, state) is a few dozen
 system calls.  So the `husk` command is a small C program (native/front)
-that keeps a cache of recipes, one per (config.json, host, flags).  On a
-miss it runs this module (through `husk create` with HUSK_RECIPE_FD set),
-which plans exactly as container.create does, writes nothing, and
-returns what C needs:
+that keeps a cache of recipes.  On a miss it runs this module (through
+`husk create` with HUSK_RECIPE_FD set), which plans exactly as
+container.create does, writes nothing, and returns what C needs:
 
     u32 length | JSON meta | plan records (protocol.py's encoding)
 
-The container id is not known when a recipe is reused, so it is planned
-as SENTINEL and the front end puts the real id in every string where
-SENTINEL stands (the plan's records, cgroup paths, state).  What planning
-checked on the filesystem (the rootfs' real path, bind sources, joined
-namespaces) is listed in the meta and checked again by C on every use.
+Every container a client makes is a new config: a new id, cgroupsPath,
+rootfs, hostname and bind sources.  Those are the *per-container
+values*, and a recipe holds none of them.  The front end takes them out
+of config.json by field (native/front/instance.c) - root.path, hostname,
+process.args and process.env, each mount's source, each namespace's
+path, linux.cgroupsPath, annotations - keys the cache on what is left
+(the shape), checks each value as planning would, and fills it into the
+plan as a typed field:
+
+- records that hold only a per-container value (ROOTFS, HOSTNAME, ARG,
+  ENV, EXEC_FIFO, SESSION_KEYRING, DEVICE_BPF_CGROUP) are left out of the
+  recipe's plan and added by the front end;
+- a mount's source is named in meta["mount_sources"]: ["config", j,
+  is_bind] for mounts[j].source, ["cgroup", base] for the container's
+  cgroup under the hierarchy mounted at base;
+- a joined namespace's path is linux.namespaces[j].path, j from
+  meta["join_paths"];
+- cgroup directories are a placement's base + the container's cgroup
+  path: writes name their placement by index.
+
+So the second container podman, containerd or Docker makes from the same
+image and options takes the recipe the first one left.
 
 A config the fast path does not carry out (hooks husk runs on the host,
 socket activation, ...) raises Unfit: the front end then hands the whole
@@ -23,23 +39,22 @@ command to Python, which does it the old way.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import struct
 from typing import Any
 
-from runtime.core import paths
 from runtime.core.cgroups import fs as cgfs
 from runtime.core.cgroups.manager import CgroupManager
 from runtime.core.container import plan_create, resources_with_default_devices
 from runtime.core.errors import HuskError, send_warnings_to
 from runtime.core.linux import constants as k
 from runtime.core.oci.spec import get_obj, load_config
+from runtime.core.oci.state import ContainerState, HuskRecord
 from runtime.core.process import protocol as proto
 
-VERSION = 2  # 2: device rules apart, written when husk-init has made the device nodes
-# Stands for the container id in a recipe; a valid id, so planning takes it.
-SENTINEL = "husk-id-5b1f0c7e93a2d846"
+VERSION = 3  # 3: per-container values are typed fields, never in the recipe
 # Exit status of `husk create` under HUSK_RECIPE_FD when the config is not
 # one the front end carries out (native/front/front.h: EXIT_UNFIT).
 EXIT_UNFIT = 3
@@ -55,23 +70,24 @@ def _unfit_on_warning(message: str) -> None:
     raise Unfit(f"a warning: {message}")
 
 
-def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bool, preserve_fds: int,
-                   no_new_keyring: bool) -> bytes:
-    """Plan `husk create` of bundle under root, for any container id."""
+def compile_create(root: str, bundle: str, container_id: str, *, console_socket: bool, no_pivot: bool,
+                   preserve_fds: int, no_new_keyring: bool) -> bytes:
+    """Plan `husk create` of bundle under root as a recipe for any
+    container of the same shape (see the module's text)."""
     bundle = os.path.abspath(bundle)
-    with open(os.path.join(bundle, "config.json"), "rb") as f:
-        if SENTINEL.encode() in f.read():
-            raise Unfit("config.json holds the id sentinel")
     if "LISTEN_FDS" in os.environ:
         raise Unfit("socket activation")
     # A warning would be given once, when the recipe is made, and never on
     # the creates that reuse it: such configs take Python's path.
     send_warnings_to(_unfit_on_warning)
     config = load_config(bundle)
-    linux, namespaces, cg, plan, hooks = plan_create(config, bundle, SENTINEL, no_pivot=no_pivot,
+    linux, namespaces, cg, plan, hooks = plan_create(config, bundle, container_id, no_pivot=no_pivot,
                                                      no_new_keyring=no_new_keyring)
     if any(hooks[kind] for kind in _HOST_HOOKS):
         raise Unfit("host-side hooks")
+    given = linux.get("cgroupsPath")
+    if given and given != cg.path:
+        raise Unfit(f"linux.cgroupsPath {given!r} is not a clean absolute path")
     plan.preserve_fds = preserve_fds
     # husk-init's fds, as the front end lays them out: the inherited
     # 3..floor-1, then the socket, the console, the sealed copy of itself.
@@ -82,6 +98,7 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
         plan.console_fd = floor + 1
     elif console_socket:
         raise HuskError("create", "--console-socket given but process.terminal is false")
+    bases = _placement_bases(cg)
     resources = resources_with_default_devices(get_obj(linux, "resources", "linux.resources"))
     # Device rules go on after husk-init has made the device nodes (see
     # container.create): the front end writes them when husk-init asks
@@ -89,39 +106,91 @@ def compile_create(root: str, bundle: str, *, console_socket: bool, no_pivot: bo
     writes = _recorded_writes(cg, {k: v for k, v in resources.items() if k != "devices"})
     device_writes = _recorded_writes(cg, {"devices": resources["devices"]}) if resources.get("devices") else []
     program = cg.device_program(resources)
+    device_bpf_cgroup = None
     if program:
-        plan.device_bpf, plan.device_bpf_cgroup = program
-    plan.exec_fifo = os.path.join(root, SENTINEL, paths.EXEC_FIFO)
+        plan.device_bpf, bpf_dir = program
+        device_bpf_cgroup = _placement_index(cg, bpf_dir)
 
     meta = {
         "version": VERSION,
-        "rootfs": plan.rootfs,
-        "rootfs_given": _rootfs_given(config, bundle),
-        "exist": _checked_paths(plan, cg),
         "terminal": plan.terminal,
         "floor": floor,
+        "session_keyring": plan.session_keyring is not None,
+        "mount_sources": [_mount_source(m) for m in plan.mounts],
+        "join_paths": _join_paths(linux),
         "cgroup": {
-            "path": cg.path,
+            # Without linux.cgroupsPath the container's cgroup is this/<id>.
+            "default_parent": None if given else os.path.dirname(cg.path),
             "unified": cg.layout.unified,
-            "placements": [{"dir": p.dir, "v2": p.v2, "enable": [c for c in p.controllers if c != "devices"]}
-                           for p in cg.placements],
-            "cpuset": cg.dir_of("cpuset") if cg.layout.mode != "v2" else None,
+            "placements": [{"base": base, "v2": p.v2, "enable": [c for c in p.controllers if c != "devices"]}
+                           for base, p in zip(bases, cg.placements)],
+            "cpuset": _placement_index(cg, cg.dir_of("cpuset")) if cg.layout.mode != "v2" else None,
             "writes": writes,
             "device_writes": device_writes,
+            "device_bpf_cgroup": device_bpf_cgroup,
         },
-        # The state create writes; the front end fills in pid, start time,
-        # creation time, status and the cgroup directories it made.
-        "state": {
-            "ociVersion": config["ociVersion"], "id": SENTINEL, "status": "creating", "pid": 0, "bundle": bundle,
-            "annotations": config.get("annotations") or {},
-            "husk": {"created": None, "rootfs": plan.rootfs, "cgroup": cg.path, "cgroup_created": [],
-                     "hooks": {"poststart": [], "poststop": []}, "start_time": None, "process": config["process"],
-                     "namespaces": sorted(namespaces.new | set(namespaces.joined)),
-                     "seccomp": linux.get("seccomp"), "no_new_keyring": no_new_keyring},
-        },
+        # The state create writes (state.py's schema, the one definition):
+        # the front end fills in the id, bundle, annotations, process,
+        # rootfs and cgroup, and the pid, start time, creation time, status
+        # and the cgroup directories it made.
+        "state": _state_template(root, container_id, config, linux, namespaces, no_new_keyring),
     }
     head = json.dumps(meta).encode()
-    return struct.pack("=I", len(head)) + head + proto.encode_plan(plan)
+    return struct.pack("=I", len(head)) + head + proto.encode_plan(_without_container_values(plan))
+
+
+def _state_template(root: str, container_id: str, config: dict, linux: dict, namespaces, no_new_keyring: bool):
+    st = ContainerState(root, container_id)
+    st.oci_version = config["ociVersion"]
+    st.husk = HuskRecord(hooks={"poststart": [], "poststop": []},
+                         namespaces=sorted(namespaces.new | set(namespaces.joined)),
+                         seccomp=linux.get("seccomp"), no_new_keyring=no_new_keyring)
+    state = st.to_json()
+    for per_container in ("id", "bundle", "annotations"):
+        del state[per_container]
+    return state
+
+
+def _without_container_values(plan: proto.Plan) -> proto.Plan:
+    """The plan with every per-container value taken out: records that
+    hold one are left out, a mount's source and a joined namespace's
+    path are emptied (the front end fills them in)."""
+    mounts = [dataclasses.replace(m, source="") if _mount_source(m) else m for m in plan.mounts]
+    return dataclasses.replace(plan, rootfs="", hostname=None, args=[], env=[], exec_fifo=None,
+                               session_keyring=None, device_bpf_cgroup=None, mounts=mounts,
+                               joins=[(nstype, "") for nstype, _ in plan.joins])
+
+
+def _mount_source(m: proto.Mount) -> list | None:
+    if m.config_index is not None:
+        return ["config", m.config_index, bool(m.flags & k.MS_BIND)]
+    if m.cgroup_base is not None:
+        return ["cgroup", m.cgroup_base]
+    return None
+
+
+def _join_paths(linux: dict) -> list[int]:
+    """For each namespace the plan joins, in order, its linux.namespaces index."""
+    return [j for j, entry in enumerate(linux.get("namespaces") or []) if entry.get("path")]
+
+
+def _placement_bases(cg: CgroupManager) -> list[str]:
+    """Each placement's hierarchy: its directory is base + the cgroup path."""
+    bases = []
+    for p in cg.placements:
+        if not p.dir.endswith(cg.path):
+            raise Unfit(f"cgroup directory {p.dir} is not under its hierarchy")
+        bases.append(p.dir[:len(p.dir) - len(cg.path)])
+    return bases
+
+
+def _placement_index(cg: CgroupManager, d: str | None) -> int | None:
+    if d is None:
+        return None
+    dirs = cg.dirs()
+    if d not in dirs:
+        raise Unfit(f"{d} is not one of the container's cgroup directories")
+    return dirs.index(d)
 
 
 class _RecipeFS(cgfs.Recording):
@@ -132,27 +201,12 @@ class _RecipeFS(cgfs.Recording):
         raise Unfit(f"{name}: which file to write depends on the cgroup itself")
 
 
-def _recorded_writes(cg: CgroupManager, resources: dict[str, Any]) -> list[list[str]]:
-    """cg.apply(resources) as a list of [dir, file, value, field, repr(value)] writes,
-    made nowhere: the cgroup does not exist yet."""
+def _recorded_writes(cg: CgroupManager, resources: dict[str, Any]) -> list[list]:
+    """cg.apply(resources) as a list of [placement, file, value, field, repr(value)]
+    writes, made nowhere: the cgroup does not exist yet."""
     with cgfs.using(_RecipeFS()) as fs:
         cg.apply(resources)
-    return [[d, name, text, field, repr(text)] for d, name, text, field in fs.writes]
-
-
-def _checked_paths(plan: proto.Plan, cg: CgroupManager) -> list[str]:
-    """The paths planning found and the plan relies on: bind sources and
-    joined namespaces (the container's own cgroup dirs are made later)."""
-    own_cgroup = set(cg.dirs())
-    paths = [path for _, path in plan.joins]
-    paths += [m.source for m in plan.mounts if m.flags & k.MS_BIND and m.source not in own_cgroup]
-    return paths
-
-
-def _rootfs_given(config: dict, bundle: str) -> str:
-    """root.path as resolve_rootfs joins it, before realpath."""
-    path = config["root"]["path"]
-    return path if os.path.isabs(path) else os.path.join(bundle, path)
+    return [[_placement_index(cg, d), name, text, field, repr(text)] for d, name, text, field in fs.writes]
 
 
 def write_recipe(fd: int, recipe: bytes) -> None:

@@ -1,14 +1,17 @@
 """The C front end (native/front) and its recipe cache (runtime/recipe.py).
 
 Every other test runs through the front end too; these check what is
-its own: a recipe is planned once per config and reused for any id, a
-changed config or filesystem is planned again, a cache entry that does
-not match is never used, and what the front end hands to Python comes
-out as Python says it.
+its own: a recipe is planned once per config shape and reused for any
+container of that shape, each with its own per-container values (id,
+rootfs, hostname, args, env, bind sources, cgroupsPath, annotations), a
+changed shape or filesystem is planned again, a cache entry that does not
+match is never used, and what the front end hands to Python comes out as
+Python says it.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -43,8 +46,78 @@ def test_a_recipe_is_planned_once_and_reused_for_other_ids(bundle):
     assert len(made) == 1, made
     second = json.loads(bundle.husk("run", "--bundle", bundle.path, "a2", check=True).out)  # another id
     assert {n: entries().get(n) for n in made} == made, "the entry was planned again"
-    # The id went where the sentinel stood: here, the session keyring's name.
+    # Each container's own id, filled in: here, the session keyring's name.
     assert first["description"].endswith(";_ses.a1") and second["description"].endswith(";_ses.a2")
+
+
+def test_a_container_of_the_same_shape_reuses_the_recipe_with_its_own_values(bundle, tmp_path):
+    """What podman, containerd and Docker do: every container a new config
+    that differs only in per-container values.  The second one is not
+    planned again, and it runs with its own values, not the first's."""
+    def variant(name: str, args: list[str]) -> tuple[str, str]:
+        path = tmp_path / name
+        (path / "data").mkdir(parents=True)
+        (path / "data" / "f").write_text(f"bind of {name}\n")
+        rootfs = path / "rootfs"
+        subprocess.run(["cp", "-a", bundle.rootfs, str(rootfs)], check=True)
+        (rootfs / "marker").write_text(f"rootfs of {name}\n")
+        config = copy.deepcopy(bundle.config)
+        config["root"]["path"] = str(rootfs)
+        config["hostname"] = f"host-{name}"
+        config["process"]["args"] = args
+        config["process"]["env"] = ["PATH=/bin", f"HOSTNAME=host-{name}"]
+        config["mounts"].append({"destination": "/data", "type": "bind", "source": str(path / "data"),
+                                 "options": ["rbind", "ro"]})
+        config["linux"]["cgroupsPath"] = f"{bundle.config['linux']['cgroupsPath']}-{name}"
+        config["annotations"] = {"org.example.made-for": name}
+        (path / "config.json").write_text(json.dumps(config))
+        cid = f"shape-{name}"
+        r = bundle.husk("run", "--keep", "--bundle", str(path), cid, check=True)
+        state = json.loads(bundle.husk("state", cid, check=True).out)
+        saved = json.loads((tmp_path / "state" / cid / "state.json").read_text())
+        bundle.husk("delete", cid, check=True)
+        assert not any(os.path.isdir(os.path.join(base, config["linux"]["cgroupsPath"].lstrip("/")))
+                       for base in cgroup_bases())
+        assert state["bundle"] == str(path) and state["annotations"] == {"org.example.made-for": name}
+        assert saved["husk"]["cgroup"] == config["linux"]["cgroupsPath"]
+        assert saved["husk"]["rootfs"] == str(rootfs)
+        assert saved["husk"]["process"]["args"] == args
+        return r.out
+
+    before = entries()
+    script = "cat /marker /data/f; hostname; echo $HOSTNAME; echo"
+    out = variant("one", ["/bin/sh", "-c", script + " one"])
+    assert out == "rootfs of one\nbind of one\nhost-one\nhost-one\none\n"
+    made = {n: i for n, i in entries().items() if before.get(n) != i}
+    assert len(made) == 1, made
+    out = variant("two", ["/bin/sh", "-c", script + " two"])
+    assert out == "rootfs of two\nbind of two\nhost-two\nhost-two\ntwo\n"
+    assert {n: i for n, i in entries().items() if before.get(n) != i} == made, "the second was planned again"
+
+
+def test_the_same_config_gives_the_same_state_on_every_path(bundle, tmp_path):
+    """Parity: planned by Python and carried out by the front end, taken
+    from the cache, or created by Python's own create (a config with host
+    hooks) - the state.json differs only in what is per-container."""
+    marker = tmp_path / "hook-ran"
+    states = {}
+    for cid, hooks in (("p-fresh", None), ("p-cached", None),
+                       ("p-python", {"poststop": [{"path": "/bin/touch", "args": ["touch", str(marker)]}]})):
+        if hooks:
+            bundle.config["hooks"] = hooks
+        bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+        bundle.save()
+        bundle.husk("create", "--bundle", bundle.path, cid, check=True)
+        states[cid] = json.loads((tmp_path / "state" / cid / "state.json").read_text())
+        bundle.husk("delete", "--force", cid, check=True)
+    assert marker.exists()
+    for st in states.values():
+        for volatile in ("id", "pid"):
+            st.pop(volatile)
+        for volatile in ("created", "start_time", "hooks", "cgroup_created"):
+            st["husk"].pop(volatile)
+    assert states["p-fresh"] == states["p-cached"]
+    assert states["p-fresh"] == states["p-python"]
 
 
 def test_a_changed_config_is_planned_again(bundle):
@@ -118,6 +191,12 @@ def test_delete_force_of_a_deleted_container_is_not_an_error(bundle):
     assert run_front(bundle, "delete", "--force", "never-made").returncode == 0
     r = run_front(bundle, "delete", "never-made")
     assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def cgroup_bases() -> list[str]:
+    from runtime.core.cgroups.layout import detect
+    layout = detect()
+    return list(layout.v1.values()) + ([layout.unified] if layout.unified else [])
 
 
 def run_front(bundle, *args) -> subprocess.CompletedProcess:

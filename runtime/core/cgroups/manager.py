@@ -335,7 +335,8 @@ def container_cgroup_mounts(manager: CgroupManager, cgroupns: bool, dest: str, f
     if layout.mode == "v2":
         if cgroupns:  # the namespace makes the container's cgroup the root
             return [Mount(destination=dest, type="cgroup2", source="cgroup2", flags=flags)]
-        return [Mount(destination=dest, source=manager.dirs()[0], flags=flags | k.MS_BIND | k.MS_REC)]
+        return [Mount(destination=dest, source=manager.dirs()[0], flags=flags | k.MS_BIND | k.MS_REC,
+                      cgroup_base=layout.unified)]
     # v1 and hybrid: a tmpfs with one bind per hierarchy, then made read-only.
     sub = flags & (k.MS_NOSUID | k.MS_NODEV | k.MS_NOEXEC)
     mounts = [Mount(destination=dest, type="tmpfs", source="tmpfs", data="mode=755", flags=sub)]
@@ -345,7 +346,7 @@ def container_cgroup_mounts(manager: CgroupManager, cgroupns: bool, dest: str, f
     for point, _ in hierarchies:
         mounts.append(Mount(destination=f"{dest}/{os.path.basename(point)}",
                             source=os.path.join(point, manager.path.lstrip("/")),
-                            flags=k.MS_BIND | k.MS_REC | (flags & (k.MS_RDONLY | sub))))
+                            flags=k.MS_BIND | k.MS_REC | (flags & (k.MS_RDONLY | sub)), cgroup_base=point))
     if flags & k.MS_RDONLY:
         mounts.append(Mount(destination=dest, flags=k.MS_REMOUNT | k.MS_RDONLY | sub))
     return mounts

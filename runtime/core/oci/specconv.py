@@ -94,7 +94,7 @@ def parse_mount_options(options: list[str], where: str) -> tuple[int, int, str]:
 
 def _mounts(config: dict, bundle: str, cgroup_mounts: CgroupMounts | None) -> list[Mount]:
     result: list[Mount] = []
-    for where, entry in get_objects(config, "mounts", "mounts"):
+    for index, (where, entry) in enumerate(get_objects(config, "mounts", "mounts")):
         dest = absolute_path(get_str(entry, "destination", f"{where}.destination", required=True),
                              f"{where}.destination")
         mtype = get_str(entry, "type", f"{where}.type", default="") or ""
@@ -123,7 +123,7 @@ def _mounts(config: dict, bundle: str, cgroup_mounts: CgroupMounts | None) -> li
         elif not mtype:
             raise ConfigError(f"{where}.type", "missing (only a bind mount may leave it out)")
         result.append(Mount(destination=dest, type=mtype, source=source, flags=flags,
-                            propagation=propagation, data=data, copyup=copyup))
+                            propagation=propagation, data=data, copyup=copyup, config_index=index))
     return result
 
 

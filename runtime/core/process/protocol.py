@@ -78,6 +78,11 @@ class Mount:
     propagation: int = 0
     data: str = ""
     copyup: bool = False
+    # Where source comes from, for a recipe (runtime/core/recipe.py): the
+    # config's mounts[config_index].source, or the container's cgroup
+    # directory under the hierarchy mounted at cgroup_base.  Not sent.
+    config_index: int | None = field(default=None, compare=False)
+    cgroup_base: str | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -281,8 +286,9 @@ def encode_plan(plan: Plan) -> bytes:
                 w.raw(Tag.SECCOMP_ARG, _ARG.pack(index, op, value, value2))
     if plan.exec_root:
         w.str(Tag.EXEC_ROOT, plan.exec_root)
-    if plan.device_bpf is not None and plan.device_bpf_cgroup:
+    if plan.device_bpf is not None:
         w.raw(Tag.DEVICE_BPF, plan.device_bpf)
+    if plan.device_bpf_cgroup:  # a recipe leaves it to the front end (runtime/core/recipe.py)
         w.str(Tag.DEVICE_BPF_CGROUP, plan.device_bpf_cgroup)
     w.raw(Tag.END)
     return b"".join(w.parts)

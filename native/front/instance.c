@@ -1,0 +1,227 @@
+/* instance.c - a config.json's per-container values, apart from its shape.
+ *
+ * Every container podman, containerd or Docker makes has a config of
+ * its own: a new rootfs, hostname, cgroupsPath, bind sources under the
+ * container's own directories, a HOSTNAME= in its environment.  What is
+ * left when those are taken out - the shape - is the same for every
+ * container made from one image with one set of options, and it is all
+ * that planning turns into a plan.  So the recipe cache is keyed on the
+ * shape (create.c), and the values are filled into the plan as typed
+ * fields (runtime/core/recipe.py says which record takes which value).
+ *
+ * A value of a type planning would refuse is not checked here: the
+ * whole create goes to Python, which names the field.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#define _GNU_SOURCE
+#include "front.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Stands where a per-container value was, so a shape tells "given"
+ * from "absent" and nothing else. */
+#define PER_CONTAINER "<per-container>"
+
+static bool
+is_string_list (json_t *v, bool need_equals)
+{
+  if (!json_is_array (v))
+    return false;
+  for (size_t i = 0; i < json_array_size (v); i++)
+    {
+      const char *s = json_string_value (json_array_get (v, i));
+      if (s == NULL || (need_equals && strchr (s, '=') == NULL))
+        return false;
+    }
+  return true;
+}
+
+/* An absolute path of plain components: exactly what
+ * clean_cgroups_path (runtime/core/cgroups/manager.py) leaves as it is. */
+static bool
+clean_absolute (const char *path)
+{
+  if (path[0] != '/' || path[1] == '\0' || strlen (path) >= PATH_MAX / 2)
+    return false;
+  for (const char *p = path; *p; p++)
+    if (p[0] == '/'
+        && (p[1] == '/' || p[1] == '\0' || (p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
+            || (p[1] == '.' && p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
+      return false;
+  return true;
+}
+
+/* Replace parent[key] with the marker; false if it is not a string. */
+static bool
+take_string (json_t *parent, const char *key, bool keep_empty)
+{
+  json_t *v = json_object_get (parent, key);
+  if (v == NULL || json_is_null (v))
+    return true;
+  if (!json_is_string (v))
+    return false;
+  if (keep_empty && json_string_length (v) == 0)
+    return true;
+  json_object_set_new (parent, key, json_string (PER_CONTAINER));
+  return true;
+}
+
+bool
+instance_load (struct instance *in, const char *bundle)
+{
+  memset (in, 0, sizeof *in);
+  in->bundle = bundle;
+  char path[PATH_MAX + 16];
+  snprintf (path, sizeof path, "%s/config.json", bundle);
+  size_t len;
+  char *text = read_small (path, &len, 64 << 20);
+  if (text == NULL)
+    return false; /* Python names the missing or unreadable config */
+  in->config = json_loadb (text, len, 0, NULL);
+  free (text);
+  if (!json_is_object (in->config))
+    return false;
+  json_t *shape = in->shape = json_deep_copy (in->config);
+
+  json_t *root = json_object_get (shape, "root");
+  if (!json_is_string (json_object_get (root, "path")))
+    return false;
+  take_string (root, "path", false);
+  if (!take_string (shape, "hostname", true))
+    return false;
+
+  json_t *process = json_object_get (shape, "process");
+  json_t *args = json_object_get (process, "args");
+  if (!is_string_list (args, false) || json_array_size (args) == 0
+      || json_string_length (json_array_get (args, 0)) == 0)
+    return false;
+  json_object_set_new (process, "args", json_string (PER_CONTAINER));
+  json_t *env = json_object_get (process, "env");
+  if (env && !json_is_null (env))
+    {
+      if (!is_string_list (env, true))
+        return false;
+      json_object_set_new (process, "env", json_string (PER_CONTAINER));
+    }
+
+  json_t *mounts = json_object_get (shape, "mounts");
+  for (size_t i = 0; i < json_array_size (mounts); i++)
+    if (json_is_object (json_array_get (mounts, i)) && !take_string (json_array_get (mounts, i), "source", false))
+      return false;
+
+  json_t *linux_ = json_object_get (shape, "linux");
+  json_t *namespaces = json_object_get (linux_, "namespaces");
+  for (size_t i = 0; i < json_array_size (namespaces); i++)
+    if (json_is_object (json_array_get (namespaces, i))
+        && !take_string (json_array_get (namespaces, i), "path", true))
+      return false;
+  json_t *cgroups_path = json_object_get (linux_, "cgroupsPath");
+  if (json_is_string (cgroups_path) && json_string_length (cgroups_path) > 0)
+    {
+      if (!clean_absolute (json_string_value (cgroups_path)))
+        return false; /* relative, a systemd slice, '..': Python's */
+      snprintf (in->cgroup_path, sizeof in->cgroup_path, "%s", json_string_value (cgroups_path));
+      json_object_set_new (linux_, "cgroupsPath", json_string (PER_CONTAINER));
+    }
+
+  json_t *annotations = json_object_get (shape, "annotations");
+  if (annotations && !json_is_null (annotations) && !json_is_object (annotations))
+    return false;
+  json_object_del (shape, "annotations");
+  return true;
+}
+
+void
+instance_free (struct instance *in)
+{
+  json_decref (in->config);
+  json_decref (in->shape);
+}
+
+char *
+instance_shape (struct instance *in)
+{
+  return json_dumps (in->shape, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* config.json's value at section[index].key, or NULL. */
+static const char *
+item (struct instance *in, const char *section, size_t index, const char *key)
+{
+  json_t *list = strcmp (section, "mounts") == 0
+                     ? json_object_get (in->config, "mounts")
+                     : json_object_get (json_object_get (in->config, "linux"), section);
+  return json_string_value (json_object_get (json_array_get (list, index), key));
+}
+
+/* A path in the config, relative to the bundle as planning takes it. */
+static void
+in_bundle (struct instance *in, const char *path, char out[PATH_MAX])
+{
+  if (path[0] == '/')
+    snprintf (out, PATH_MAX, "%s", path);
+  else
+    snprintf (out, PATH_MAX, "%s/%s", in->bundle, path);
+}
+
+bool
+instance_check (struct instance *in, json_t *meta)
+{
+  /* root.path: resolve_rootfs's rules. */
+  char given[PATH_MAX];
+  struct stat st, host;
+  in_bundle (in, json_string_value (json_object_get (json_object_get (in->config, "root"), "path")), given);
+  if (realpath (given, in->rootfs) == NULL || stat (in->rootfs, &st) < 0 || !S_ISDIR (st.st_mode)
+      || stat ("/", &host) < 0 || (st.st_dev == host.st_dev && st.st_ino == host.st_ino))
+    return false;
+  /* Each bind source and joined namespace must exist, as planning found. */
+  json_t *sources = json_object_get (meta, "mount_sources");
+  for (size_t m = 0; m < json_array_size (sources); m++)
+    {
+      json_t *slot = json_array_get (sources, m);
+      if (!json_is_array (slot) || strcmp (json_string_value (json_array_get (slot, 0)) ?: "", "config") != 0)
+        continue;
+      const char *source = item (in, "mounts", json_integer_value (json_array_get (slot, 1)), "source");
+      char path[PATH_MAX];
+      if (source == NULL)
+        return false;
+      in_bundle (in, source, path);
+      if (json_is_true (json_array_get (slot, 2)) && stat (path, &st) < 0)
+        return false;
+    }
+  json_t *joins = json_object_get (meta, "join_paths");
+  for (size_t n = 0; n < json_array_size (joins); n++)
+    {
+      const char *path = item (in, "namespaces", json_integer_value (json_array_get (joins, n)), "path");
+      if (path == NULL || stat (path, &st) < 0)
+        return false;
+    }
+  return true;
+}
+
+const char *
+instance_mount_source (struct instance *in, json_t *slot, const char *cgroup_path, char out[PATH_MAX])
+{
+  const char *kind = json_string_value (json_array_get (slot, 0));
+  if (kind && strcmp (kind, "cgroup") == 0)
+    {
+      snprintf (out, PATH_MAX, "%s%s", json_string_value (json_array_get (slot, 1)), cgroup_path);
+      return out;
+    }
+  const char *source = item (in, "mounts", json_integer_value (json_array_get (slot, 1)), "source");
+  if (source == NULL)
+    return NULL;
+  if (json_is_true (json_array_get (slot, 2)))
+    {
+      in_bundle (in, source, out);
+      return out;
+    }
+  return source;
+}
+
+const char *
+instance_join_path (struct instance *in, size_t index)
+{
+  return item (in, "namespaces", index, "path");
+}
