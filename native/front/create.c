@@ -42,6 +42,9 @@ struct create_opts
   bool no_pivot, no_new_keyring, detach, keep;
   int preserve_fds;
   char bundle[PATH_MAX];
+  /* run -t without --console-socket: our end and husk-init's of the
+   * console socket, then the pty master received on it (console.c). */
+  int proxy_local, proxy_remote, master;
 };
 
 /* What a failed create must undo, newest last. */
@@ -261,7 +264,7 @@ cache_store (const char *path, struct buf *key, const char *recipe, size_t len)
         {
           rewinddir (d);
           while ((e = readdir (d)) != NULL)
-            if (e->d_name[0] != '.')
+            if (e->d_name[0] != '.' || strncmp (e->d_name, ".lock.", 6) == 0)
               unlinkat (dirfd (d), e->d_name, 0);
         }
       closedir (d);
@@ -330,6 +333,8 @@ compile (struct create_opts *o, size_t *len)
       int mine = fcntl (fd, F_DUPFD, 3 + o->preserve_fds + 8); /* not CLOEXEC: for the child */
       snprintf (fdtext, sizeof fdtext, "%d", mine);
       setenv ("HUSK_RECIPE_FD", fdtext, 1);
+      unsetenv ("LISTEN_FDS"); /* counted in --preserve-fds already */
+      unsetenv ("LISTEN_PID");
       execv (HUSK_PYTHON, (char **) argv);
       _exit (127);
     }
@@ -763,7 +768,9 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
   int pair[2];
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
     create_fail ("create %s: socketpair: %s", c->id, strerror (errno));
-  int console = o->console_socket ? connect_console (o->console_socket) : -1;
+  int console = o->console_socket                ? connect_console (o->console_socket)
+                : o->proxy_remote >= 0 ? fcntl (o->proxy_remote, F_DUPFD_CLOEXEC, 0)
+                                       : -1;
   /* Out of the way of the numbers the child lays out. */
   int theirs = fcntl (pair[1], F_DUPFD_CLOEXEC, floor + 3);
   int exe_high = fcntl (exe, F_DUPFD_CLOEXEC, floor + 3);
@@ -844,6 +851,12 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
            * which also rule mknod, go on now (container.create's on_hooks). */
           cgroup_writes (json_object_get (json_object_get (meta, "cgroup"), "device_writes"));
           json_t *state = state_for_hooks (c, pid);
+          json_t *hooks = json_object_get (meta, "hooks");
+          const char *failed = run_hooks ("prestart", json_object_get (hooks, "prestart"), state, true);
+          if (failed == NULL)
+            failed = run_hooks ("createRuntime", json_object_get (hooks, "createRuntime"), state, true);
+          if (failed)
+            create_fail ("%s", failed);
           char *text = json_dumps (state, JSON_COMPACT);
           json_decref (state);
           if (text == NULL || send_record (sock, MSG_STATE, text, strlen (text)) < 0)
@@ -885,6 +898,7 @@ static void
 parse_create (int argc, char **argv, struct create_opts *o, bool run)
 {
   memset (o, 0, sizeof *o);
+  o->proxy_local = o->proxy_remote = o->master = -1;
   const char *bundle = NULL;
   struct opt opts[] = {
     { "--bundle", 'b', &bundle, NULL },
@@ -921,8 +935,17 @@ parse_create (int argc, char **argv, struct create_opts *o, bool run)
       absolute_path (o->pid_file, pid_file);
       o->pid_file = pid_file;
     }
-  if (getenv ("LISTEN_FDS")) /* socket activation: Python's */
-    python ();
+  /* Socket activation (sd_listen_fds(3)): the fds systemd passed us go
+   * on to the process as 3..3+N-1, the --preserve-fds ones after them,
+   * as runc does. */
+  const char *listen_pid = getenv ("LISTEN_PID"), *listen_fds = getenv ("LISTEN_FDS");
+  if (listen_pid && listen_fds && atol (listen_pid) == getpid ())
+    {
+      char *end;
+      long n = strtol (listen_fds, &end, 10);
+      if (*end == '\0' && end != listen_fds && n > 0 && n <= 4096)
+        o->preserve_fds += n;
+    }
 }
 
 static void
@@ -966,6 +989,20 @@ create (struct create_opts *o, bool run)
   size_t len = 0;
   char *recipe = cacheable ? cache_load (cache, &key, &len) : NULL;
   bool fresh = recipe == NULL;
+  int planner = -1;
+  if (fresh && cacheable)
+    {
+      /* Many containers of one new shape at once (a pod, a compose file,
+       * a scale-up): one plans, the others wait for its recipe instead of
+       * each starting Python.  The lock goes with this process. */
+      char lock[PATH_MAX + 8];
+      snprintf (lock, sizeof lock, "%s/.lock.%s", PLAN_CACHE, strrchr (cache, '/') + 1);
+      planner = open (lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+      while (planner >= 0 && flock (planner, LOCK_EX) < 0 && errno == EINTR)
+        check_interrupt ();
+      recipe = cache_load (cache, &key, &len);
+      fresh = recipe == NULL;
+    }
   if (fresh)
     recipe = compile (o, &len);
   uint32_t head_len;
@@ -978,10 +1015,23 @@ create (struct create_opts *o, bool run)
     to_python ();
   if (!instance_check (&in, meta) || !place_cgroup (json_object_get (meta, "cgroup"), &in, o->id))
     to_python (); /* a value planning would refuse: Python names it */
-  if (run && !o->detach && !o->console_socket && json_is_true (json_object_get (meta, "terminal")))
-    to_python (); /* a pty proxy between the terminal and the container */
+  if (json_is_true (json_object_get (meta, "terminal")) && !o->console_socket)
+    {
+      if (!run || o->detach)
+        to_python (); /* no one to hand the pty to: Python says what is missing */
+      int pair[2];
+      if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        create_fail ("create %s: socketpair: %s", c->id, strerror (errno));
+      o->proxy_local = pair[0];
+      o->proxy_remote = pair[1];
+    }
+  json_t *warnings = json_object_get (meta, "warnings");
+  for (size_t i = 0; i < json_array_size (warnings); i++)
+    report_warning_f ("%s", json_string_value (json_array_get (warnings, i)));
   if (fresh && cacheable)
     cache_store (cache, &key, recipe, len);
+  if (planner >= 0)
+    close (planner);
   char *plan = fill_plan (recipe + 4 + head_len, len - 4 - head_len, meta, &in, c, &plan_len);
   free (recipe);
   free (key.data);
@@ -1022,6 +1072,14 @@ create (struct create_opts *o, bool run)
 
   pid_t pid = launch (c, meta, plan, plan_len, o);
   free (plan);
+  if (o->proxy_local >= 0)
+    {
+      close (o->proxy_remote);
+      o->master = console_receive_master (o->proxy_local);
+      close (o->proxy_local);
+      if (o->master < 0)
+        create_fail ("console: no pty master received on the console socket: %s", strerror (EPROTO));
+    }
   json_object_set_new (c->data, "pid", json_integer (pid));
   json_object_set_new (c->data, "status", json_string ("created"));
   json_object_set_new (husk, "start_time", json_integer (process_start_time (pid)));
@@ -1045,10 +1103,13 @@ verb_create (int argc, char **argv)
 }
 
 static pid_t forward_to;
+static int forward_master = -1;
 
 static void
 forward (int sig)
 {
+  if (sig == SIGWINCH)
+    console_resize (forward_master); /* the pty's size follows our terminal's */
   kill (forward_to, sig);
 }
 
@@ -1065,8 +1126,7 @@ verb_run (int argc, char **argv)
   const char *err = release (c, &failed_code);
   if (err)
     create_fail_with (failed_code, "%s", err); /* and the container goes, as Python's run deletes it */
-  json_object_set_new (c->data, "status", json_string ("running"));
-  ctr_save (c);
+  started (c);
   if (o.detach)
     exit (0);
   int lock = c->lock; /* not held while the container runs: state and kill must work */
@@ -1082,6 +1142,9 @@ verb_run (int argc, char **argv)
   int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
     sigaction (forwarded[i], &sa, NULL);
+  forward_master = o.master;
+  if (o.master >= 0)
+    console_pump (o.master);
   int status = 0;
   while (waitpid (pid, &status, 0) < 0)
     if (errno != EINTR)
@@ -1090,21 +1153,7 @@ verb_run (int argc, char **argv)
   if (o.keep)
     exit (code);
   struct ctr again;
-  if (ctr_open (&again, o.id) && !(strcmp (ctr_status (&again), "stopped") == 0 && delete_stopped (&again)))
-    {
-      /* Processes left or hooks to run: Python's delete --force. */
-      ctr_close (&again);
-      pid_t child = fork ();
-      if (child == 0)
-        {
-          char *dargv[] = { g.argv[0], (char *) "--root", g.root, (char *) "delete", (char *) "--force",
-                            (char *) o.id, NULL };
-          g.argc = 6;
-          g.argv = dargv;
-          python ();
-        }
-      while (child > 0 && waitpid (child, NULL, 0) < 0 && errno == EINTR)
-        ;
-    }
+  if (ctr_open (&again, o.id))
+    ctr_delete (&again); /* what is left of it goes: processes, cgroups, state */
   exit (code);
 }

@@ -3,14 +3,16 @@
  * `husk` is this small static program.  It carries out the OCI verbs
  * that podman's conmon and containerd's shim call for every container
  * (create, start, state, kill, delete, and run) without starting Python:
- * create runs a recipe that Python compiled once for the same config and
- * host (runtime/recipe.py) and that is cached under /run/husk-plans.
+ * create runs a recipe that Python compiled once for the same config
+ * shape and host (runtime/core/recipe.py), cached under /run/husk-plans,
+ * with the container's own values filled in (instance.c).  The engine's
+ * containers come here too (runtime/core/executor.py).
  *
  * Whatever the front end does not carry out itself - another verb, a
- * flag it does not know, an error to report, a config that needs Python
- * (hooks on the host, a terminal proxy) - it hands to the Python CLI by
- * exec'ing it with the same argv, before it has changed anything.  So
- * every message and every rare path has one implementation, in Python.
+ * flag it does not know, an error to report, a config the recipe cannot
+ * express - it hands to the Python CLI by exec'ing it with the same argv,
+ * before it has changed anything.  So every message has one
+ * implementation, in Python.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #ifndef HUSK_FRONT_H
@@ -50,6 +52,12 @@ __attribute__ ((noreturn, format (printf, 2, 3))) void fail_with (int code, cons
  * podman give it (runtime/core/errors.py ExecError is the same). */
 int exit_code_of_exec (int err);
 void report (const char *msg);
+/* A warning: to --log when there is one, else to stderr. */
+__attribute__ ((format (printf, 1, 2))) void report_warning_f (const char *fmt, ...);
+/* Run the host-side hooks of KIND ([{path, args, env, timeout}]) with
+ * STATE on stdin (hooks.c).  fatal: the first failure's line, or NULL;
+ * else each failure is a warning and the rest run. */
+const char *run_hooks (const char *kind, json_t *hooks, json_t *state, bool fatal);
 /* report() of a formatted line. */
 void report_v (const char *fmt, va_list ap);
 
@@ -88,8 +96,11 @@ __attribute__ ((noreturn)) void verb_run (int argc, char **argv);
 
 /* start's release of the exec fifo (state.c), shared with run. */
 const char *release (struct ctr *c, int *code);
-/* delete of a stopped container; false if it needs Python (state.c). */
-bool delete_stopped (struct ctr *c);
+/* After release: status running, and the poststart hooks. */
+void started (struct ctr *c);
+/* delete of a stopped container: leftovers killed, cgroups removed,
+ * poststop hooks, state removed (state.c). */
+void ctr_delete (struct ctr *c);
 void remove_cgroups (json_t *created, json_t *own);
 const char *exec_errno_text (int err);
 
@@ -112,6 +123,13 @@ bool instance_check (struct instance *in, json_t *meta);
 /* A mount's source for the recipe's slot ["config", j, bind] or ["cgroup", base]. */
 const char *instance_mount_source (struct instance *in, json_t *slot, const char *cgroup_path, char out[PATH_MAX]);
 const char *instance_join_path (struct instance *in, size_t index);
+
+/* run -t's pty (console.c): the master husk-init sends on the console
+ * socket (-1 if none came), its size kept as our terminal's, and the
+ * copying between our stdio and it until the container's side closes. */
+int console_receive_master (int local);
+void console_resize (int master);
+void console_pump (int master);
 
 /* Small files. */
 char *read_small (const char *path, size_t *len, size_t limit);

@@ -67,12 +67,17 @@ now_iso (char out[64])
   snprintf (out + n, 64 - n, ".%06ldZ", ts.tv_nsec / 1000);
 }
 
-/* As runtime/cli/main.py's report(): one line to stderr, and to --log
- * as text or as the JSON lines containerd's shim reads back. */
-void
-report (const char *msg)
+/* As runtime/cli/main.py's report(): an error is one line to stderr,
+ * and to --log as text or as the JSON lines containerd's shim reads
+ * back; a warning goes to --log when there is one, else to stderr. */
+static void
+report_level (const char *level, const char *msg)
 {
-  fprintf (stderr, "husk: %s\n", msg);
+  bool error = strcmp (level, "error") == 0;
+  if (error)
+    fprintf (stderr, "husk: %s\n", msg);
+  else if (g.log == NULL)
+    fprintf (stderr, "husk: %s: %s\n", level, msg);
   if (g.log == NULL)
     return;
   char now[64];
@@ -80,11 +85,11 @@ report (const char *msg)
   char *line = NULL;
   if (strcmp (g.log_format, "json") == 0)
     {
-      json_t *o = json_pack ("{s:s, s:s, s:s}", "level", "error", "msg", msg, "time", now);
+      json_t *o = json_pack ("{s:s, s:s, s:s}", "level", level, "msg", msg, "time", now);
       line = o ? json_dumps (o, JSON_COMPACT) : NULL;
       json_decref (o);
     }
-  else if (asprintf (&line, "time=\"%s\" level=error msg=\"%s\"", now, msg) < 0)
+  else if (asprintf (&line, "time=\"%s\" level=%s msg=\"%s\"", now, level, msg) < 0)
     line = NULL;
   int fd = open (g.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd >= 0 && line)
@@ -92,6 +97,23 @@ report (const char *msg)
   if (fd >= 0)
     close (fd);
   free (line);
+}
+
+void
+report (const char *msg)
+{
+  report_level ("error", msg);
+}
+
+void
+report_warning_f (const char *fmt, ...)
+{
+  char msg[8192];
+  va_list ap;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  report_level ("warning", msg);
 }
 
 void

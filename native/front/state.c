@@ -60,7 +60,10 @@ ctr_open (struct ctr *c, const char *id)
   snprintf (path, sizeof path, "%s/state.json", c->dir);
   json_error_t err;
   c->data = json_load_file (path, 0, &err);
-  /* No state (a create that died early) or a foreign one: Python's rules. */
+  /* No state: a create that died before writing any reads as "creating"
+   * with no pid (so: stopped), as in state.py.  A foreign one: Python's. */
+  if (c->data == NULL && access (path, F_OK) < 0 && errno == ENOENT)
+    c->data = json_pack ("{s:s, s:i, s:{}}", "status", "creating", "pid", 0, "husk");
   if (c->data == NULL || !json_is_object (c->data) || !json_is_object (json_object_get (c->data, "husk")))
     python ();
   return true;
@@ -173,11 +176,21 @@ ctr_oci_state (struct ctr *c, const char *status)
                     json_is_object (ann) ? ann : json_object ());
 }
 
-static bool
-no_hooks (struct ctr *c, const char *kind)
+/* The container's init has exec'd: say so, then run the poststart
+ * hooks (the process may have exited meanwhile; they are told about the
+ * start they follow, and a failure is only a warning). */
+void
+started (struct ctr *c)
 {
-  json_t *hooks = json_object_get (husk_field (c, "hooks"), kind);
-  return hooks == NULL || (json_is_array (hooks) && json_array_size (hooks) == 0);
+  json_object_set_new (c->data, "status", json_string ("running"));
+  ctr_save (c);
+  json_t *hooks = json_object_get (husk_field (c, "hooks"), "poststart");
+  if (json_array_size (hooks))
+    {
+      json_t *state = ctr_oci_state (c, "running");
+      run_hooks ("poststart", hooks, state, false);
+      json_decref (state);
+    }
 }
 
 /* state ID: a stopped container's state may carry the OOM killer's
@@ -308,14 +321,13 @@ verb_start (int argc, char **argv)
 {
   const char *id = one_id (argc, argv, NULL);
   struct ctr c;
-  if (!ctr_open (&c, id) || strcmp (ctr_status (&c), "created") != 0 || !no_hooks (&c, "poststart"))
+  if (!ctr_open (&c, id) || strcmp (ctr_status (&c), "created") != 0)
     python ();
   int code;
   const char *err = release (&c, &code);
   if (err)
     fail_with (code, "%s", err);
-  json_object_set_new (c.data, "status", json_string ("running"));
-  ctr_save (&c);
+  started (&c);
   exit (0);
 }
 
@@ -346,39 +358,23 @@ parse_signal (const char *text)
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcasecmp (name, names[i].name) == 0)
       return names[i].number;
+  /* The real-time signals: RTMIN, RTMIN+N, RTMAX-N, RTMAX. */
+  bool min = strncasecmp (name, "RTMIN", 5) == 0, max = strncasecmp (name, "RTMAX", 5) == 0;
+  if (min || max)
+    {
+      const char *rest = name + 5;
+      int offset = 0;
+      if (*rest)
+        {
+          if (*rest != (min ? '+' : '-') || strspn (rest + 1, "0123456789") != strlen (rest + 1)
+              || strlen (rest + 1) == 0 || strlen (rest + 1) > 2)
+            return -1;
+          offset = atoi (rest + 1);
+        }
+      int n = min ? SIGRTMIN + offset : SIGRTMAX - offset;
+      return n >= SIGRTMIN && n <= SIGRTMAX ? n : -1;
+    }
   return -1;
-}
-
-void
-verb_kill (int argc, char **argv)
-{
-  /* runc's form names the signal: `kill ID SIGNAL`, as podman, containerd
-   * and Docker send it.  `kill NAME` is docker's form (runtime/cli/kill.py),
-   * and --all is Python's. */
-  const char *positional[2] = { NULL, NULL };
-  if (positionals (argc, argv, positional, 2, NULL) != 2)
-    python ();
-  int sig = parse_signal (positional[1]);
-  struct ctr c;
-  if (sig < 0 || !ctr_open (&c, positional[0]) || strcmp (ctr_status (&c), "stopped") == 0)
-    python ();
-  /* A pidfd pins the process: the signal cannot reach a recycled pid. */
-  int pidfd = pidfd_open (ctr_pid (&c));
-  if (pidfd < 0 || !alive (&c) || syscall (SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
-    python ();
-  exit (0);
-}
-
-/* Whether any process is left in dir (a cgroup directory). */
-static bool
-cgroup_empty (const char *dir)
-{
-  char path[PATH_MAX + 16];
-  snprintf (path, sizeof path, "%s/cgroup.procs", dir);
-  char *procs = read_small (path, NULL, 1 << 20);
-  bool empty = procs == NULL ? errno == ENOENT : procs[strspn (procs, " \n")] == '\0';
-  free (procs);
-  return empty;
 }
 
 static int
@@ -424,39 +420,254 @@ remove_cgroups (json_t *created, json_t *own)
   free (dirs);
 }
 
-bool
-delete_stopped (struct ctr *c)
+/* ---- the container's cgroup -------------------------------------- */
+
+/* The first of the container's cgroup directories that has FILE: which
+ * hierarchy serves what (a v1 controller's own files, or the cgroup2
+ * directory's cgroup.controllers) is read off the kernel, as
+ * CgroupManager.dir_of does from the layout. */
+static const char *
+dir_with (json_t *dirs, const char *file)
+{
+  for (size_t i = 0; i < json_array_size (dirs); i++)
+    {
+      const char *d = json_string_value (json_array_get (dirs, i));
+      char path[PATH_MAX + 64];
+      snprintf (path, sizeof path, "%s/%s", d ?: "", file);
+      if (d && access (path, F_OK) == 0)
+        return d;
+    }
+  return NULL;
+}
+
+/* Pure cgroup v2: the one directory is the unified hierarchy's. */
+static bool
+v2_only (json_t *dirs)
+{
+  return json_array_size (dirs) == 1 && dir_with (dirs, "cgroup.controllers") != NULL;
+}
+
+/* husk made every one of the container's cgroup directories: whatever is
+ * in them is the container's.  A cgroupsPath may name an existing cgroup
+ * with other processes in it: those are not the container's to kill. */
+static bool
+owned (struct ctr *c)
+{
+  json_t *dirs = husk_field (c, "cgroup_dirs"), *created = husk_field (c, "cgroup_created");
+  if (json_array_size (dirs) == 0)
+    return false;
+  for (size_t i = 0; i < json_array_size (dirs); i++)
+    if (!json_array_has (created, json_string_value (json_array_get (dirs, i))))
+      return false;
+  return true;
+}
+
+/* The pids in the container's cgroup (of the pids controller's hierarchy,
+ * else the cgroup2 one, else the first); *n of them, malloc'd. */
+static pid_t *
+cgroup_pids (json_t *dirs, size_t *n)
+{
+  const char *d = dir_with (dirs, "pids.max") ?: dir_with (dirs, "cgroup.controllers");
+  if (d == NULL)
+    d = json_string_value (json_array_get (dirs, 0));
+  *n = 0;
+  if (d == NULL)
+    return NULL;
+  char path[PATH_MAX + 16];
+  snprintf (path, sizeof path, "%s/cgroup.procs", d);
+  char *text = read_small (path, NULL, 1 << 22);
+  if (text == NULL)
+    return NULL;
+  size_t cap = 16;
+  pid_t *pids = malloc (cap * sizeof *pids);
+  for (char *save, *line = strtok_r (text, "\n", &save); pids && line; line = strtok_r (NULL, "\n", &save))
+    {
+      if (*n == cap)
+        pids = realloc (pids, (cap *= 2) * sizeof *pids);
+      if (pids)
+        pids[(*n)++] = atoi (line);
+    }
+  free (text);
+  return pids;
+}
+
+static bool
+frozen_v1 (const char *freezer)
+{
+  char path[PATH_MAX + 16];
+  snprintf (path, sizeof path, "%s/freezer.state", freezer);
+  char *state = read_small (path, NULL, 64);
+  bool frozen = state && strncmp (state, "FROZEN", 6) == 0;
+  free (state);
+  return frozen;
+}
+
+/* v1's freezer, and the wait until every task has settled (it takes
+ * effect task by task). */
+static void
+set_frozen_v1 (const char *freezer, bool frozen)
+{
+  char path[PATH_MAX + 16];
+  snprintf (path, sizeof path, "%s/freezer.state", freezer);
+  write_text (path, frozen ? "FROZEN" : "THAWED");
+  for (int i = 0; i < 5000 && frozen_v1 (freezer) != frozen; i++)
+    {
+      struct timespec ms = { 0, 1000000 };
+      nanosleep (&ms, NULL);
+    }
+}
+
+/* SIG to every process in the container's cgroup.  cgroup.kill (v2,
+ * Linux 5.14+) is atomic; on v1 the cgroup is frozen first, so nothing
+ * forks between reading the list and the signals, and SIGKILL lands
+ * when it thaws. */
+static void
+kill_all (json_t *dirs, int sig)
+{
+  bool v2 = v2_only (dirs);
+  const char *unified = v2 ? json_string_value (json_array_get (dirs, 0)) : NULL;
+  char path[PATH_MAX + 16];
+  if (sig == SIGKILL && unified)
+    {
+      snprintf (path, sizeof path, "%s/cgroup.kill", unified);
+      if (access (path, F_OK) == 0 && write_text (path, "1") == 0)
+        return;
+    }
+  size_t n;
+  pid_t *pids = cgroup_pids (dirs, &n);
+  free (pids);
+  if (n == 0)
+    return;
+  const char *freezer = sig == SIGKILL && !v2 ? dir_with (dirs, "freezer.state") : NULL;
+  if (freezer && !frozen_v1 (freezer))
+    set_frozen_v1 (freezer, true);
+  pids = cgroup_pids (dirs, &n);
+  for (size_t i = 0; i < n; i++)
+    kill (pids[i], sig);
+  free (pids);
+  if (freezer)
+    set_frozen_v1 (freezer, false);
+}
+
+/* The container's processes in a cgroup it does not own: those in its
+ * own pid namespace, or just its init if it shares the host's. */
+static void
+kill_own (struct ctr *c, int sig)
+{
+  pid_t init = ctr_pid (c);
+  if (!json_array_has (husk_field (c, "namespaces"), "pid"))
+    {
+      if (alive (c))
+        kill (init, sig);
+      return;
+    }
+  char path[64], ns[128], theirs[128];
+  snprintf (path, sizeof path, "/proc/%d/ns/pid", init);
+  ssize_t len = readlink (path, ns, sizeof ns - 1);
+  if (len < 0)
+    return;
+  ns[len] = '\0';
+  size_t n;
+  pid_t *pids = cgroup_pids (husk_field (c, "cgroup_dirs"), &n);
+  for (size_t i = 0; i < n; i++)
+    {
+      snprintf (path, sizeof path, "/proc/%d/ns/pid", pids[i]);
+      len = readlink (path, theirs, sizeof theirs - 1);
+      if (len >= 0 && (theirs[len] = '\0', strcmp (ns, theirs) == 0))
+        kill (pids[i], sig);
+    }
+  free (pids);
+}
+
+void
+verb_kill (int argc, char **argv)
+{
+  /* runc's form: `kill [--all] ID [SIGNAL]` with the signal given (as
+   * podman, containerd and Docker send it) or --all.  `kill NAME` is
+   * docker's form (runtime/cli/kill.py), and so is -s. */
+  bool all = false;
+  struct opt opts[] = { { "--all", 'a', NULL, &all }, { NULL, 0, NULL, NULL } };
+  const char *positional[2] = { NULL, NULL };
+  int n = positionals (argc, argv, positional, 2, opts);
+  if (n < 1 || (n == 1 && !all))
+    python ();
+  int sig = parse_signal (positional[1] ?: "TERM");
+  if (sig < 0)
+    python (); /* Python names what is wrong with it */
+  struct ctr c;
+  if (!ctr_open (&c, positional[0]))
+    python (); /* does not exist: Python's message */
+  bool stopped = strcmp (ctr_status (&c), "stopped") == 0;
+  if (all)
+    {
+      /* A stopped container's leftovers (a shared pid namespace's
+       * children) go too, and that is success, as with runc. */
+      if (owned (&c))
+        kill_all (husk_field (&c, "cgroup_dirs"), sig);
+      else if (!stopped)
+        kill_own (&c, sig);
+      exit (0);
+    }
+  /* A pidfd pins the process: the signal cannot reach a recycled pid.
+   * containerd's shim reads "container not running" as "already gone". */
+  int pidfd = stopped ? -1 : pidfd_open (ctr_pid (&c));
+  if (pidfd < 0 || !alive (&c) || syscall (SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+    fail ("kill: container not running (%s has stopped)", c.id);
+  exit (0);
+}
+
+/* ---- delete ----------------------------------------------------- */
+
+/* Kill what is left (if the cgroup is ours), then remove the cgroup
+ * directories husk made, run the poststop hooks and remove the state. */
+void
+ctr_delete (struct ctr *c)
 {
   json_t *created = husk_field (c, "cgroup_created");
   json_t *dirs = husk_field (c, "cgroup_dirs");
-  if (!no_hooks (c, "poststop") || !json_is_array (dirs) || (created && !json_is_array (created)))
-    return false;
-  /* Processes left in a cgroup husk made (the init died, its children did
-   * not, or are still exiting): give them a moment, then let Python kill
-   * them, freezer and all. */
-  bool owned = json_array_size (dirs) > 0;
-  for (size_t i = 0; i < json_array_size (dirs); i++)
+  if (owned (c))
+    for (int tries = 0; tries < 500; tries++)
+      {
+        kill_all (dirs, SIGKILL);
+        size_t n;
+        free (cgroup_pids (dirs, &n));
+        if (n == 0)
+          break;
+        struct timespec ms = { 0, 2000000 }; /* exiting tasks leave the cgroup last */
+        nanosleep (&ms, NULL);
+      }
+  if (json_is_array (created))
+    remove_cgroups (created, dirs);
+  json_t *hooks = json_object_get (husk_field (c, "hooks"), "poststop");
+  if (json_array_size (hooks))
     {
-      bool mine = false;
-      for (size_t j = 0; j < json_array_size (created); j++)
-        mine |= json_equal (json_array_get (dirs, i), json_array_get (created, j));
-      owned &= mine;
+      json_t *state = ctr_oci_state (c, "stopped");
+      run_hooks ("poststop", hooks, state, false);
+      json_decref (state);
     }
-  for (size_t i = 0; owned && i < json_array_size (dirs); i++)
-    {
-      const char *d = json_string_value (json_array_get (dirs, i));
-      int tries = 0;
-      while (d && !cgroup_empty (d) && tries++ < 50)
-        {
-          struct timespec ms = { 0, 2000000 };
-          nanosleep (&ms, NULL);
-        }
-      if (d && !cgroup_empty (d))
-        return false;
-    }
-  remove_cgroups (created, dirs);
   ctr_remove (c);
-  return true;
+}
+
+/* delete --force of a live container: every process of it is killed and
+ * its init reaped by whoever waits for it (up to 10 s) before the rest. */
+static void
+kill_and_wait (struct ctr *c)
+{
+  if (owned (c))
+    kill_all (husk_field (c, "cgroup_dirs"), SIGKILL);
+  else
+    kill_own (c, SIGKILL);
+  int pidfd = pidfd_open (ctr_pid (c));
+  if (pidfd < 0)
+    return;
+  if (alive (c))
+    {
+      syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+      struct pollfd p = { .fd = pidfd, .events = POLLIN }; /* readable once it has exited */
+      while (poll (&p, 1, 10000) < 0 && errno == EINTR)
+        ;
+    }
+  close (pidfd);
 }
 
 void
@@ -472,7 +683,13 @@ verb_delete (int argc, char **argv)
         exit (0); /* containerd's cleanup deletes twice */
       python ();
     }
-  if (strcmp (ctr_status (&c), "stopped") != 0 || !delete_stopped (&c))
-    python ();
+  const char *status = ctr_status (&c);
+  if (strcmp (status, "stopped") != 0)
+    {
+      if (!force)
+        fail ("delete: container '%s' is %s: stop it or use --force", id, status);
+      kill_and_wait (&c);
+    }
+  ctr_delete (&c);
   exit (0);
 }

@@ -18,7 +18,7 @@ import signal
 import socket
 from typing import Any, NamedTuple
 
-from runtime.core import errors
+from runtime.core import errors, executor
 from runtime.core.cgroups.manager import CgroupManager, clean_cgroups_path, container_cgroup_mounts, manager_for
 from runtime.core.errors import HuskError, NotFound, WrongState
 from runtime.core.linux import constants as k
@@ -284,66 +284,19 @@ def raise_exec_failure(received: bytes) -> None:
 
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
     """Signal the container's init, or with ALL_PROCESSES every process in
-    its cgroup.  containerd's shim reads "container not running" in the
-    error as "already gone", so the words are runc's."""
+    its cgroup: carried out by the front end (native/front/state.c), as
+    for containerd's shim.  The checks here only give the error its kind."""
     st = ContainerState(root, container_id)
     with st.locked():
-        status = st.status()
-        if status == "stopped" and all_processes:
-            # runc's kill --all after the init exited: what is left in the
-            # container's own cgroup (a shared pid namespace's children)
-            # goes, and that is success; a shared cgroup has nothing we
-            # could tell apart as ours any more.
-            cg = _cgroup(st)
-            if cg.owned:
-                cg.kill_all(sig)
-            return
-        if status == "stopped":
+        if st.status() == "stopped" and not all_processes:
             raise WrongState("kill", f"container not running ({container_id} has stopped)")
-        if all_processes:
-            cg = _cgroup(st)
-            if cg.owned:
-                cg.kill_all(sig)
-            else:  # a cgroup shared with others: only what is in the container's pid namespace
-                for pid in _own_pids(st, cg):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, sig)
-            return
-        _signal(st, sig)
-
-
-def _own_pids(st: ContainerState, cg) -> list[int]:
-    """The container's processes in a cgroup it does not own: those in its
-    own pid namespace, or just its init if it shares the host's."""
-    if "pid" not in st.husk.namespaces:
-        return [st.pid]
-    try:
-        ns = os.readlink(f"/proc/{st.pid}/ns/pid")
-    except OSError:
-        return []
-    out = []
-    for pid in cg.pids():
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/{pid}/ns/pid") == ns:
-                out.append(pid)
-    return out
-
-
-def _signal(st: ContainerState, sig: int) -> None:
-    # A pidfd pins the process: the signal cannot reach a recycled pid.
-    try:
-        pidfd = os.pidfd_open(st.pid)
-    except ProcessLookupError:
-        raise WrongState("kill", f"container not running ({st.id} has stopped)") from None
-    try:
-        if process_start_time(st.pid) != st.husk.start_time:
-            raise WrongState("kill", f"container not running ({st.id} has stopped)")
-        signal.pidfd_send_signal(pidfd, sig)
-    finally:
-        os.close(pidfd)
+    executor.oci(root, "kill", *(["--all"] if all_processes else []), container_id, str(sig))
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
+    """Remove a stopped container (with FORCE, kill it first): carried out
+    by the front end (native/front/state.c).  The checks here only give
+    the error its kind."""
     st = ContainerState(root, container_id)
     try:
         st.open()
@@ -353,42 +306,11 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         raise
     try:
         status = st.status()
-        if status != "stopped":
-            if not force:
-                raise WrongState("delete", f"container {container_id!r} is {status}: stop it or use --force")
-            _kill_and_wait(st)
-    except BaseException:
+        if status != "stopped" and not force:
+            raise WrongState("delete", f"container {container_id!r} is {status}: stop it or use --force")
+    finally:
         st.unlock()
-        raise
-    try:
-        if st.husk.cgroup:
-            _cgroup(st).destroy()
-        hooks = st.husk.hooks.get("poststop") or []
-        if hooks:
-            run_hooks("poststop", hooks, st.oci_state() | {"status": "stopped"}, fatal=False)
-    finally:
-        st.remove()
-
-
-def _kill_and_wait(st: ContainerState) -> None:
-    if st.husk.cgroup:
-        cg = _cgroup(st)
-        if cg.owned:  # never a stranger's process in a cgroup husk joined
-            cg.kill_all(signal.SIGKILL)
-        elif st.pid:
-            for pid in _own_pids(st, cg):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-    try:
-        pidfd = os.pidfd_open(st.pid)
-    except (ProcessLookupError, ValueError):
-        return
-    try:
-        if process_start_time(st.pid) == st.husk.start_time:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            select.select([pidfd], [], [], 10)  # readable once it has exited
-    finally:
-        os.close(pidfd)
+    executor.oci(root, "delete", *(["--force"] if force else []), container_id)
 
 
 def process_of(root: str, container_id: str) -> dict[str, Any]:

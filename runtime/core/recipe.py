@@ -32,9 +32,10 @@ plan as a typed field:
 So the second container podman, containerd or Docker makes from the same
 image and options takes the recipe the first one left.
 
-A config the fast path does not carry out (hooks husk runs on the host,
-socket activation, ...) raises Unfit: the front end then hands the whole
-command to Python, which does it the old way.
+A config the fast path does not carry out (a relative cgroupsPath, a
+cgroup file chosen by what the new cgroup itself offers) raises Unfit:
+the front end then hands the whole command to Python, which does it the
+old way.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ VERSION = 3  # 3: per-container values are typed fields, never in the recipe
 # Exit status of `husk create` under HUSK_RECIPE_FD when the config is not
 # one the front end carries out (native/front/front.h: EXIT_UNFIT).
 EXIT_UNFIT = 3
-# Host-side hooks need Python between the front end's steps.
+# Hooks that run on the host, in the runtime's namespaces.
 _HOST_HOOKS = ("prestart", "createRuntime", "poststart", "poststop")
 
 
@@ -66,25 +67,18 @@ class Unfit(Exception):
     """This create needs Python all the way (the reason is for --debug)."""
 
 
-def _unfit_on_warning(message: str) -> None:
-    raise Unfit(f"a warning: {message}")
-
-
 def compile_create(root: str, bundle: str, container_id: str, *, console_socket: bool, no_pivot: bool,
                    preserve_fds: int, no_new_keyring: bool) -> bytes:
     """Plan `husk create` of bundle under root as a recipe for any
     container of the same shape (see the module's text)."""
     bundle = os.path.abspath(bundle)
-    if "LISTEN_FDS" in os.environ:
-        raise Unfit("socket activation")
-    # A warning would be given once, when the recipe is made, and never on
-    # the creates that reuse it: such configs take Python's path.
-    send_warnings_to(_unfit_on_warning)
+    # Planning's warnings (a field husk ignores here) go in the recipe:
+    # the front end gives them on every create that uses it.
+    warnings: list[str] = []
+    send_warnings_to(warnings.append)
     config = load_config(bundle)
     linux, namespaces, cg, plan, hooks = plan_create(config, bundle, container_id, no_pivot=no_pivot,
                                                      no_new_keyring=no_new_keyring)
-    if any(hooks[kind] for kind in _HOST_HOOKS):
-        raise Unfit("host-side hooks")
     given = linux.get("cgroupsPath")
     if given and given != cg.path:
         raise Unfit(f"linux.cgroupsPath {given!r} is not a clean absolute path")
@@ -92,9 +86,7 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     # husk-init's fds, as the front end lays them out: the inherited
     # 3..floor-1, then the socket, the console, the sealed copy of itself.
     floor = 3 + preserve_fds
-    if plan.terminal:
-        if not console_socket:  # run proxies a pty; create refuses: either way, Python's
-            raise Unfit("a terminal without --console-socket")
+    if plan.terminal:  # the console socket's, or run's own pty proxy (native/front/console.c)
         plan.console_fd = floor + 1
     elif console_socket:
         raise HuskError("create", "--console-socket given but process.terminal is false")
@@ -118,6 +110,7 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
         "session_keyring": plan.session_keyring is not None,
         "mount_sources": [_mount_source(m) for m in plan.mounts],
         "join_paths": _join_paths(linux),
+        "hooks": {kind: hooks[kind] for kind in _HOST_HOOKS},  # the front end runs them (native/front/hooks.c)
         "cgroup": {
             # Without linux.cgroupsPath the container's cgroup is this/<id>.
             "default_parent": None if given else os.path.dirname(cg.path),
@@ -133,16 +126,18 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
         # the front end fills in the id, bundle, annotations, process,
         # rootfs and cgroup, and the pid, start time, creation time, status
         # and the cgroup directories it made.
-        "state": _state_template(root, container_id, config, linux, namespaces, no_new_keyring),
+        "state": _state_template(root, container_id, config, linux, namespaces, hooks, no_new_keyring),
     }
+    meta["warnings"] = warnings  # after planning: the cgroup writes above give some
     head = json.dumps(meta).encode()
     return struct.pack("=I", len(head)) + head + proto.encode_plan(_without_container_values(plan))
 
 
-def _state_template(root: str, container_id: str, config: dict, linux: dict, namespaces, no_new_keyring: bool):
+def _state_template(root: str, container_id: str, config: dict, linux: dict, namespaces, hooks,
+                    no_new_keyring: bool):
     st = ContainerState(root, container_id)
     st.oci_version = config["ociVersion"]
-    st.husk = HuskRecord(hooks={"poststart": [], "poststop": []},
+    st.husk = HuskRecord(hooks={k: hooks[k] for k in ("poststart", "poststop")},
                          namespaces=sorted(namespaces.new | set(namespaces.joined)),
                          seccomp=linux.get("seccomp"), no_new_keyring=no_new_keyring)
     state = st.to_json()

@@ -21,7 +21,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from runtime.core import paths
+from runtime.core import executor, paths
 from runtime.core.errors import HuskError
 from runtime.core.paths import StoreLayout
 
@@ -76,8 +76,10 @@ def spawn(root: str, store_root: str, cid: str, run: int, log_size_max: int = 0,
         argv += ["--health-interval", str(max(int(health_interval * 1000), 1)), "--health-command", husk[0]]
         for arg in husk[1:] + ["healthcheck", "run", cid]:
             argv += ["--health-command-arg", arg]
-    argv += [str(write_end), cdir, pid_file, "--"] + husk + ["run", "--detach", "--bundle", cdir,
-                                                             "--pid-file", pid_file, cid]
+    # The container is made by the one executor, the front end's OCI run
+    # (runtime/core/executor.py), as podman's conmon has runc make it.
+    argv += [str(write_end), cdir, pid_file, "--", executor.front_end(), "--root", root, "run", "--detach",
+             "--bundle", cdir, "--pid-file", pid_file, cid]
     # Forked twice: the monitor is not our child, so it is nobody's zombie
     # when it exits before we do (it is reparented to init, or to the
     # nearest PR_SET_CHILD_SUBREAPER ancestor).

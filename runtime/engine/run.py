@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.core import container
+from runtime.core import container, executor
 from runtime.core.errors import ConfigError, ExecError, HuskError, ImageError, NotFound
 from runtime.engine import lifecycle, limits, units, volumes
 from runtime.engine import record as records
@@ -182,10 +182,11 @@ def run_image(root: str, store_root: str, req: RunRequest, report: Report, start
         records.update(store_root, cid, status="running", started_at=units.now())
         if not req.interactive and not req.tty:
             stdin_from_devnull()
-        code = container.run(root, cid, store.container_dir(cid))
+        code = executor.run(root, cid, store.container_dir(cid))
         ran = True
     except HuskError as e:
-        report(str(e))
+        if not getattr(e, "reported", False):  # the front end's own were printed by it
+            report(str(e))
         code = e.exit_code if isinstance(e, ExecError) else HUSK_FAILED
     finally:
         if req.remove:  # and the volumes it made, if it never ran

@@ -36,6 +36,21 @@ def test_preserve_fds_passes_fd_3(bundle, tmp_path):
     assert r.stdout == "hello through fd 3"
 
 
+def test_socket_activation_passes_the_listen_fds(bundle, tmp_path):
+    """systemd's LISTEN_FDS for husk's own pid: those fds reach the
+    process as 3..3+N-1, --preserve-fds ones after them (runc's order)."""
+    (tmp_path / "listen").write_text("from systemd")
+    (tmp_path / "preserved").write_text("preserved")
+    bundle.config["process"]["args"] = ["sh", "-c", "cat /proc/self/fd/3; echo; cat /proc/self/fd/4"]
+    bundle.save()
+    r = subprocess.run(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@" 3<"$FD3" 4<"$FD4"', HUSK,
+                        "--root", bundle.root, "run", "--preserve-fds", "1", "--bundle", bundle.path, "c1"],
+                       env=dict(os.environ, FD3=str(tmp_path / "listen"), FD4=str(tmp_path / "preserved")),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "from systemd\npreserved"
+
+
 @pytest.mark.parametrize("fd", [3, 4, 5, 6, 7, 8])
 def test_cwd_through_a_leaked_fd_is_refused(bundle, fd):
     bundle.config["process"]["cwd"] = f"/proc/self/fd/{fd}"

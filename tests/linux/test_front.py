@@ -97,24 +97,24 @@ def test_a_container_of_the_same_shape_reuses_the_recipe_with_its_own_values(bun
 
 def test_the_same_config_gives_the_same_state_on_every_path(bundle, tmp_path):
     """Parity: planned by Python and carried out by the front end, taken
-    from the cache, or created by Python's own create (a config with host
-    hooks) - the state.json differs only in what is per-container."""
-    marker = tmp_path / "hook-ran"
+    from the cache, or created by Python's own create (what the recipe
+    cannot express: a relative cgroupsPath) - the state.json differs only
+    in what is per-container."""
     states = {}
-    for cid, hooks in (("p-fresh", None), ("p-cached", None),
-                       ("p-python", {"poststop": [{"path": "/bin/touch", "args": ["touch", str(marker)]}]})):
-        if hooks:
-            bundle.config["hooks"] = hooks
+    absolute = bundle.config["linux"]["cgroupsPath"]
+    for cid, cgroups_path in (("p-fresh", absolute), ("p-cached", absolute), ("p-python", "husk-parity/p")):
+        bundle.config["linux"]["cgroupsPath"] = cgroups_path
         bundle.config["process"]["args"] = ["/checker", "wait-signal"]
         bundle.save()
         bundle.husk("create", "--bundle", bundle.path, cid, check=True)
         states[cid] = json.loads((tmp_path / "state" / cid / "state.json").read_text())
         bundle.husk("delete", "--force", cid, check=True)
-    assert marker.exists()
+    bundle.config["linux"]["cgroupsPath"] = absolute
+    assert states["p-python"]["husk"]["cgroup"] == "/husk/husk-parity/p"
     for st in states.values():
         for volatile in ("id", "pid"):
             st.pop(volatile)
-        for volatile in ("created", "start_time", "hooks", "cgroup_created"):
+        for volatile in ("created", "start_time", "cgroup_created", "cgroup", "cgroup_dirs"):
             st["husk"].pop(volatile)
     assert states["p-fresh"] == states["p-cached"]
     assert states["p-fresh"] == states["p-python"]
@@ -176,7 +176,7 @@ def test_errors_come_from_python_one_line_and_logged_as_json(bundle, tmp_path):
     assert r.returncode == 1 and "does not exist" in r.stderr
 
 
-def test_a_config_with_host_hooks_is_created_by_python(bundle, tmp_path):
+def test_host_hooks_are_run_by_the_front_end(bundle, tmp_path):
     marker = tmp_path / "poststart"
     bundle.config["hooks"] = {"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {marker}"]}]}
     bundle.config["process"]["args"] = ["/checker", "wait-signal"]

@@ -23,6 +23,9 @@ def bundle(tmp_path):
     (tmp_path / "rootfs").mkdir()
     (tmp_path / "data-of-one").mkdir()
     config = example_spec(args=["/bin/echo", "arg-of-one"], terminal=False)
+    # No capabilities or limits to hold: this suite runs with none (test_unit_suite).
+    config["process"].pop("capabilities")
+    config["process"].pop("rlimits", None)
     config["hostname"] = "hostname-of-one"
     config["process"]["env"] = ["PATH=/bin", "HOSTNAME=env-of-one"]
     config["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path / "data-of-one"),

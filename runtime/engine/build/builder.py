@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.core import container
+from runtime.core import executor
 from runtime.core.errors import HuskError, ImageError
 from runtime.engine.build import dockerfile
 from runtime.engine.build.dockerfile import Instruction
@@ -46,7 +46,7 @@ from runtime.engine.build.ignore import Ignore
 from runtime.engine.build.layer import from_upper, is_empty
 from runtime.engine.image import bundle, images, platform, reference, rootfs
 from runtime.engine.image import mediatypes as mt
-from runtime.engine.image.store import Store, write_json, remove_tree
+from runtime.engine.image.store import Store, remove_tree, write_json
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 
@@ -303,7 +303,7 @@ class Builder:
             os.dup2(null, 1)
             os.close(null)
         try:
-            code = container.run(self.root, bid, work)
+            code = executor.run(self.root, bid, work)
         finally:
             if saved is not None:
                 os.dup2(saved, 1)

@@ -1,0 +1,93 @@
+"""The engine's way to the one executor of the lifecycle: the `husk`
+command's C front end (native/front).
+
+`husk run IMAGE`, `husk build`'s RUN steps and a detached container's
+monitor hand their bundle to the front end's OCI `run`, exactly as
+podman, containerd and Docker do: the same create (from a recipe, or
+planned by Python the first time a config shape is seen), the same start,
+wait and delete, the same hooks and pty proxy.  This module only finds the
+front end and tells the front end's own failures from the container's exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+from runtime.core.errors import ExecError, HuskError, warn
+
+
+def front_end() -> str:
+    """The installed `husk` command (setup.py puts it with the scripts)."""
+    return os.path.join(sysconfig.get_path("scripts"), "husk")
+
+
+class Failed(HuskError):
+    """The front end's own failure; REPORTED: it printed it on stderr."""
+
+    def __init__(self, message: str, code: int, reported: bool = False) -> None:
+        super().__init__("run", message)
+        self.code = code
+        self.reported = reported
+
+    def __str__(self) -> str:
+        return self.detail
+
+    @property
+    def exit_code(self) -> int:
+        return self.code
+
+
+class ExecFailed(Failed, ExecError):
+    """The process could not be exec'd (126, or 127: it does not exist)."""
+
+
+def run(root: str, container_id: str, bundle: str) -> int:
+    """create, start, wait and delete the bundle's container, this process
+    waiting in the foreground with its stdio; the container's exit code.
+    Raises Failed (or ExecFailed) for the front end's own failure: the
+    front end logs it (--log, JSON), which is how it is told apart from a
+    container that exits with the same code."""
+    with tempfile.NamedTemporaryFile("r", prefix="husk-run-", suffix=".log") as log:
+        argv = [front_end(), "--root", root, "--log", log.name, "--log-format", "json", "run", "--bundle", bundle,
+                container_id]
+        code = subprocess.call(argv)  # no close_fds games: stdio is the container's
+        entries = [json.loads(line) for line in log if line.strip()]
+    for entry in entries:
+        if entry.get("level") == "warning":
+            print(f"husk: warning: {entry.get('msg', '')}", file=sys.stderr)
+    errors = [e.get("msg", "") for e in entries if e.get("level") == "error"]
+    if errors:
+        raise (ExecFailed if code in (126, 127) else Failed)(errors[-1], code, reported=True)
+    return code
+
+
+def oci(root: str, verb: str, *args: str) -> None:
+    """One OCI verb (kill, delete) carried out by the front end, as the
+    shim or conmon would call it; raises its failure, gives its warnings.
+
+    The front end hands a command back to Python only to report what it
+    will not do (a container it cannot read); a command that came back
+    that way and would go to the front end again is refused here."""
+    depth = int(os.environ.get(_DEPTH, "0") or 0)
+    if depth >= 2:
+        raise HuskError(verb, "the front end handed this back: it cannot carry it out")
+    with tempfile.NamedTemporaryFile("r", prefix=f"husk-{verb}-", suffix=".log") as log:
+        argv = [front_end(), "--root", root, "--log", log.name, "--log-format", "json", verb, *args]
+        code = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=dict(os.environ, **{_DEPTH: str(depth + 1)}))
+        entries = [json.loads(line) for line in log if line.strip()]
+    for entry in entries:
+        if entry.get("level") == "warning":
+            warn(entry.get("msg", ""))
+    if code != 0:
+        errors = [e.get("msg", "") for e in entries if e.get("level") == "error"]
+        raise Failed(errors[-1] if errors else f"{verb}: the front end failed with exit status {code}", code)
+
+
+# How many times a command went from Python to the front end (see oci).
+_DEPTH = "HUSK_EXECUTOR_DEPTH"
