@@ -286,7 +286,7 @@ cache_store (const char *path, struct buf *key, const char *recipe, size_t len)
  * recipe comes back in a memfd.  Unfit configs go to Python whole;
  * a config error was reported by Python already: exit with its status. */
 static char *
-compile (struct create_opts *o, size_t *len)
+compile (struct create_opts *o, struct instance *in, size_t *len)
 {
   int fd = memfd_create ("husk-recipe", MFD_CLOEXEC);
   if (fd < 0)
@@ -333,6 +333,15 @@ compile (struct create_opts *o, size_t *len)
       int mine = fcntl (fd, F_DUPFD, 3 + o->preserve_fds + 8); /* not CLOEXEC: for the child */
       snprintf (fdtext, sizeof fdtext, "%d", mine);
       setenv ("HUSK_RECIPE_FD", fdtext, 1);
+      struct buf order = { 0 };
+      for (size_t i = 0; i < in->nmounts; i++)
+        {
+          char number[32];
+          snprintf (number, sizeof number, "%s%zu", i ? "," : "", in->order[i]);
+          put (&order, number, strlen (number));
+        }
+      put (&order, "", 1);
+      setenv ("HUSK_MOUNT_ORDER", order.data, 1); /* the ranks the recipe names mounts by */
       unsetenv ("LISTEN_FDS"); /* counted in --preserve-fds already */
       unsetenv ("LISTEN_PID");
       execv (HUSK_PYTHON, (char **) argv);
@@ -371,81 +380,142 @@ put_record (struct buf *b, uint32_t tag, const char *text)
   put (b, text, head[1]);
 }
 
+/* One record of a plan: its tag, and where its value lies. */
+struct record
+{
+  uint32_t tag, len;
+  const char *value;
+};
+
+static bool
+is_mount_record (uint32_t tag)
+{
+  return tag >= PLAN_MOUNT_BEGIN && tag <= PLAN_MOUNT_COPYUP;
+}
+
+/* The records that hold only per-container values, before PLAN_END. */
+static void
+put_container_values (struct buf *b, json_t *meta, struct instance *in, struct ctr *c)
+{
+  json_t *process = json_object_get (in->config, "process");
+  put_record (b, PLAN_ROOTFS, in->rootfs);
+  json_t *hostname = json_object_get (in->config, "hostname");
+  if (json_is_string (hostname))
+    put_record (b, PLAN_HOSTNAME, json_string_value (hostname));
+  json_t *list = json_object_get (process, "args");
+  for (size_t i = 0; i < json_array_size (list); i++)
+    put_record (b, PLAN_ARG, json_string_value (json_array_get (list, i)));
+  list = json_object_get (process, "env");
+  for (size_t i = 0; i < json_array_size (list); i++)
+    put_record (b, PLAN_ENV, json_string_value (json_array_get (list, i)));
+  put_record (b, PLAN_EXEC_FIFO, c->fifo);
+  if (json_is_true (json_object_get (meta, "session_keyring")))
+    {
+      char name[PATH_MAX];
+      snprintf (name, sizeof name, "_ses.%s", c->id); /* runc's name for it */
+      put_record (b, PLAN_SESSION_KEYRING, name);
+    }
+  const char *bpf_dir = json_string_value (json_object_get (json_object_get (meta, "cgroup"), "device_bpf_cgroup"));
+  if (bpf_dir)
+    put_record (b, PLAN_DEVICE_BPF_CGROUP, bpf_dir);
+}
+
+/* The recipe's mounts, in this config's order: each plan mount (a group
+ * of records from PLAN_MOUNT_BEGIN on) comes from the config mount of
+ * rank meta["mount_ranks"][m] (instance.c's canonical order), with its
+ * source filled in where meta["mount_sources"][m] names a slot. */
+static void
+put_mounts (struct buf *b, struct record *recs, size_t first, size_t end, json_t *meta, struct instance *in,
+            struct ctr *c)
+{
+  json_t *ranks = json_object_get (meta, "mount_ranks"), *sources = json_object_get (meta, "mount_sources");
+  const char *cgroup_path = json_string_value (json_object_get (json_object_get (meta, "cgroup"), "path"));
+  size_t groups = json_array_size (ranks), *start = calloc (groups + 1, sizeof *start), g = 0;
+  for (size_t i = first; start && i < end; i++)
+    if (recs[i].tag == PLAN_MOUNT_BEGIN && g < groups)
+      start[g++] = i;
+  if (start == NULL || g != groups)
+    create_fail ("create %s: a corrupt recipe in %s", c->id, PLAN_CACHE);
+  start[groups] = end;
+  for (size_t index = 0; index < in->nmounts; index++)
+    for (g = 0; g < groups; g++)
+      {
+        if (mount_index (in, json_array_get (ranks, g)) != index)
+          continue;
+        for (size_t i = start[g]; i < start[g + 1]; i++)
+          {
+            json_t *slot = json_array_get (sources, g);
+            if (recs[i].tag == PLAN_MOUNT_SOURCE && json_is_array (slot))
+              {
+                char path[PATH_MAX];
+                const char *source = instance_mount_source (in, slot, cgroup_path, path);
+                if (source == NULL)
+                  to_python ();
+                put_record (b, PLAN_MOUNT_SOURCE, source);
+                continue;
+              }
+            uint32_t head[2] = { recs[i].tag, recs[i].len };
+            put (b, head, 8);
+            put (b, recs[i].value, recs[i].len);
+          }
+      }
+  free (start);
+}
+
 /* The recipe's plan with this container's values as typed fields
- * (runtime/core/recipe.py): mount sources and joined namespaces' paths
- * filled in where the recipe names their slot, and the records that
- * hold only per-container values added before PLAN_END. */
+ * (runtime/core/recipe.py): its mounts laid out in this config's order
+ * with their sources, joined namespaces' paths filled in where the
+ * recipe names their slot, and the records that hold only per-container
+ * values added before PLAN_END. */
 static char *
 fill_plan (const char *plan, size_t len, json_t *meta, struct instance *in, struct ctr *c, size_t *out_len)
 {
-  json_t *cg = json_object_get (meta, "cgroup");
-  const char *cgroup_path = json_string_value (json_object_get (cg, "path"));
-  json_t *sources = json_object_get (meta, "mount_sources"), *joins = json_object_get (meta, "join_paths");
-  struct buf b = { 0 };
-  size_t off = 0, mount = 0, join = 0;
-  while (off + 8 <= len)
+  size_t n = 0, cap = 64;
+  struct record *recs = malloc (cap * sizeof *recs);
+  for (size_t off = 0; recs && off + 8 <= len; n++)
     {
       uint32_t head[2];
       memcpy (head, plan + off, 8);
       off += 8;
       if (head[1] > len - off)
         create_fail ("create %s: a corrupt recipe in %s", c->id, PLAN_CACHE);
-      const char *value = plan + off;
+      if (n == cap)
+        recs = realloc (recs, (cap *= 2) * sizeof *recs);
+      if (recs)
+        recs[n] = (struct record) { head[0], head[1], plan + off };
       off += head[1];
-      char path[PATH_MAX];
-      json_t *slot;
-      switch (head[0])
-        {
-        case PLAN_MOUNT_BEGIN:
-          mount++;
-          break;
-        case PLAN_MOUNT_SOURCE:
-          slot = json_array_get (sources, mount - 1);
-          if (json_is_array (slot))
-            {
-              const char *source = instance_mount_source (in, slot, cgroup_path, path);
-              if (source == NULL)
-                to_python ();
-              put_record (&b, head[0], source);
-              continue;
-            }
-          break;
-        case PLAN_NS_JOIN_PATH:
-          {
-            const char *ns = instance_join_path (in, json_integer_value (json_array_get (joins, join++)));
-            if (ns == NULL)
-              to_python ();
-            put_record (&b, head[0], ns);
-            continue;
-          }
-        case PLAN_END:
-          {
-            json_t *process = json_object_get (in->config, "process");
-            put_record (&b, PLAN_ROOTFS, in->rootfs);
-            json_t *hostname = json_object_get (in->config, "hostname");
-            if (json_is_string (hostname))
-              put_record (&b, PLAN_HOSTNAME, json_string_value (hostname));
-            json_t *list = json_object_get (process, "args");
-            for (size_t i = 0; i < json_array_size (list); i++)
-              put_record (&b, PLAN_ARG, json_string_value (json_array_get (list, i)));
-            list = json_object_get (process, "env");
-            for (size_t i = 0; i < json_array_size (list); i++)
-              put_record (&b, PLAN_ENV, json_string_value (json_array_get (list, i)));
-            put_record (&b, PLAN_EXEC_FIFO, c->fifo);
-            if (json_is_true (json_object_get (meta, "session_keyring")))
-              {
-                snprintf (path, sizeof path, "_ses.%s", c->id); /* runc's name for it */
-                put_record (&b, PLAN_SESSION_KEYRING, path);
-              }
-            const char *bpf_dir = json_string_value (json_object_get (cg, "device_bpf_cgroup"));
-            if (bpf_dir)
-              put_record (&b, PLAN_DEVICE_BPF_CGROUP, bpf_dir);
-            break;
-          }
-        }
-      put (&b, head, 8);
-      put (&b, value, head[1]);
     }
+  if (recs == NULL)
+    create_fail ("create: out of memory");
+  json_t *joins = json_object_get (meta, "join_paths");
+  struct buf b = { 0 };
+  size_t join = 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      if (recs[i].tag == PLAN_MOUNT_BEGIN)
+        {
+          size_t end = i;
+          while (end < n && is_mount_record (recs[end].tag))
+            end++;
+          put_mounts (&b, recs, i, end, meta, in, c);
+          i = end - 1;
+          continue;
+        }
+      if (recs[i].tag == PLAN_NS_JOIN_PATH)
+        {
+          const char *ns = instance_join_path (in, json_integer_value (json_array_get (joins, join++)));
+          if (ns == NULL)
+            to_python ();
+          put_record (&b, PLAN_NS_JOIN_PATH, ns);
+          continue;
+        }
+      if (recs[i].tag == PLAN_END)
+        put_container_values (&b, meta, in, c);
+      uint32_t head[2] = { recs[i].tag, recs[i].len };
+      put (&b, head, 8);
+      put (&b, recs[i].value, recs[i].len);
+    }
+  free (recs);
   *out_len = b.len;
   return b.data;
 }
@@ -1004,7 +1074,7 @@ create (struct create_opts *o, bool run)
       fresh = recipe == NULL;
     }
   if (fresh)
-    recipe = compile (o, &len);
+    recipe = compile (o, &in, &len);
   uint32_t head_len;
   if (len < 4 || (memcpy (&head_len, recipe, 4), head_len > len - 4))
     to_python ();

@@ -112,6 +112,8 @@ struct instance
   json_t *shape;             /* without the per-container values: the cache key */
   char rootfs[PATH_MAX];     /* root.path resolved (instance_check) */
   char cgroup_path[PATH_MAX / 2]; /* linux.cgroupsPath, or "" */
+  size_t *order;             /* the mounts' config indexes in canonical order */
+  size_t nmounts;
 };
 /* Load config.json; false if planning would refuse a value (Python's). */
 bool instance_load (struct instance *in, const char *bundle);
@@ -123,6 +125,8 @@ bool instance_check (struct instance *in, json_t *meta);
 /* A mount's source for the recipe's slot ["config", j, bind] or ["cgroup", base]. */
 const char *instance_mount_source (struct instance *in, json_t *slot, const char *cgroup_path, char out[PATH_MAX]);
 const char *instance_join_path (struct instance *in, size_t index);
+/* The config index of the mount of canonical rank RANK (-1: none). */
+size_t mount_index (struct instance *in, json_t *rank);
 
 /* run -t's pty (console.c): the master husk-init sends on the console
  * socket (-1 if none came), its size kept as our terminal's, and the

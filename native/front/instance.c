@@ -67,6 +67,61 @@ take_string (json_t *parent, const char *key, bool keep_empty)
   return true;
 }
 
+/* The mounts in a canonical order, for the key only: by their text
+ * (without the source), ties in the config's order.  podman lists
+ * /etc/hosts, /etc/hostname, /dev/shm ... in a new order each time; the
+ * plan gives each mount its own records, whatever the others are, so one
+ * recipe serves every order and the front end lays its mounts out in the
+ * config's own (create.c fill_plan).  in->order[rank] is the config
+ * index of the mount of that rank; the shape holds them in rank order. */
+struct ranked
+{
+  char *text;
+  size_t index;
+};
+
+static int
+by_text (const void *a, const void *b)
+{
+  const struct ranked *x = a, *y = b;
+  int c = strcmp (x->text, y->text);
+  return c ? c : x->index < y->index ? -1 : x->index > y->index;
+}
+
+static bool
+canonical_mount_order (struct instance *in, json_t *mounts)
+{
+  size_t n = json_array_size (mounts);
+  in->nmounts = n;
+  in->order = calloc (n + 1, sizeof *in->order);
+  if (mounts == NULL || json_is_null (mounts))
+    return in->order != NULL; /* none: the shape says so as it is */
+  if (!json_is_array (mounts))
+    return false;
+  struct ranked *r = calloc (n + 1, sizeof *r);
+  if (in->order == NULL || r == NULL)
+    return false;
+  bool ok = true;
+  for (size_t i = 0; i < n; i++)
+    {
+      r[i].index = i;
+      r[i].text = json_dumps (json_array_get (mounts, i), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+      ok &= r[i].text != NULL;
+    }
+  if (ok)
+    qsort (r, n, sizeof *r, by_text);
+  json_t *sorted = json_array ();
+  for (size_t i = 0; i < n; i++)
+    {
+      in->order[i] = r[i].index;
+      json_array_append (sorted, json_array_get (mounts, r[i].index));
+      free (r[i].text);
+    }
+  free (r);
+  json_object_set_new (in->shape, "mounts", sorted);
+  return ok;
+}
+
 bool
 instance_load (struct instance *in, const char *bundle)
 {
@@ -107,8 +162,10 @@ instance_load (struct instance *in, const char *bundle)
 
   json_t *mounts = json_object_get (shape, "mounts");
   for (size_t i = 0; i < json_array_size (mounts); i++)
-    if (json_is_object (json_array_get (mounts, i)) && !take_string (json_array_get (mounts, i), "source", false))
+    if (json_is_object (json_array_get (mounts, i)) && !take_string (json_array_get (mounts, i), "source", true))
       return false;
+  if (!canonical_mount_order (in, mounts))
+    return false;
 
   json_t *linux_ = json_object_get (shape, "linux");
   json_t *namespaces = json_object_get (linux_, "namespaces");
@@ -137,6 +194,7 @@ instance_free (struct instance *in)
 {
   json_decref (in->config);
   json_decref (in->shape);
+  free (in->order);
 }
 
 char *
@@ -153,6 +211,14 @@ item (struct instance *in, const char *section, size_t index, const char *key)
                      ? json_object_get (in->config, "mounts")
                      : json_object_get (json_object_get (in->config, "linux"), section);
   return json_string_value (json_object_get (json_array_get (list, index), key));
+}
+
+/* The config index of the mount of canonical rank RANK (or past the end). */
+size_t
+mount_index (struct instance *in, json_t *rank)
+{
+  json_int_t r = json_integer_value (rank);
+  return json_is_integer (rank) && r >= 0 && (size_t) r < in->nmounts ? in->order[r] : (size_t) -1;
 }
 
 /* A path in the config, relative to the bundle as planning takes it. */
@@ -182,7 +248,7 @@ instance_check (struct instance *in, json_t *meta)
       json_t *slot = json_array_get (sources, m);
       if (!json_is_array (slot) || strcmp (json_string_value (json_array_get (slot, 0)) ?: "", "config") != 0)
         continue;
-      const char *source = item (in, "mounts", json_integer_value (json_array_get (slot, 1)), "source");
+      const char *source = item (in, "mounts", mount_index (in, json_array_get (slot, 1)), "source");
       char path[PATH_MAX];
       if (source == NULL)
         return false;
@@ -209,7 +275,7 @@ instance_mount_source (struct instance *in, json_t *slot, const char *cgroup_pat
       snprintf (out, PATH_MAX, "%s%s", json_string_value (json_array_get (slot, 1)), cgroup_path);
       return out;
     }
-  const char *source = item (in, "mounts", json_integer_value (json_array_get (slot, 1)), "source");
+  const char *source = item (in, "mounts", mount_index (in, json_array_get (slot, 1)), "source");
   if (source == NULL)
     return NULL;
   if (json_is_true (json_array_get (slot, 2)))

@@ -29,8 +29,11 @@ def compile_recipe(g, fd, bundle, container_id, console_socket, no_pivot, preser
     from runtime.core import recipe
 
     try:
+        order = os.environ.get("HUSK_MOUNT_ORDER")  # the front end's canonical order of the mounts
         data = recipe.compile_create(g.root, bundle, container_id, console_socket=console_socket is not None,
-                                     no_pivot=no_pivot, preserve_fds=preserve_fds, no_new_keyring=no_new_keyring)
+                                     no_pivot=no_pivot, preserve_fds=preserve_fds, no_new_keyring=no_new_keyring,
+                                     mount_order=[int(i) for i in order.split(",") if i] if order is not None
+                                     else None)
     except recipe.Unfit as e:
         if g.debug:
             click.echo(f"husk: create: the fast path does not take this config ({e})", err=True)

@@ -21,9 +21,13 @@ plan as a typed field:
 - records that hold only a per-container value (ROOTFS, HOSTNAME, ARG,
   ENV, EXEC_FIFO, SESSION_KEYRING, DEVICE_BPF_CGROUP) are left out of the
   recipe's plan and added by the front end;
-- a mount's source is named in meta["mount_sources"]: ["config", j,
-  is_bind] for mounts[j].source, ["cgroup", base] for the container's
-  cgroup under the hierarchy mounted at base;
+- mounts are keyed in a canonical order (podman lists /etc/hosts,
+  /etc/hostname, /dev/shm ... in a new order each time): each plan mount
+  names the rank of the config mount it comes from (meta["mount_ranks"]),
+  and the front end lays them out in the new config's order;
+- a mount's source is named in meta["mount_sources"]: ["config", rank,
+  is_bind] for that config mount's source, ["cgroup", base] for the
+  container's cgroup under the hierarchy mounted at base;
 - a joined namespace's path is linux.namespaces[j].path, j from
   meta["join_paths"];
 - cgroup directories are a placement's base + the container's cgroup
@@ -68,9 +72,10 @@ class Unfit(Exception):
 
 
 def compile_create(root: str, bundle: str, container_id: str, *, console_socket: bool, no_pivot: bool,
-                   preserve_fds: int, no_new_keyring: bool) -> bytes:
+                   preserve_fds: int, no_new_keyring: bool, mount_order: list[int] | None = None) -> bytes:
     """Plan `husk create` of bundle under root as a recipe for any
-    container of the same shape (see the module's text)."""
+    container of the same shape (see the module's text).  MOUNT_ORDER:
+    the config's mount indexes in the front end's canonical order."""
     bundle = os.path.abspath(bundle)
     # Planning's warnings (a field husk ignores here) go in the recipe:
     # the front end gives them on every create that uses it.
@@ -91,6 +96,11 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     elif console_socket:
         raise HuskError("create", "--console-socket given but process.terminal is false")
     bases = _placement_bases(cg)
+    count = len(config.get("mounts") or [])
+    order = mount_order if mount_order is not None else list(range(count))
+    if sorted(order) != list(range(count)):
+        raise Unfit(f"the front end's mount order {order} is not one of {count} mounts")
+    rank = {j: r for r, j in enumerate(order)}
     resources = resources_with_default_devices(get_obj(linux, "resources", "linux.resources"))
     # Device rules go on after husk-init has made the device nodes (see
     # container.create): the front end writes them when husk-init asks
@@ -108,7 +118,8 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
         "terminal": plan.terminal,
         "floor": floor,
         "session_keyring": plan.session_keyring is not None,
-        "mount_sources": [_mount_source(m) for m in plan.mounts],
+        "mount_ranks": [rank[m.config_index] for m in plan.mounts],
+        "mount_sources": [_mount_source(m, rank) for m in plan.mounts],
         "join_paths": _join_paths(linux),
         "hooks": {kind: hooks[kind] for kind in _HOST_HOOKS},  # the front end runs them (native/front/hooks.c)
         "cgroup": {
@@ -130,7 +141,7 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     }
     meta["warnings"] = warnings  # after planning: the cgroup writes above give some
     head = json.dumps(meta).encode()
-    return struct.pack("=I", len(head)) + head + proto.encode_plan(_without_container_values(plan))
+    return struct.pack("=I", len(head)) + head + proto.encode_plan(_without_container_values(plan, rank))
 
 
 def _state_template(root: str, container_id: str, config: dict, linux: dict, namespaces, hooks,
@@ -146,21 +157,21 @@ def _state_template(root: str, container_id: str, config: dict, linux: dict, nam
     return state
 
 
-def _without_container_values(plan: proto.Plan) -> proto.Plan:
+def _without_container_values(plan: proto.Plan, rank: dict[int, int]) -> proto.Plan:
     """The plan with every per-container value taken out: records that
     hold one are left out, a mount's source and a joined namespace's
     path are emptied (the front end fills them in)."""
-    mounts = [dataclasses.replace(m, source="") if _mount_source(m) else m for m in plan.mounts]
+    mounts = [dataclasses.replace(m, source="") if _mount_source(m, rank) else m for m in plan.mounts]
     return dataclasses.replace(plan, rootfs="", hostname=None, args=[], env=[], exec_fifo=None,
                                session_keyring=None, device_bpf_cgroup=None, mounts=mounts,
                                joins=[(nstype, "") for nstype, _ in plan.joins])
 
 
-def _mount_source(m: proto.Mount) -> list | None:
-    if m.config_index is not None:
-        return ["config", m.config_index, bool(m.flags & k.MS_BIND)]
+def _mount_source(m: proto.Mount, rank: dict[int, int]) -> list | None:
     if m.cgroup_base is not None:
         return ["cgroup", m.cgroup_base]
+    if m.source and m.source_is_config and m.config_index is not None:
+        return ["config", rank[m.config_index], bool(m.flags & k.MS_BIND)]
     return None
 
 

@@ -95,6 +95,41 @@ def test_a_container_of_the_same_shape_reuses_the_recipe_with_its_own_values(bun
     assert {n: i for n, i in entries().items() if before.get(n) != i} == made, "the second was planned again"
 
 
+def test_mounts_in_another_order_take_the_same_recipe_in_their_own_order(bundle, tmp_path):
+    """podman lists its mounts in a new order for each container: one
+    recipe serves every order, and each container's mounts are made in
+    its own config's order (which matters where one lies on another)."""
+    def data(name: str) -> str:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "f").write_text(f"{name}\n")
+        return str(d)
+
+    def bind(source: str, dest: str) -> dict:
+        return {"destination": dest, "type": "bind", "source": source, "options": ["rbind", "ro"]}
+
+    tmpfs = {"destination": "/n", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]}
+    base = list(bundle.config["mounts"])
+    orders = {
+        "one": [bind(data("a1"), "/ma"), tmpfs, bind(data("x1"), "/n/x"), bind(data("b1"), "/mb")],
+        "two": [bind(data("b2"), "/mb"), tmpfs, bind(data("x2"), "/n/x"), bind(data("a2"), "/ma")],
+        # The tmpfs on /n after the bind under it: it hides that bind.
+        "three": [bind(data("x3"), "/n/x"), bind(data("a3"), "/ma"), bind(data("b3"), "/mb"), tmpfs],
+    }
+    before = entries()
+    outputs = {}
+    for name, mounts in orders.items():
+        bundle.config["mounts"] = base + mounts
+        r = bundle.run("/bin/sh", "-c", "cat /ma/f /mb/f; cat /n/x/f 2>/dev/null || echo hidden", cid=f"o-{name}")
+        assert r.code == 0, r.err
+        outputs[name] = r.out
+        if name == "one":
+            made = {n: i for n, i in entries().items() if before.get(n) != i}
+    bundle.config["mounts"] = base
+    assert outputs == {"one": "a1\nb1\nx1\n", "two": "a2\nb2\nx2\n", "three": "a3\nb3\nhidden\n"}
+    assert {n: i for n, i in entries().items() if before.get(n) != i} == made, "another order was planned again"
+
+
 def test_the_same_config_gives_the_same_state_on_every_path(bundle, tmp_path):
     """Parity: planned by Python and carried out by the front end, taken
     from the cache, or created by Python's own create (what the recipe

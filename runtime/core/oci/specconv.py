@@ -117,13 +117,15 @@ def _mounts(config: dict, bundle: str, cgroup_mounts: CgroupMounts | None) -> li
                 raise ConfigError(f"{where}.source", f"{source} does not exist")
         elif mtype == "cgroup":
             # The host's cgroup layout decides what "cgroup" means here.
-            if cgroup_mounts is not None:
-                result.extend(cgroup_mounts(dest, flags))
+            for m in cgroup_mounts(dest, flags) if cgroup_mounts is not None else []:
+                m.config_index = index
+                result.append(m)
             continue
         elif not mtype:
             raise ConfigError(f"{where}.type", "missing (only a bind mount may leave it out)")
         result.append(Mount(destination=dest, type=mtype, source=source, flags=flags,
-                            propagation=propagation, data=data, copyup=copyup, config_index=index))
+                            propagation=propagation, data=data, copyup=copyup, config_index=index,
+                            source_is_config=True))
     return result
 
 

@@ -78,10 +78,11 @@ class Mount:
     propagation: int = 0
     data: str = ""
     copyup: bool = False
-    # Where source comes from, for a recipe (runtime/core/recipe.py): the
-    # config's mounts[config_index].source, or the container's cgroup
-    # directory under the hierarchy mounted at cgroup_base.  Not sent.
+    # For a recipe (runtime/core/recipe.py), not sent: the config's mount
+    # this one comes from (mounts[config_index]), and where its source is
+    # the container's cgroup directory, the hierarchy mounted at cgroup_base.
     config_index: int | None = field(default=None, compare=False)
+    source_is_config: bool = field(default=False, compare=False)  # source is mounts[config_index].source
     cgroup_base: str | None = field(default=None, compare=False)
 
 
