@@ -529,14 +529,13 @@ place_cgroup (json_t *cg, struct instance *in, const char *id)
 {
   char path[PATH_MAX];
   json_t *parent = json_object_get (cg, "default_parent");
-  if (in->cgroup_path[0])
-    snprintf (path, sizeof path, "%s", in->cgroup_path);
-  else if (json_is_string (parent))
-    snprintf (path, sizeof path, "%s/%s", json_string_value (parent), id);
-  else
-    return false;
-  if (json_is_string (parent) == (in->cgroup_path[0] != '\0'))
+  bool absolute = in->cgroup_path[0] == '/';
+  if (json_is_string (parent) == absolute)
     return false; /* the recipe was planned for the other case */
+  if (absolute)
+    snprintf (path, sizeof path, "%s", in->cgroup_path);
+  else
+    snprintf (path, sizeof path, "%s/%s", json_string_value (parent), in->cgroup_path[0] ? in->cgroup_path : id);
   json_object_set_new (cg, "path", json_string (path));
   json_t *placements = json_object_get (cg, "placements");
   json_t *dirs = json_array ();
@@ -723,6 +722,24 @@ inherit_cpuset (const char *dir)
     }
 }
 
+/* The file of a write that names several: the first of them the kernel
+ * offers in DIR, else the last (whose write then says it lacks it), or
+ * NULL when the last is null: nothing to write (cgroups/fs.py choose). */
+static const char *
+choose_file (const char *dir, json_t *names)
+{
+  size_t n = json_array_size (names);
+  for (size_t i = 0; i + 1 < n; i++)
+    {
+      char path[PATH_MAX + 256];
+      const char *name = json_string_value (json_array_get (names, i));
+      snprintf (path, sizeof path, "%s/%s", dir, name ?: "");
+      if (name && access (path, F_OK) == 0)
+        return name;
+    }
+  return json_string_value (json_array_get (names, n - 1));
+}
+
 /* The recipe's [dir, file, value, field, shown] cgroup writes, in order. */
 static void
 cgroup_writes (json_t *writes)
@@ -730,8 +747,12 @@ cgroup_writes (json_t *writes)
   for (size_t i = 0; i < json_array_size (writes); i++)
     {
       json_t *w = json_array_get (writes, i);
-      cgroup_write (json_string_value (json_array_get (w, 0)), json_string_value (json_array_get (w, 1)),
-                    json_string_value (json_array_get (w, 2)), json_string_value (json_array_get (w, 3)),
+      const char *dir = json_string_value (json_array_get (w, 0));
+      json_t *file = json_array_get (w, 1);
+      const char *name = json_is_array (file) ? choose_file (dir, file) : json_string_value (file);
+      if (name == NULL)
+        continue;
+      cgroup_write (dir, name, json_string_value (json_array_get (w, 2)), json_string_value (json_array_get (w, 3)),
                     json_string_value (json_array_get (w, 4)));
     }
 }

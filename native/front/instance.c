@@ -37,19 +37,31 @@ is_string_list (json_t *v, bool need_equals)
   return true;
 }
 
-/* An absolute path of plain components: exactly what
- * clean_cgroups_path (runtime/core/cgroups/manager.py) leaves as it is. */
+/* linux.cgroupsPath made clean as clean_cgroups_path
+ * (runtime/core/cgroups/manager.py) makes it: no empty or "." parts,
+ * absolute or (under husk's own parent) relative.  False for what it
+ * refuses - '..', the root cgroup, a systemd slice:prefix:name - which
+ * Python then names. */
 static bool
-clean_absolute (const char *path)
+clean_cgroups_path (const char *path, char *out, size_t size)
 {
-  if (path[0] != '/' || path[1] == '\0' || strlen (path) >= PATH_MAX / 2)
+  char copy[PATH_MAX];
+  if (strlen (path) >= sizeof copy / 2 || (path[0] != '/' && strchr (path, ':')))
     return false;
-  for (const char *p = path; *p; p++)
-    if (p[0] == '/'
-        && (p[1] == '/' || p[1] == '\0' || (p[1] == '.' && (p[2] == '/' || p[2] == '\0'))
-            || (p[1] == '.' && p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
-      return false;
-  return true;
+  snprintf (copy, sizeof copy, "%s", path);
+  size_t n = 0;
+  out[0] = '\0';
+  for (char *save, *part = strtok_r (copy, "/", &save); part; part = strtok_r (NULL, "/", &save))
+    {
+      if (strcmp (part, ".") == 0)
+        continue;
+      if (strcmp (part, "..") == 0)
+        return false;
+      n += snprintf (out + n, size - n, "%s%s", n || path[0] == '/' ? "/" : "", part);
+      if (n >= size)
+        return false;
+    }
+  return n > 0;
 }
 
 /* Replace parent[key] with the marker; false if it is not a string. */
@@ -176,10 +188,11 @@ instance_load (struct instance *in, const char *bundle)
   json_t *cgroups_path = json_object_get (linux_, "cgroupsPath");
   if (json_is_string (cgroups_path) && json_string_length (cgroups_path) > 0)
     {
-      if (!clean_absolute (json_string_value (cgroups_path)))
-        return false; /* relative, a systemd slice, '..': Python's */
-      snprintf (in->cgroup_path, sizeof in->cgroup_path, "%s", json_string_value (cgroups_path));
-      json_object_set_new (linux_, "cgroupsPath", json_string (PER_CONTAINER));
+      const char *path = json_string_value (cgroups_path);
+      if (!clean_cgroups_path (path, in->cgroup_path, sizeof in->cgroup_path))
+        return false;
+      /* Relative: under the recipe's default parent; a shape of its own. */
+      json_object_set_new (linux_, "cgroupsPath", json_string (path[0] == '/' ? PER_CONTAINER "" : PER_CONTAINER " relative"));
     }
 
   json_t *annotations = json_object_get (shape, "annotations");

@@ -2,8 +2,6 @@ import os
 
 import click
 
-from runtime.core import container
-
 
 @click.command()
 @click.option("--bundle", "-b", default=".", help="Path to the bundle (config.json and rootfs).")
@@ -21,8 +19,13 @@ def command(g, bundle, pid_file, console_socket, no_pivot, no_new_keyring, prese
     if recipe_fd is not None:  # the C front end asks for a recipe instead (runtime/recipe.py)
         return compile_recipe(g, int(recipe_fd), bundle, container_id, console_socket, no_pivot, preserve_fds,
                               no_new_keyring)
-    container.create(g.root, container_id, bundle, pid_file=pid_file, console_socket=console_socket,
-                     no_pivot=no_pivot, preserve_fds=preserve_fds, no_new_keyring=no_new_keyring)
+    # The front end creates every container; it handed this one here to
+    # have what is wrong with it named.
+    from runtime.core import executor, recipe
+
+    recipe.check_create(g.root, bundle, container_id, console_socket=console_socket, no_pivot=no_pivot,
+                        preserve_fds=preserve_fds, no_new_keyring=no_new_keyring)
+    executor.again()
 
 
 def compile_recipe(g, fd, bundle, container_id, console_socket, no_pivot, preserve_fds, no_new_keyring) -> int:

@@ -13,7 +13,6 @@ is on disk: it is runc's form when one of runc's own flags is given
 import click
 
 from runtime.cli._image_opts import PodmanBoolFlags
-from runtime.core import container
 
 OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "keep")
 IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", "entrypoint", "name",
@@ -93,10 +92,14 @@ def command(ctx, target, command, **opts):
     if any(_given(ctx, k) for k in OCI_ONLY):  # runc's form
         if command:
             raise click.UsageError("the OCI form takes one container id")
-        return container.run(g.root, target, opts["bundle"] or ".", detach=opts["detach"],
-                             pid_file=opts["pid_file"], console_socket=opts["console_socket"],
-                             no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0, keep=opts["keep"],
-                             no_new_keyring=opts["no_new_keyring"])
+        # The front end runs every container; it handed this one here to
+        # have what is wrong with it named.
+        from runtime.core import executor, recipe
+
+        recipe.check_create(g.root, opts["bundle"] or ".", target, console_socket=opts["console_socket"],
+                            no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0,
+                            no_new_keyring=opts["no_new_keyring"], run=True, detach=opts["detach"])
+        executor.again()
     from runtime.cli.main import report
     from runtime.engine.limits import Limits
     from runtime.engine.run import RunRequest, run_image

@@ -5,7 +5,8 @@ kill, delete, exec: open this first), `oci` (the spec, its defaults and
 its translation into a plan), `process` (the plan's wire format and the
 launch of husk-init), `cgroups` (v1, v2, hybrid), `linux` (syscalls through
 cffi, seccomp, signals, rlimits), `errors` (the error kinds), `paths`
-(every path husk uses) and `recipe` (the C front end's plans).
+(every path husk uses), `recipe` (the C front end's plans) and `executor`
+(the way to the front end, the one executor of the lifecycle).
 
 Nothing here imports runtime.engine or runtime.cli (tests/unit/test_layers.py
 checks it).
@@ -13,7 +14,7 @@ checks it).
 
 # The modules runtime.engine and runtime.cli may import: the OCI runtime's
 # verbs (container), its errors and paths, the recipe the C front end asks
-# for, spec data, and the few host facts and syscalls the engine needs.
+# for and the way to the front end (executor), spec data, and the few host facts and syscalls the engine needs.
 # Everything else (the plan and its wire format, husk-init's launch, the
 # cgroup managers and controllers, specconv, seccomp) is core's own.
 PUBLIC = (
@@ -22,6 +23,7 @@ PUBLIC = (
     "runtime.core.errors",
     "runtime.core.paths",
     "runtime.core.recipe",
+    "runtime.core.executor",
     "runtime.core.oci.example",
     "runtime.core.oci.defaults",
     "runtime.core.oci.features",

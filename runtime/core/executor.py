@@ -17,6 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from typing import NoReturn
 
 from runtime.core.errors import ExecError, HuskError, warn
 
@@ -89,5 +90,16 @@ def oci(root: str, verb: str, *args: str) -> None:
         raise Failed(errors[-1] if errors else f"{verb}: the front end failed with exit status {code}", code)
 
 
-# How many times a command went from Python to the front end (see oci).
+def again() -> NoReturn:
+    """The front end handed this command to Python, which found nothing
+    wrong with it (what it checked changed meanwhile): the front end
+    carries it out after all, with the same argv."""
+    depth = int(os.environ.get(_DEPTH, "0") or 0)
+    if depth >= 2:
+        raise HuskError(sys.argv[1] if len(sys.argv) > 1 else "husk",
+                        "the front end handed this back: it cannot carry it out")
+    os.execve(front_end(), [front_end(), *sys.argv[1:]], dict(os.environ, **{_DEPTH: str(depth + 1)}))
+
+
+# How many times a command went from Python to the front end (see oci, again).
 _DEPTH = "HUSK_EXECUTOR_DEPTH"

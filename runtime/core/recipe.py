@@ -51,7 +51,7 @@ import struct
 from typing import Any
 
 from runtime.core.cgroups import fs as cgfs
-from runtime.core.cgroups.manager import CgroupManager
+from runtime.core.cgroups.manager import DEFAULT_PARENT, CgroupManager
 from runtime.core.container import plan_create, resources_with_default_devices
 from runtime.core.errors import HuskError, send_warnings_to
 from runtime.core.linux import constants as k
@@ -84,9 +84,10 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     config = load_config(bundle)
     linux, namespaces, cg, plan, hooks = plan_create(config, bundle, container_id, no_pivot=no_pivot,
                                                      no_new_keyring=no_new_keyring)
-    given = linux.get("cgroupsPath")
-    if given and given != cg.path:
-        raise Unfit(f"linux.cgroupsPath {given!r} is not a clean absolute path")
+    # The front end fills in the cgroupsPath, cleaned as clean_cgroups_path
+    # cleans it: absolute, or relative to the default parent.
+    given = linux.get("cgroupsPath") or ""
+    parent = os.path.dirname(cg.path) if not given else DEFAULT_PARENT if not given.startswith("/") else None
     plan.preserve_fds = preserve_fds
     # husk-init's fds, as the front end lays them out: the inherited
     # 3..floor-1, then the socket, the console, the sealed copy of itself.
@@ -123,8 +124,9 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
         "join_paths": _join_paths(linux),
         "hooks": {kind: hooks[kind] for kind in _HOST_HOOKS},  # the front end runs them (native/front/hooks.c)
         "cgroup": {
-            # Without linux.cgroupsPath the container's cgroup is this/<id>.
-            "default_parent": None if given else os.path.dirname(cg.path),
+            # Without linux.cgroupsPath the container's cgroup is this/<id>;
+            # with a relative one, this/<cgroupsPath>.
+            "default_parent": parent,
             "unified": cg.layout.unified,
             "placements": [{"base": base, "v2": p.v2, "enable": [c for c in p.controllers if c != "devices"]}
                            for base, p in zip(bases, cg.placements)],
@@ -142,6 +144,24 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     meta["warnings"] = warnings  # after planning: the cgroup writes above give some
     head = json.dumps(meta).encode()
     return struct.pack("=I", len(head)) + head + proto.encode_plan(_without_container_values(plan, rank))
+
+
+def check_create(root: str, bundle: str, container_id: str, *, console_socket: str | None, no_pivot: bool,
+                 preserve_fds: int, no_new_keyring: bool, run: bool = False, detach: bool = False) -> None:
+    """Every error `husk create` (RUN: `husk run`) of BUNDLE would give,
+    found by planning it; nothing is made.  The front end hands a create
+    to Python only so that this names what is wrong."""
+    ContainerState(root, container_id)  # the id's own rules
+    if os.path.lexists(os.path.join(root, container_id)):
+        raise HuskError("create", f"container {container_id!r} already exists")
+    try:
+        data = compile_create(root, bundle, container_id, console_socket=console_socket is not None,
+                              no_pivot=no_pivot, preserve_fds=preserve_fds, no_new_keyring=no_new_keyring)
+    except Unfit as e:
+        raise HuskError("create", f"husk cannot carry out this config: {e}") from None
+    (length,) = struct.unpack_from("=I", data)
+    if json.loads(data[4:4 + length])["terminal"] and console_socket is None and (detach or not run):
+        raise HuskError("create", "process.terminal is true: --console-socket is required")
 
 
 def _state_template(root: str, container_id: str, config: dict, linux: dict, namespaces, hooks,
@@ -200,16 +220,22 @@ def _placement_index(cg: CgroupManager, d: str | None) -> int | None:
 
 
 class _RecipeFS(cgfs.Recording):
-    """Records the writes; a choice that depends on the cgroup's own files
-    makes the config unfit for a recipe (the cgroup does not exist yet)."""
+    """Records the writes; a write to whichever file the kernel offers is
+    recorded with its choices, made in the container's cgroup by the
+    front end (the cgroup does not exist yet); anything else that asks
+    about the cgroup's own files makes the config unfit for a recipe."""
 
     def exists(self, d: str, name: str) -> bool:
-        raise Unfit(f"{name}: which file to write depends on the cgroup itself")
+        raise Unfit(f"{name}: what to write depends on the cgroup itself")
+
+    def write_first(self, d: str, names: cgfs.Names, text: str, field: str) -> None:
+        self.writes.append((d, list(names), text, field))
 
 
 def _recorded_writes(cg: CgroupManager, resources: dict[str, Any]) -> list[list]:
     """cg.apply(resources) as a list of [placement, file, value, field, repr(value)]
-    writes, made nowhere: the cgroup does not exist yet."""
+    writes, made nowhere: the cgroup does not exist yet.  file is a name,
+    or the names to choose from (cgroups/fs.py choose)."""
     with cgfs.using(_RecipeFS()) as fs:
         cg.apply(resources)
     return [[_placement_index(cg, d), name, text, field, repr(text)] for d, name, text, field in fs.writes]

@@ -56,8 +56,12 @@ def relay(sock: socket.socket, stdin_fd: int | None, write: Callable[[int, bytes
                 write(msg[0], msg[1:])
         if stdin_fd is not None and stdin_fd in ready:
             data = os.read(stdin_fd, _MSG - 1)
-            if data:
-                sock.send(b"d" + data)
-            else:
-                sock.send(b"e")
+            try:
+                sock.send(b"d" + data if data else b"e")
+            except (BrokenPipeError, ConnectionResetError):
+                # The container exited and the monitor is closing: what is
+                # left of its output is still to be read, nothing to send.
+                data = b""
+            if not data:
                 watched.remove(stdin_fd)
+                stdin_fd = None

@@ -131,13 +131,12 @@ def test_mounts_in_another_order_take_the_same_recipe_in_their_own_order(bundle,
 
 
 def test_the_same_config_gives_the_same_state_on_every_path(bundle, tmp_path):
-    """Parity: planned by Python and carried out by the front end, taken
-    from the cache, or created by Python's own create (what the recipe
-    cannot express: a relative cgroupsPath) - the state.json differs only
-    in what is per-container."""
+    """Parity: planned for this container, taken from the cache, or of
+    another shape (a relative cgroupsPath, unclean as runc takes it) -
+    the state.json differs only in what is per-container."""
     states = {}
     absolute = bundle.config["linux"]["cgroupsPath"]
-    for cid, cgroups_path in (("p-fresh", absolute), ("p-cached", absolute), ("p-python", "husk-parity/p")):
+    for cid, cgroups_path in (("p-fresh", absolute), ("p-cached", absolute), ("p-python", "./husk-parity//p/")):
         bundle.config["linux"]["cgroupsPath"] = cgroups_path
         bundle.config["process"]["args"] = ["/checker", "wait-signal"]
         bundle.save()

@@ -100,9 +100,9 @@ def test_without_cgroups_path_the_parent_is_given_and_the_id_left_out(bundle):
     assert meta["cgroup"]["default_parent"] == "/husk"
 
 
-def test_a_relative_cgroups_path_is_left_to_python(bundle):
+def test_a_relative_cgroups_path_lies_under_the_default_parent(bundle):
     path, config = bundle
     config["linux"]["cgroupsPath"] = "relative/path"
     (path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(recipe.Unfit):
-        compile_recipe(path)
+    meta, _ = compile_recipe(path)
+    assert meta["cgroup"]["default_parent"] == "/husk"

@@ -21,10 +21,11 @@ def write(d: str, name: str, value: Any, field: str) -> None:
     cgfs.current().write(d, name, str(value), field)
 
 
-def has_file(d: str, name: str) -> bool:
-    """Whether this kernel offers an interface file (the choice between
-    old and new names, memsw with swap accounting)."""
-    return cgfs.current().exists(d, name)
+def write_first(d: str, names: tuple[str | None, ...], value: Any, field: str) -> None:
+    """Write VALUE to the first of NAMES this kernel offers (cgroups/fs.py
+    choose: None last means "or to none").  Decided when written, in the
+    container's own cgroup: a recipe records the choice, not its answer."""
+    cgfs.current().write_first(d, names, str(value), field)
 
 
 def read(d: str, name: str, default: str = "") -> str:
@@ -76,8 +77,8 @@ class MemoryV1(Controller):
         if m.get("limit") is not None:
             # memsw must stay >= limit: raise memsw first when it grows.
             swap = m.get("swap")
-            if swap is not None and swap > 0 and has_file(d, "memory.memsw.limit_in_bytes"):
-                write(d, "memory.memsw.limit_in_bytes", -1, f + ".swap")
+            if swap is not None and swap > 0:  # without swap accounting, no memsw to raise
+                write_first(d, ("memory.memsw.limit_in_bytes", None), -1, f + ".swap")
             write(d, "memory.limit_in_bytes", m["limit"], f + ".limit")
         if m.get("swap") is not None:
             write(d, "memory.memsw.limit_in_bytes", m["swap"], f + ".swap")
@@ -189,15 +190,13 @@ class BlkioV1(Controller):
     def apply(self, d, r):
         b = r.get("blockIO") or {}
         f = "linux.resources.blockIO"
-        if b.get("weight") or b.get("weightDevice"):
-            # CFQ's blkio.weight, or BFQ's blkio.bfq.weight on newer kernels.
-            weight_file = "blkio.weight" if has_file(d, "blkio.weight") else "blkio.bfq.weight"
+        # CFQ's blkio.weight, or BFQ's blkio.bfq.weight on newer kernels.
         if b.get("weight"):
-            write(d, weight_file, b["weight"], f + ".weight")
+            write_first(d, ("blkio.weight", "blkio.bfq.weight"), b["weight"], f + ".weight")
         if b.get("leafWeight"):
             write(d, "blkio.leaf_weight", b["leafWeight"], f + ".leafWeight")
         for line in _device_lines(b.get("weightDevice"), f + ".weightDevice", "weight"):
-            write(d, weight_file + "_device", line, f + ".weightDevice")
+            write_first(d, ("blkio.weight_device", "blkio.bfq.weight_device"), line, f + ".weightDevice")
         for key, file in self.THROTTLES:
             for line in _device_lines(b.get(key), f"{f}.{key}", "rate"):
                 write(d, file, line, f"{f}.{key}")
@@ -373,11 +372,9 @@ class IoV2(Controller):
         f = "linux.resources.blockIO"
         if b.get("weight"):
             # blkio weight [10, 1000] -> io weight [1, 10000] (runc's conversion)
-            write(d, "io.bfq.weight" if has_file(d, "io.bfq.weight") else "io.weight",
-                  1 + (b["weight"] - 10) * 9999 // 990, f + ".weight")
+            write_first(d, ("io.bfq.weight", "io.weight"), 1 + (b["weight"] - 10) * 9999 // 990, f + ".weight")
         for line in _device_lines(b.get("weightDevice"), f + ".weightDevice", "weight"):
-            write(d, "io.bfq.weight" if has_file(d, "io.bfq.weight") else "io.weight", line,
-                  f + ".weightDevice")
+            write_first(d, ("io.bfq.weight", "io.weight"), line, f + ".weightDevice")
         for key, kind in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
                           ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops")):
             for i, e in enumerate(b.get(key) or []):

@@ -16,6 +16,16 @@ from collections.abc import Iterator
 
 from runtime.core.errors import ConfigError, KernelError
 
+# Interface files of which the kernel offers one or another (CFQ's
+# blkio.weight or BFQ's blkio.bfq.weight, memsw with swap accounting):
+# the first that exists is written; when none does, the last, whose
+# write then says the kernel lacks it, or nothing if the last is None.
+Names = tuple[str | None, ...]
+
+
+def choose(names: Names, exists) -> str | None:
+    return next((n for n in names[:-1] if n is not None and exists(n)), names[-1])
+
 
 class Kernel:
     """cgroupfs itself: each write is one write(2) of the whole value, which
@@ -40,6 +50,11 @@ class Kernel:
     def exists(self, d: str, name: str) -> bool:
         return os.path.exists(os.path.join(d, name))
 
+    def write_first(self, d: str, names: Names, text: str, field: str) -> None:
+        name = choose(names, lambda n: self.exists(d, n))
+        if name is not None:
+            self.write(d, name, text, field)
+
     def read(self, d: str, name: str) -> str:
         with open(os.path.join(d, name)) as f:
             return f.read()
@@ -58,6 +73,11 @@ class Recording:
 
     def exists(self, d: str, name: str) -> bool:
         return os.path.join(d, name) in self.files
+
+    def write_first(self, d: str, names: Names, text: str, field: str) -> None:
+        name = choose(names, lambda n: self.exists(d, n))
+        if name is not None:
+            self.write(d, name, text, field)
 
     def read(self, d: str, name: str) -> str:
         try:
