@@ -60,14 +60,18 @@ class CreatePlan(NamedTuple):
     linux: dict[str, Any]
     namespaces: Namespaces
     cgroup: CgroupManager
+    resources: dict[str, Any]  # linux.resources with the default devices allowed
     plan: proto.Plan
     hooks: dict[str, list[dict[str, Any]]]
 
 
-def plan_create(config: dict[str, Any], bundle: str, container_id: str, *, no_pivot: bool,
-                no_new_keyring: bool) -> CreatePlan:
-    """What create will do, planned and checked, nothing made yet (also
-    runtime/recipe.py's, for the C front end)."""
+def plan_create(config: dict[str, Any], bundle: str, container_id: str, *, no_pivot: bool, no_new_keyring: bool,
+                preserve_fds: int = 0, console_socket: bool = False) -> CreatePlan:
+    """The planner (runc's CreateLibcontainerConfig): a config and the
+    create's options in, the whole plan out, checked, built here and not
+    changed afterwards; nothing is made (runtime/core/recipe.py turns it
+    into the front end's recipe).  CONSOLE_SOCKET: one was given (with
+    none, only run's own pty proxy takes a terminal)."""
     linux = get_obj(config, "linux", "linux")
     namespaces = parse_namespaces(linux)
     cg = manager_for(clean_cgroups_path(linux.get("cgroupsPath"), container_id))
@@ -76,7 +80,19 @@ def plan_create(config: dict[str, Any], bundle: str, container_id: str, *, no_pi
     check_raisable(plan.rlimits)
     plan.no_pivot = no_pivot
     plan.session_keyring = None if no_new_keyring else _session_keyring(container_id)
-    return CreatePlan(linux, namespaces, cg, plan, hooks_of(config))
+    plan.preserve_fds = preserve_fds
+    # husk-init's fds, as the front end lays them out: the inherited
+    # 3..3+preserve_fds-1, then the socket, the console, the sealed copy
+    # of itself.
+    if plan.terminal:  # the console socket's, or run's own pty proxy (native/front/console.c)
+        plan.console_fd = 3 + preserve_fds + 1
+    elif console_socket:
+        raise HuskError("create", "--console-socket given but process.terminal is false")
+    resources = resources_with_default_devices(get_obj(linux, "resources", "linux.resources"))
+    program = cg.device_program(resources)  # cgroup v2's device rules: a BPF program
+    if program:
+        plan.device_bpf, plan.device_bpf_cgroup = program
+    return CreatePlan(linux, namespaces, cg, resources, plan, hooks_of(config))
 
 
 def _session_keyring(container_id: str) -> str:

@@ -52,10 +52,10 @@ from typing import Any
 
 from runtime.core.cgroups import fs as cgfs
 from runtime.core.cgroups.manager import DEFAULT_PARENT, CgroupManager
-from runtime.core.container import plan_create, resources_with_default_devices
+from runtime.core.container import plan_create
 from runtime.core.errors import HuskError, send_warnings_to
 from runtime.core.linux import constants as k
-from runtime.core.oci.spec import get_obj, load_config
+from runtime.core.oci.spec import load_config
 from runtime.core.oci.state import ContainerState, HuskRecord
 from runtime.core.process import protocol as proto
 
@@ -82,42 +82,31 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     warnings: list[str] = []
     send_warnings_to(warnings.append)
     config = load_config(bundle)
-    linux, namespaces, cg, plan, hooks = plan_create(config, bundle, container_id, no_pivot=no_pivot,
-                                                     no_new_keyring=no_new_keyring)
+    linux, namespaces, cg, resources, plan, hooks = plan_create(
+        config, bundle, container_id, no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
+        console_socket=console_socket)
     # The front end fills in the cgroupsPath, cleaned as clean_cgroups_path
     # cleans it: absolute, or relative to the default parent.
     given = linux.get("cgroupsPath") or ""
     parent = os.path.dirname(cg.path) if not given else DEFAULT_PARENT if not given.startswith("/") else None
-    plan.preserve_fds = preserve_fds
-    # husk-init's fds, as the front end lays them out: the inherited
-    # 3..floor-1, then the socket, the console, the sealed copy of itself.
-    floor = 3 + preserve_fds
-    if plan.terminal:  # the console socket's, or run's own pty proxy (native/front/console.c)
-        plan.console_fd = floor + 1
-    elif console_socket:
-        raise HuskError("create", "--console-socket given but process.terminal is false")
     bases = _placement_bases(cg)
     count = len(config.get("mounts") or [])
     order = mount_order if mount_order is not None else list(range(count))
     if sorted(order) != list(range(count)):
         raise Unfit(f"the front end's mount order {order} is not one of {count} mounts")
     rank = {j: r for r, j in enumerate(order)}
-    resources = resources_with_default_devices(get_obj(linux, "resources", "linux.resources"))
-    # Device rules go on after husk-init has made the device nodes (see
-    # container.create): the front end writes them when husk-init asks
-    # for the hooks' state.
+    # Device rules also rule mknod: the front end writes them once
+    # husk-init has made the device nodes (when it asks for the hooks'
+    # state; husk-init attaches the v2 program at the same point), so
+    # linux.devices that linux.resources.devices does not allow are still
+    # made, as runc does.  Nothing of the user's runs before then.
     writes = _recorded_writes(cg, {k: v for k, v in resources.items() if k != "devices"})
     device_writes = _recorded_writes(cg, {"devices": resources["devices"]}) if resources.get("devices") else []
-    program = cg.device_program(resources)
-    device_bpf_cgroup = None
-    if program:
-        plan.device_bpf, bpf_dir = program
-        device_bpf_cgroup = _placement_index(cg, bpf_dir)
 
     meta = {
         "version": VERSION,
         "terminal": plan.terminal,
-        "floor": floor,
+        "floor": 3 + preserve_fds,
         "session_keyring": plan.session_keyring is not None,
         "mount_ranks": [rank[m.config_index] for m in plan.mounts],
         "mount_sources": [_mount_source(m, rank) for m in plan.mounts],
@@ -133,7 +122,7 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
             "cpuset": _placement_index(cg, cg.dir_of("cpuset")) if cg.layout.mode != "v2" else None,
             "writes": writes,
             "device_writes": device_writes,
-            "device_bpf_cgroup": device_bpf_cgroup,
+            "device_bpf_cgroup": _placement_index(cg, plan.device_bpf_cgroup),
         },
         # The state create writes (state.py's schema, the one definition):
         # the front end fills in the id, bundle, annotations, process,

@@ -1,4 +1,7 @@
-"""One container's cgroup: create, join, limit, list, freeze, kill, remove.
+"""One container's cgroup as Python sees it: where it is, the writes a
+config's limits make (for a recipe, or for update), join (exec), list,
+freeze, stats.  Making, emptying and removing it is the front end's
+(native/front: create.c, state.c), the one executor of the lifecycle.
 
 The manager places the container in every hierarchy of the host's layout
 and gives each controller's work to its class (controllers.py), v1 or v2
@@ -9,9 +12,7 @@ is ever created or written outside the cgroup filesystems.
 
 from __future__ import annotations
 
-import errno
 import os
-import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -47,33 +48,6 @@ def _write(path: str, value: str) -> None:
             f.write(value)
     except OSError as e:
         raise HuskError("cgroup", f"write {value!r} to {path}", e.errno) from None
-
-
-def _makedirs(path: str, created: list[str]) -> None:
-    """mkdir -p that records what it made, so removal takes only those.
-
-    Containers share parents (/husk/<id>): another container's delete may
-    remove an empty parent between our check and our mkdir.  ENOENT then
-    means "walk again", not failure."""
-    for _ in range(100):
-        missing = []
-        p = path
-        while not os.path.isdir(p):
-            missing.append(p)
-            p = os.path.dirname(p)
-        try:
-            for d in reversed(missing):
-                try:
-                    os.mkdir(d)
-                    created.append(d)
-                except FileExistsError:
-                    pass
-            return
-        except FileNotFoundError:
-            continue
-        except OSError as e:
-            raise HuskError("cgroup", f"create {d}", e.errno) from None
-    raise HuskError("cgroup", f"create {path}: its parent keeps disappearing")
 
 
 def _read_pids(procs_file: str) -> list[int]:
@@ -115,13 +89,6 @@ class CgroupManager:
     def dirs(self) -> list[str]:
         return [p.dir for p in self.placements]
 
-    @property
-    def owned(self) -> bool:
-        """husk made this cgroup for the container.  A cgroupsPath may name
-        an existing cgroup with other processes in it: those are not the
-        container's to kill."""
-        return bool(self.placements) and all(p.dir in self.created for p in self.placements)
-
     def dir_of(self, controller: str) -> str | None:
         for p in self.placements:
             if controller in p.controllers:
@@ -132,55 +99,8 @@ class CgroupManager:
     def v2_dir(self) -> str | None:
         return next((p.dir for p in self.placements if p.v2), None)
 
-    # Life cycle
-
-    def planned(self) -> list[str]:
-        """The directories create() would make: each missing leaf and its
-        missing ancestors.  Recorded before create() runs (write-ahead), so
-        a husk killed half-way leaves nothing delete cannot find."""
-        out = []
-        for p in self.placements:
-            d = p.dir
-            chain = []
-            while not os.path.isdir(d) and d not in out:
-                chain.append(d)
-                d = os.path.dirname(d)
-            out += reversed(chain)
-        return out
-
-    def create(self) -> None:
-        for p in self.placements:
-            _makedirs(p.dir, self.created)
-            if p.v2:
-                self._enable_v2(p)
-        cpuset = self.dir_of("cpuset")
-        if cpuset and not self.layout.mode == "v2":
-            self._inherit_cpuset(cpuset)
-
-    def _enable_v2(self, p: Placement) -> None:
-        """Controllers must be enabled in each ancestor's subtree_control."""
-        wanted = [c for c in p.controllers if c != "devices"]
-        if not wanted:
-            return
-        d = self.layout.unified
-        for part in self.path.strip("/").split("/"):
-            enabled = controllers.read(d, "cgroup.subtree_control").split()
-            missing = " ".join(f"+{c}" for c in wanted if c not in enabled)
-            if missing:
-                _write(f"{d}/cgroup.subtree_control", missing)
-            d = os.path.join(d, part)
-
-    @staticmethod
-    def _inherit_cpuset(d: str) -> None:
-        """A new v1 cpuset cgroup starts empty: copy the nearest parent's cpus and mems."""
-        for file in ("cpuset.cpus", "cpuset.mems"):
-            chain, p = [], d
-            while not controllers.read(p, file):
-                chain.append(p)
-                p = os.path.dirname(p)
-            value = controllers.read(p, file)
-            for c in reversed(chain):
-                _write(f"{c}/{file}", value)
+    # The container's cgroup is made, joined, emptied and removed by the
+    # front end (native/front/create.c, state.c); exec joins it here.
 
     def add(self, pid: int) -> None:
         for d in self.dirs():
@@ -189,57 +109,6 @@ class CgroupManager:
     def pids(self) -> list[int]:
         d = self.dir_of("pids") or self.v2_dir or self.dirs()[0]
         return _read_pids(os.path.join(d, "cgroup.procs"))
-
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
-        kill_file = os.path.join(self.v2_dir or "", "cgroup.kill")
-        if sig == signal.SIGKILL and self.layout.mode == "v2" and os.path.exists(kill_file):
-            _write(kill_file, "1")  # atomic: no fork can slip past (Linux 5.14+)
-            return
-        if not self.pids():
-            return
-        # v1: freeze first, so nothing forks between reading the list and the
-        # signals; SIGKILL lands when the cgroup thaws.
-        freezer = self.dir_of("freezer")
-        freeze = sig == signal.SIGKILL and self.layout.mode != "v2" and freezer is not None and os.path.isdir(freezer)
-        was_frozen = freeze and self.frozen()
-        if freeze and not was_frozen:
-            self.freeze()
-        try:
-            for pid in self.pids():
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass
-        finally:
-            if freeze:
-                self.thaw()
-
-    def destroy(self) -> None:
-        """Kill what is left (if the cgroup is ours), then remove the
-        directories we created, deepest first."""
-        for _ in range(500 if self.owned else 0):
-            self.kill_all()
-            if not self.pids():
-                break
-            time.sleep(0.002)
-        own = set(self.dirs())
-        for d in sorted(self.created, key=len, reverse=True):
-            # The container's own directories are retried while its exited
-            # tasks linger (rmdir(2) gives EBUSY); a parent it happened to
-            # make first (docker's /docker, a pod's) is shared: removed only
-            # if it is empty now, one try (EBUSY there means other cgroups).
-            for _ in range(500 if d in own else 1):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as e:
-                    if e.errno != errno.EBUSY:
-                        break
-                    time.sleep(0.002)
-
-    # Resources
 
     def apply(self, resources: dict[str, Any]) -> None:
         """linux.resources -> cgroup files; a field no controller here can

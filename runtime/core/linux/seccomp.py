@@ -8,7 +8,6 @@ architecture's libseccomp does not know, as runc does).
 from __future__ import annotations
 
 import errno as _errno
-from dataclasses import dataclass, field
 
 from runtime.core._native import lib
 from runtime.core.errors import ConfigError
@@ -36,21 +35,6 @@ FLAGS = {"SECCOMP_FILTER_FLAG_LOG": proto.SECCOMP_LOG, "SECCOMP_FILTER_FLAG_SPEC
 ACTIONS = tuple(_ACTIONS)
 
 
-@dataclass
-class Rule:
-    action: int
-    names: list[str]
-    args: list[tuple[int, int, int, int]] = field(default_factory=list)  # index, op, value, valueTwo
-
-
-@dataclass
-class Filter:
-    default: int
-    arches: list[str]
-    flags: int
-    rules: list[Rule]
-
-
 def _action(name: str, errno_ret: int | None, where: str) -> int:
     if name == "SCMP_ACT_NOTIFY":
         raise ConfigError(where, "SCMP_ACT_NOTIFY needs a seccomp listener, which husk does not support yet")
@@ -62,7 +46,7 @@ def _action(name: str, errno_ret: int | None, where: str) -> int:
     return value
 
 
-def parse_seccomp(linux: dict) -> Filter | None:
+def parse_seccomp(linux: dict) -> proto.SeccompFilter | None:
     seccomp = linux.get("seccomp")
     if seccomp is None:
         return None
@@ -99,5 +83,5 @@ def parse_seccomp(linux: dict) -> Filter | None:
                          OPERATORS[op],
                          get_int(arg, "value", f"{awhere}.value", required=True, minimum=0, maximum=2**64 - 1),
                          get_int(arg, "valueTwo", f"{awhere}.valueTwo", default=0, minimum=0, maximum=2**64 - 1)))
-        rules.append(Rule(action, names, args))
-    return Filter(default, arches, flags, rules)
+        rules.append(proto.SeccompRule(action, names, args))
+    return proto.SeccompFilter(default, arches, flags, rules)

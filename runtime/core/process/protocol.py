@@ -12,13 +12,10 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from runtime.core._native import ffi, lib
 from runtime.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from runtime.core.linux.seccomp import Filter
 
 HEAD = _HEAD = struct.Struct("=II")  # u32 tag | u32 length
 _INT = struct.Struct("=q")
@@ -67,6 +64,24 @@ SECCOMP_LOG = CONSTANTS["HUSK_SECCOMP_LOG"]
 SECCOMP_SPEC_ALLOW = CONSTANTS["HUSK_SECCOMP_SPEC_ALLOW"]
 # husk-init refuses a record longer than this (recv_record in util.c).
 MAX_RECORD = CONSTANTS["HUSK_MAX_RECORD"]
+
+
+@dataclass
+class SeccompRule:
+    action: int  # libseccomp's SCMP_ACT_* value
+    names: list[str]
+    args: list[tuple[int, int, int, int]] = field(default_factory=list)  # index, op, value, valueTwo
+
+
+@dataclass
+class SeccompFilter:
+    """linux.seccomp as the plan carries it (runtime/core/linux/seccomp.py
+    builds it from the config)."""
+
+    default: int
+    arches: list[str]
+    flags: int
+    rules: list[SeccompRule]
 
 
 @dataclass
@@ -145,7 +160,7 @@ class Plan:
     hooks: list[Hook] = field(default_factory=list)
     personality: int | None = None
     session_keyring: str | None = None  # a new session keyring by this name; None: the caller's
-    seccomp: Filter | None = None
+    seccomp: SeccompFilter | None = None
     exec_root: str | None = None  # exec: /proc/PID/root of the container's init
     device_bpf: bytes | None = None  # cgroup v2 device program...
     device_bpf_cgroup: str | None = None  # ...and the cgroup to attach it to
