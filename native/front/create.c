@@ -1049,6 +1049,24 @@ write_pid_file (const char *path, pid_t pid)
     create_fail ("create %s: pid file %s: %s", undo.c.id, path, strerror (errno));
 }
 
+/* The state root and any missing parents (os.makedirs, as state.py
+ * makes it): the shim's --root is <its root>/<namespace>. */
+static bool
+make_root (const char *root)
+{
+  char d[PATH_MAX];
+  snprintf (d, sizeof d, "%s", root);
+  for (char *p = d + 1; *p; p++)
+    if (*p == '/')
+      {
+        *p = '\0';
+        if (mkdir (d, 0700) < 0 && errno != EEXIST)
+          return false;
+        *p = '/';
+      }
+  return mkdir (d, 0700) == 0 || errno == EEXIST;
+}
+
 static pid_t
 create (struct create_opts *o, bool run)
 {
@@ -1060,7 +1078,7 @@ create (struct create_opts *o, bool run)
   c->id = o->id;
   snprintf (c->dir, sizeof c->dir, "%s/%s", g.root, o->id);
   snprintf (c->fifo, sizeof c->fifo, "%s/exec.fifo", c->dir);
-  if (mkdir (g.root, 0700) < 0 && errno != EEXIST)
+  if (!make_root (g.root))
     python ();
   if (mkdir (c->dir, 0700) < 0)
     python (); /* taken, or not ours to make: Python says which */

@@ -145,8 +145,16 @@ instance_load (struct instance *in, const char *bundle)
   char *text = read_small (path, &len, 64 << 20);
   if (text == NULL)
     return false; /* Python names the missing or unreadable config */
-  in->config = json_loadb (text, len, 0, NULL);
+  json_error_t error;
+  in->config = json_loadb (text, len, 0, &error);
   free (text);
+  /* jansson's integers are int64: rlimits of RLIM_INFINITY written as
+   * 2^64-1 do not fit.  Planning would take them; the front end cannot
+   * carry them into the plan and the state as they are. */
+  if (in->config == NULL && json_error_code (&error) == json_error_numeric_overflow)
+    fail ("config.json: line %d: %s: integers past 2^63-1 (an unlimited rlimit as 2^64-1) are not supported "
+          "by husk yet",
+          error.line, error.text);
   if (!json_is_object (in->config))
     return false;
   json_t *shape = in->shape = json_deep_copy (in->config);
