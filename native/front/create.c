@@ -308,6 +308,8 @@ compile (struct create_opts *o, struct instance *in, size_t *len)
     }
   argv[n++] = "--log-format";
   argv[n++] = g.log_format;
+  if (g.debug)
+    argv[n++] = "--debug";
   argv[n++] = "create";
   argv[n++] = "--bundle";
   argv[n++] = o->bundle;

@@ -37,6 +37,7 @@ struct globals
   char root[PATH_MAX];  /* --root, made absolute as os.path.abspath does */
   const char *log;      /* --log FILE, or NULL */
   const char *log_format;
+  bool debug;           /* --debug: planning says why a config is not a recipe */
 };
 extern struct globals g;
 /* The Python program `python -I -S -c` runs: the CLI. */

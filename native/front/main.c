@@ -317,8 +317,10 @@ main (int argc, char **argv)
         g.log = v;
       else if ((v = flag_value ("--storage-root", argc, argv, &i)))
         ; /* images only: no hot verb needs it */
+      else if (strcmp (argv[i], "--debug") == 0)
+        g.debug = true; /* containerd's shim passes it when it logs at debug level */
       else
-        python (); /* --debug, --help, --version, --systemd-cgroup, ... */
+        python (); /* --help, --version, --systemd-cgroup, ... */
     }
   if (i >= argc || (strcmp (g.log_format, "text") != 0 && strcmp (g.log_format, "json") != 0)
       || access (HUSK_PURELIB "/runtime/_bin/husk-init", X_OK) != 0)

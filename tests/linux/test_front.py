@@ -236,3 +236,12 @@ def cgroup_bases() -> list[str]:
 def run_front(bundle, *args) -> subprocess.CompletedProcess:
     return subprocess.run([HUSK, "--root", bundle.root, *args], capture_output=True, text=True, cwd=bundle.path,
                           timeout=60)
+
+
+def test_debug_is_a_global_flag_the_front_end_takes(bundle):
+    """containerd's shim passes --debug when it logs at debug level."""
+    bundle.config["process"]["args"] = ["/checker", "report"]
+    bundle.save()
+    r = bundle.husk("--debug", "run", "--bundle", bundle.path, "dbg")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["hostname"]
