@@ -790,10 +790,28 @@ cgroup_join (json_t *cg, pid_t pid)
 
 /* ---- husk-init ---------------------------------------------------- */
 
+/* A MSG_ERROR record of husk-init (checked) as one line, and the exit
+ * code for it: an execve that cannot happen is 126, or 127 for a program
+ * that does not exist, as docker and podman give it. */
+const char *
+helper_error (const char *value, int *code)
+{
+  static char msg[8192];
+  int32_t err;
+  memcpy (&err, value, 4);
+  const char *step = value + 4;
+  const char *detail = step + strlen (step) + 1;
+  bool exec = strcmp (step, "exec") == 0;
+  snprintf (msg, sizeof msg, "%s%s%s%s%s", step, *detail ? ": " : "", detail, err ? ": " : "",
+            !err ? "" : exec ? exec_errno_text (err) : strerror (err));
+  *code = exec ? exit_code_of_exec (err) : 1;
+  return msg;
+}
+
 /* A sealed in-memory copy of husk-init (CVE-2019-5736; launcher.py's
  * sealed_helper has the whole story), or an O_TMPFILE copy on /run where
  * vm.memfd_noexec=2 forbids executable memfds. */
-static int
+int
 sealed_helper (void)
 {
   int src = open (HUSK_INIT, O_RDONLY | O_CLOEXEC);
@@ -830,7 +848,7 @@ sealed_helper (void)
   return fd;
 }
 
-static int
+int
 connect_console (const char *path)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -963,16 +981,9 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
         }
       else if (tag == MSG_ERROR && !husk_record_problem (husk_record_info (MSG_ERROR), value, len))
         {
-          int32_t err;
-          memcpy (&err, value, 4);
-          const char *step = value + 4;
-          const char *detail = step + strlen (step) + 1;
-          char msg[8192];
-          bool exec = strcmp (step, "exec") == 0;
-          snprintf (msg, sizeof msg, "%s%s%s%s%s", step, *detail ? ": " : "", detail, err ? ": " : "",
-                    !err ? "" : exec ? exec_errno_text (err) : strerror (err));
-          /* errors.py's kinds: an execve that cannot happen is 126/127. */
-          create_fail_with (exec ? exit_code_of_exec (err) : 1, "%s", msg);
+          int code;
+          const char *msg = helper_error (value, &code);
+          create_fail_with (code, "%s", msg);
         }
       else
         create_fail ("create %s: unexpected record %u from husk-init: %s", c->id, tag, strerror (EPROTO));
@@ -1041,14 +1052,14 @@ parse_create (int argc, char **argv, struct create_opts *o, bool run)
     }
 }
 
-static void
+void
 write_pid_file (const char *path, pid_t pid)
 {
   char tmp[PATH_MAX + 16], text[32];
   snprintf (tmp, sizeof tmp, "%s.husk-tmp", path);
   snprintf (text, sizeof text, "%d", pid);
   if (write_text (tmp, text) < 0 || rename (tmp, path) < 0)
-    create_fail ("create %s: pid file %s: %s", undo.c.id, path, strerror (errno));
+    create_fail ("pid file %s: %s", path, strerror (errno));
 }
 
 /* The state root and any missing parents (os.makedirs, as state.py
@@ -1224,6 +1235,24 @@ forward (int sig)
   kill (forward_to, sig);
 }
 
+int
+wait_in_foreground (pid_t pid, int master)
+{
+  forward_to = pid;
+  forward_master = master;
+  struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
+  int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaction (forwarded[i], &sa, NULL);
+  if (master >= 0)
+    console_pump (master);
+  int status = 0;
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      break;
+  return WIFSIGNALED (status) ? 128 + WTERMSIG (status) : WEXITSTATUS (status);
+}
+
 /* run: create, start, and unless detached wait and delete - in one
  * process, which is the container's parent (CLONE_PARENT), as runc. */
 void
@@ -1248,19 +1277,7 @@ verb_run (int argc, char **argv)
   json_decref (undo.created);
   undo.created = NULL;
 
-  forward_to = pid;
-  struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
-  int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH };
-  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-    sigaction (forwarded[i], &sa, NULL);
-  forward_master = o.master;
-  if (o.master >= 0)
-    console_pump (o.master);
-  int status = 0;
-  while (waitpid (pid, &status, 0) < 0)
-    if (errno != EINTR)
-      break;
-  int code = WIFSIGNALED (status) ? 128 + WTERMSIG (status) : WEXITSTATUS (status);
+  int code = wait_in_foreground (pid, o.master);
   if (o.keep)
     exit (code);
   struct ctr again;

@@ -136,6 +136,18 @@ int console_receive_master (int local);
 void console_resize (int master);
 void console_pump (int master);
 
+/* Shared by create and exec (create.c): husk-init's sealed copy, a
+ * console socket connected, a pid file written, husk-init's MSG_ERROR as
+ * one line with its exit code, and the wait of run and exec in the
+ * foreground (signals forwarded, the pty proxied) for the exit code. */
+int sealed_helper (void);
+int connect_console (const char *path);
+void write_pid_file (const char *path, pid_t pid);
+const char *helper_error (const char *value, int *code);
+int wait_in_foreground (pid_t pid, int master);
+/* exec of a plan Python made (exec.c). */
+__attribute__ ((noreturn)) void verb_exec_plan (const char *fd_text);
+
 /* Small files. */
 char *read_small (const char *path, size_t *len, size_t limit);
 int write_text (const char *path, const char *text);

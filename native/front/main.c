@@ -344,5 +344,7 @@ main (int argc, char **argv)
     verb_create (vargc, vargv);
   if (strcmp (verb, "run") == 0)
     verb_run (vargc, vargv);
+  if (strcmp (verb, "exec") == 0 && getenv ("HUSK_EXEC_PLAN_FD"))
+    verb_exec_plan (getenv ("HUSK_EXEC_PLAN_FD")); /* planned by Python: runtime/core/container.py */
   python ();
 }

@@ -46,8 +46,9 @@ def command(g, process_file, tty, console_socket, detach, pid_file, cwd, interac
                               no_new_privs)
         if apparmor:
             process["apparmorProfile"] = apparmor
-    return container.exec_process(g.root, container_id, process, detach=detach, pid_file=pid_file,
-                                  console_socket=console_socket, preserve_fds=preserve_fds)
+    front_args = (*(["--log", g.log] if g.log else []), "--log-format", g.log_format)
+    container.exec_process(g.root, container_id, process, detach=detach, pid_file=pid_file,
+                           console_socket=console_socket, preserve_fds=preserve_fds, front_args=front_args)
 
 
 def _from_flags(root, container_id, args, tty, cwd, env, user, additional_gids, caps, no_new_privs):

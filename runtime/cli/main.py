@@ -119,9 +119,6 @@ def report(g: Globals | None, message: str, level: str = "error") -> None:
 
 
 def main() -> None:
-    from runtime.core.process.inherited import record
-
-    record()  # before husk opens any fd of its own (see --preserve-fds)
     ctx = None
     try:
         with cli.make_context("husk", sys.argv[1:]) as ctx:

@@ -1,12 +1,12 @@
 """husk's core: the OCI runtime.
 
-config.json in, a running container out: `container` (create, start,
-kill, delete, exec: open this first), `oci` (the spec, its defaults and
-its translation into a plan), `process` (the plan's wire format and the
-launch of husk-init), `cgroups` (v1, v2, hybrid), `linux` (syscalls through
-cffi, seccomp, signals, rlimits), `errors` (the error kinds), `paths`
-(every path husk uses), `recipe` (the C front end's plans) and `executor`
-(the way to the front end, the one executor of the lifecycle).
+config.json in, a plan out: `container` (the planner and the checks of
+each verb: open this first), `oci` (the spec, its defaults and its
+translation into a plan), `process` (the plan's wire format), `cgroups`
+(v1, v2, hybrid), `linux` (syscalls through cffi, seccomp, signals,
+rlimits), `errors` (the error kinds), `paths` (every path husk uses),
+`recipe` (the C front end's plans) and `executor` (the way to the front
+end, native/front, which carries out every step of the lifecycle).
 
 Nothing here imports runtime.engine or runtime.cli (tests/unit/test_layers.py
 checks it).
@@ -14,9 +14,10 @@ checks it).
 
 # The modules runtime.engine and runtime.cli may import: the OCI runtime's
 # verbs (container), its errors and paths, the recipe the C front end asks
-# for and the way to the front end (executor), spec data, and the few host facts and syscalls the engine needs.
-# Everything else (the plan and its wire format, husk-init's launch, the
-# cgroup managers and controllers, specconv, seccomp) is core's own.
+# for and the way to the front end (executor), spec data, and the few
+# host facts and syscalls the engine needs.  Everything else (the plan and
+# its wire format, the cgroup managers and controllers, specconv,
+# seccomp) is core's own.
 PUBLIC = (
     "runtime.core",
     "runtime.core.container",
@@ -33,5 +34,4 @@ PUBLIC = (
     "runtime.core.linux.safeopen",
     "runtime.core.linux.signals",
     "runtime.core.cgroups.layout",
-    "runtime.core.process.inherited",
 )

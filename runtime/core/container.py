@@ -10,13 +10,10 @@ Python's CLI only explains what the front end handed back to it.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
-import signal
-import socket
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from runtime.core import executor
 from runtime.core.cgroups.manager import CgroupManager, clean_cgroups_path, container_cgroup_mounts, manager_for
@@ -36,24 +33,6 @@ from runtime.core.oci.specconv import (
 )
 from runtime.core.oci.state import ContainerState, Status, list_ids
 from runtime.core.process import protocol as proto
-from runtime.core.process.launcher import Launch
-
-
-def _write_pid_file(path: str, pid: int) -> None:
-    tmp = f"{path}.husk-tmp"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
-
-
-def _connect_console(path: str) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError as e:
-        sock.close()
-        raise HuskError("console socket", path, e.errno) from None
-    return sock
 
 
 class CreatePlan(NamedTuple):
@@ -263,44 +242,15 @@ def oom_kills(root: str, container_id: str) -> int:
         return _cgroup(st).oom_kills()
 
 
-def wait_exit(pid: int) -> int:
-    """Wait for our child; its exit code, or 128+N for signal N (as shells do)."""
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
-
-
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-              signal.SIGUSR2, signal.SIGWINCH)
-
-
-@contextlib.contextmanager
-def forward_signals(pid: int):
-    """While husk waits in the foreground, signals it gets go to the container."""
-    def forward(signum, _frame):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-    old = {s: signal.signal(s, forward) for s in _FORWARDED}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
 def exec_process(root: str, container_id: str, process: dict[str, Any], *, detach: bool = False,
-                 pid_file: str | None = None, console_socket: str | None = None,
-                 preserve_fds: int = 0) -> int:
-    """Run another process in a running container: join each of its
-    namespaces (the extra fork enters the pid namespace) and its cgroup,
-    with the same security setup as create.  Returns the exit code, or 0
-    with detach once the program has exec'd."""
+                 pid_file: str | None = None, console_socket: str | None = None, preserve_fds: int = 0,
+                 front_args: tuple[str, ...] = ()) -> NoReturn:
+    """Run another process in a running container: planned here (each of
+    its namespaces to join - the extra fork enters the pid namespace - and
+    the same security setup as create), carried out by the front end
+    (native/front/exec.c), which this process becomes: its exit code is
+    the process's, or 0 with detach once the program has exec'd.
+    FRONT_ARGS: the global flags for the front end (--log ...)."""
     st = ContainerState(root, container_id)
     with st.locked():
         status = st.status()
@@ -321,37 +271,13 @@ def exec_process(root: str, container_id: str, process: dict[str, Any], *, detac
             # namespaces and pointless for the rest.
             if os.readlink(path) != os.readlink(f"/proc/self/ns/{name}"):
                 plan.joins.append((k.NAMESPACES[nstype], path))
-        cg = _cgroup(st)
-
-        proxy = console = None
         if plan.terminal:
-            if console_socket:
-                console = _connect_console(console_socket)
-                plan.console_fd = console.fileno()
-            elif detach:
+            if detach and not console_socket:
                 raise HuskError("exec", "--tty with --detach needs --console-socket")
-            else:
-                from runtime.core.process import console as tty
-                proxy = tty.Proxy()
-                plan.console_fd = proxy.remote_fd
-        try:
-            launch = Launch(plan, context=f"exec {container_id}")
-            pid = launch.start(before_plan=cg.add, wait_exec=True)
-            launch.close()
-        except BaseException:
-            if proxy:
-                proxy.close()
-            raise
-        finally:
-            if console:
-                console.close()
-        if pid_file:
-            _write_pid_file(pid_file, pid)
-    if detach:
-        return 0
-    with forward_signals(pid):
-        if proxy:
-            proxy.receive_master()
-            with proxy:
-                proxy.pump(pid)
-        return wait_exit(pid)
+            plan.console_fd = 3 + preserve_fds + 1  # where the front end puts the console for husk-init
+        head = {"id": container_id, "cgroup_dirs": _cgroup(st).dirs(), "detach": detach,
+                "pid_file": os.path.abspath(pid_file) if pid_file else None,
+                "console_socket": os.path.abspath(console_socket) if console_socket else None,
+                "proxy": plan.terminal and not console_socket, "preserve_fds": preserve_fds}
+    executor.exec_plan(["--root", root, *front_args, "exec", container_id], head, proto.encode_plan(plan),
+                       above=3 + preserve_fds)

@@ -113,12 +113,6 @@ class NetworkError(HuskError):
     kind = "network"
 
 
-def from_helper(err: int, step: str, detail: str, prefix: str = "") -> KernelError:
-    """The exception for a MSG_ERROR record of husk-init."""
-    cls = ExecError if step == "exec" else KernelError
-    return cls(f"{prefix}: {step}" if prefix else step, detail, err)
-
-
 def _to_stderr(message: str) -> None:
     import sys
 

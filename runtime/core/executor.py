@@ -11,8 +11,10 @@ front end and tells the front end's own failures from the container's exit.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -88,6 +90,18 @@ def oci(root: str, verb: str, *args: str) -> None:
     if code != 0:
         errors = [e.get("msg", "") for e in entries if e.get("level") == "error"]
         raise Failed(errors[-1] if errors else f"{verb}: the front end failed with exit status {code}", code)
+
+
+def exec_plan(argv: list[str], head: dict, plan: bytes, *, above: int) -> NoReturn:
+    """Become the front end, which carries out an exec planned here
+    (native/front/exec.c): the head and the plan in a memfd it reads by
+    HUSK_EXEC_PLAN_FD, numbered past the fds the process is given (ABOVE)."""
+    text = json.dumps(head).encode()
+    memfd = os.memfd_create("husk-exec-plan", os.MFD_CLOEXEC)
+    os.write(memfd, struct.pack("=I", len(text)) + text + plan)
+    fd = fcntl.fcntl(memfd, fcntl.F_DUPFD, above + 8)  # inheritable: the front end's to read and close
+    os.close(memfd)
+    os.execve(front_end(), [front_end(), *argv], dict(os.environ, HUSK_EXEC_PLAN_FD=str(fd)))
 
 
 def again() -> NoReturn:

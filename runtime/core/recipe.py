@@ -131,6 +131,7 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
         "state": _state_template(root, container_id, config, linux, namespaces, hooks, no_new_keyring),
     }
     meta["warnings"] = warnings  # after planning: the cgroup writes above give some
+    proto.encode_plan(plan)  # the whole plan's own checks (no NUL in a string), values and all
     head = json.dumps(meta).encode()
     return struct.pack("=I", len(head)) + head + proto.encode_plan(_without_container_values(plan, rank))
 
