@@ -1107,7 +1107,7 @@ create (struct create_opts *o, bool run)
   recipe_key (o, &in, &key);
   char cache[PATH_MAX];
   snprintf (cache, sizeof cache, "%s/%016llx", PLAN_CACHE, (unsigned long long) fnv1a (key.data, key.len));
-  bool cacheable = cache_dir_ok ();
+  bool cacheable = !in.lossy && cache_dir_ok ();
   size_t len = 0;
   char *recipe = cacheable ? cache_load (cache, &key, &len) : NULL;
   bool fresh = recipe == NULL;
@@ -1170,7 +1170,10 @@ create (struct create_opts *o, bool run)
                                                                              : json_object ());
   json_object_set_new (husk, "rootfs", json_string (in.rootfs));
   json_object_set (husk, "cgroup", json_object_get (cg, "path"));
-  json_object_set_new (husk, "process", json_deep_copy (json_object_get (in.config, "process")));
+  if (in.lossy) /* its numbers are not exact here: exec reads it from the bundle (container.py process_of) */
+    json_object_set_new (husk, "process_in_bundle", json_true ());
+  else
+    json_object_set_new (husk, "process", json_deep_copy (json_object_get (in.config, "process")));
   instance_free (&in);
   json_t *dirs = json_array ();
   json_t *placements = json_object_get (cg, "placements");

@@ -115,6 +115,7 @@ struct instance
   char cgroup_path[PATH_MAX / 2]; /* linux.cgroupsPath, or "" */
   size_t *order;             /* the mounts' config indexes in canonical order */
   size_t nmounts;
+  bool lossy;                /* numbers past int64 read as reals (instance_load) */
 };
 /* Load config.json; false if planning would refuse a value (Python's). */
 bool instance_load (struct instance *in, const char *bundle);

@@ -147,14 +147,17 @@ instance_load (struct instance *in, const char *bundle)
     return false; /* Python names the missing or unreadable config */
   json_error_t error;
   in->config = json_loadb (text, len, 0, &error);
-  free (text);
-  /* jansson's integers are int64: rlimits of RLIM_INFINITY written as
-   * 2^64-1 do not fit.  Planning would take them; the front end cannot
-   * carry them into the plan and the state as they are. */
+  /* jansson's integers are int64: an unlimited rlimit written as 2^64-1
+   * (docker's and podman's --ulimit ...=-1) does not fit.  Read as reals,
+   * such numbers are not exact: the config is planned afresh each time
+   * (no recipe is kept for it) and its process is read from the bundle,
+   * not copied into the state (create.c). */
   if (in->config == NULL && json_error_code (&error) == json_error_numeric_overflow)
-    fail ("config.json: line %d: %s: integers past 2^63-1 (an unlimited rlimit as 2^64-1) are not supported "
-          "by husk yet",
-          error.line, error.text);
+    {
+      in->lossy = true;
+      in->config = json_loadb (text, len, JSON_DECODE_INT_AS_REAL, &error);
+    }
+  free (text);
   if (!json_is_object (in->config))
     return false;
   json_t *shape = in->shape = json_deep_copy (in->config);

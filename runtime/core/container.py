@@ -21,7 +21,7 @@ from runtime.core.errors import HuskError, NotFound, WrongState
 from runtime.core.linux import constants as k
 from runtime.core.linux.rlimits import check_raisable
 from runtime.core.oci.defaults import defaults
-from runtime.core.oci.spec import get_obj
+from runtime.core.oci.spec import get_obj, load_config
 from runtime.core.oci.specconv import (
     Namespaces,
     bounding_set,
@@ -136,7 +136,7 @@ def process_of(root: str, container_id: str) -> dict[str, Any]:
     """A copy of the container's config.json process (exec's starting point)."""
     st = ContainerState(root, container_id)
     with st.locked():
-        return json.loads(json.dumps(st.husk.process))
+        return json.loads(json.dumps(_process(st)))
 
 
 def pids(root: str, container_id: str) -> list[int]:
@@ -186,6 +186,16 @@ def state(root: str, container_id: str) -> dict[str, Any]:
             # The cgroup lives until delete: the OOM killer's count says why it stopped.
             result["annotations"] = dict(result["annotations"], **{OOM_ANNOTATION: "true"})
         return result
+
+
+def _process(st: ContainerState) -> dict[str, Any]:
+    """The container's config.json process.  The front end keeps it in the
+    state, but for a config with a number past int64 (an unlimited rlimit
+    as 2^64-1), which it cannot carry exactly: that one is read from the
+    bundle, which the client keeps until it deletes the container."""
+    if st.husk.other.get("process_in_bundle"):
+        return get_obj(load_config(st.bundle), "process", "process", required=True)
+    return st.husk.process
 
 
 def _cgroup(st: ContainerState):
@@ -262,7 +272,7 @@ def exec_process(root: str, container_id: str, process: dict[str, Any], *, detac
             plan.session_keyring = _session_keyring(container_id)
         last_cap = k.cap_last_cap()
         process_plan(process, plan, last_cap, {"seccomp": husk.seccomp})
-        plan.caps = limit_capabilities(plan.caps, bounding_set(husk.process, last_cap))
+        plan.caps = limit_capabilities(plan.caps, bounding_set(_process(st), last_cap))
         check_raisable(plan.rlimits)
         for nstype in husk.namespaces:
             name = k.NS_PROC_NAMES[nstype]

@@ -245,3 +245,18 @@ def test_debug_is_a_global_flag_the_front_end_takes(bundle):
     r = bundle.husk("--debug", "run", "--bundle", bundle.path, "dbg")
     assert r.code == 0, r.err
     assert json.loads(r.out)["hostname"]
+
+
+def test_a_number_past_int64_is_carried_exactly(bundle):
+    """docker's and podman's --ulimit ...=-1 write RLIM_INFINITY as 2^64-1,
+    past the front end's int64: such a config still runs, and exec (whose
+    process comes from the bundle then) sees the same limit."""
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_CORE", "soft": 2**64 - 1, "hard": 2**64 - 1}]
+    bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+    bundle.save()
+    bundle.husk("create", "--bundle", bundle.path, "big", check=True)
+    try:
+        r = bundle.husk("exec", "big", "sh", "-c", "ulimit -c")
+        assert r.code == 0 and r.out == "unlimited\n", (r.out, r.err)
+    finally:
+        bundle.husk("delete", "--force", "big", check=True)
