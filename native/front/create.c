@@ -962,7 +962,7 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
            * which also rule mknod, go on now (container.create's on_hooks). */
           cgroup_writes (json_object_get (json_object_get (meta, "cgroup"), "device_writes"));
           json_t *state = state_for_hooks (c, pid);
-          json_t *hooks = json_object_get (meta, "hooks");
+          json_t *hooks = json_object_get (c->config, "hooks"); /* the config's own (instance.c) */
           const char *failed = run_hooks ("prestart", json_object_get (hooks, "prestart"), state, true);
           if (failed == NULL)
             failed = run_hooks ("createRuntime", json_object_get (hooks, "createRuntime"), state, true);
@@ -1169,6 +1169,10 @@ create (struct create_opts *o, bool run)
   json_object_set_new (c->data, "annotations", json_is_object (annotations) ? json_deep_copy (annotations)
                                                                              : json_object ());
   json_object_set_new (husk, "rootfs", json_string (in.rootfs));
+  json_t *hooks = json_object_get (in.config, "hooks");
+  json_object_set_new (husk, "hooks", json_pack ("{s:O?, s:O?}", "poststart", json_object_get (hooks, "poststart"),
+                                                 "poststop", json_object_get (hooks, "poststop")));
+  c->config = json_incref (in.config);
   json_object_set (husk, "cgroup", json_object_get (cg, "path"));
   if (in.lossy) /* its numbers are not exact here: exec reads it from the bundle (container.py process_of) */
     json_object_set_new (husk, "process_in_bundle", json_true ());

@@ -74,6 +74,7 @@ struct ctr
   char fifo[PATH_MAX];
   int lock;
   json_t *data;
+  json_t *config; /* create: the config.json it is made from */
 };
 /* Lock and load an existing container.  Returns false (holding nothing)
  * if it does not exist; anything stranger hands over to Python. */

@@ -64,6 +64,27 @@ clean_cgroups_path (const char *path, char *out, size_t size)
   return n > 0;
 }
 
+/* A list of hooks as planning takes it: each an object with an absolute
+ * path, args and env lists of strings, a timeout of at least 1 s. */
+static bool
+host_hooks_ok (json_t *list)
+{
+  if (!json_is_array (list))
+    return false;
+  for (size_t i = 0; i < json_array_size (list); i++)
+    {
+      json_t *h = json_array_get (list, i);
+      const char *path = json_string_value (json_object_get (h, "path"));
+      json_t *args = json_object_get (h, "args"), *env = json_object_get (h, "env");
+      json_t *timeout = json_object_get (h, "timeout");
+      if (!json_is_object (h) || path == NULL || path[0] != '/' || (args && !json_is_null (args) && !is_string_list (args, false))
+          || (env && !json_is_null (env) && !is_string_list (env, false))
+          || (timeout && !json_is_null (timeout) && !(json_is_number (timeout) && json_number_value (timeout) >= 1)))
+        return false;
+    }
+  return true;
+}
+
 /* Replace parent[key] with the marker; false if it is not a string. */
 static bool
 take_string (json_t *parent, const char *key, bool keep_empty)
@@ -204,6 +225,23 @@ instance_load (struct instance *in, const char *bundle)
         return false;
       /* Relative: under the recipe's default parent; a shape of its own. */
       json_object_set_new (linux_, "cgroupsPath", json_string (path[0] == '/' ? PER_CONTAINER "" : PER_CONTAINER " relative"));
+    }
+
+  /* The hooks that run on the host are run by the front end as the config
+   * gives them (docker's prestart hook names the container): per-container
+   * values too, checked as planning checks them (specconv.hooks_of). */
+  json_t *hooks = json_object_get (shape, "hooks");
+  if (hooks && !json_is_null (hooks) && !json_is_object (hooks))
+    return false;
+  static const char *host_kinds[] = { "prestart", "createRuntime", "poststart", "poststop" };
+  for (int k = 0; k < 4; k++)
+    {
+      json_t *list = json_object_get (hooks, host_kinds[k]);
+      if (list == NULL || json_is_null (list))
+        continue;
+      if (!host_hooks_ok (list))
+        return false;
+      json_object_set_new (hooks, host_kinds[k], json_string (PER_CONTAINER));
     }
 
   json_t *annotations = json_object_get (shape, "annotations");

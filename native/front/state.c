@@ -40,6 +40,7 @@ ctr_open (struct ctr *c, const char *id)
     python ();
   c->id = id;
   c->data = NULL;
+  c->config = NULL;
   snprintf (c->dir, sizeof c->dir, "%s/%s", g.root, id);
   snprintf (c->fifo, sizeof c->fifo, "%s/exec.fifo", c->dir);
   c->lock = open (c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -14,7 +14,8 @@ rootfs, hostname and bind sources.  Those are the *per-container
 values*, and a recipe holds none of them.  The front end takes them out
 of config.json by field (native/front/instance.c) - root.path, hostname,
 process.args and process.env, each mount's source, each namespace's
-path, linux.cgroupsPath, annotations - keys the cache on what is left
+path, linux.cgroupsPath, annotations, the hooks that run on the host
+(docker's prestart hook names the container) - keys the cache on what is left
 (the shape), checks each value as planning would, and fills it into the
 plan as a typed field:
 
@@ -63,8 +64,6 @@ VERSION = 3  # 3: per-container values are typed fields, never in the recipe
 # Exit status of `husk create` under HUSK_RECIPE_FD when the config is not
 # one the front end carries out (native/front/front.h: EXIT_UNFIT).
 EXIT_UNFIT = 3
-# Hooks that run on the host, in the runtime's namespaces.
-_HOST_HOOKS = ("prestart", "createRuntime", "poststart", "poststop")
 
 
 class Unfit(Exception):
@@ -82,7 +81,7 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     warnings: list[str] = []
     send_warnings_to(warnings.append)
     config = load_config(bundle)
-    linux, namespaces, cg, resources, plan, hooks = plan_create(
+    linux, namespaces, cg, resources, plan, _ = plan_create(
         config, bundle, container_id, no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
         console_socket=console_socket)
     # The front end fills in the cgroupsPath, cleaned as clean_cgroups_path
@@ -111,7 +110,6 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
         "mount_ranks": [rank[m.config_index] for m in plan.mounts],
         "mount_sources": [_mount_source(m, rank) for m in plan.mounts],
         "join_paths": _join_paths(linux),
-        "hooks": {kind: hooks[kind] for kind in _HOST_HOOKS},  # the front end runs them (native/front/hooks.c)
         "cgroup": {
             # Without linux.cgroupsPath the container's cgroup is this/<id>;
             # with a relative one, this/<cgroupsPath>.
@@ -128,7 +126,7 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
         # the front end fills in the id, bundle, annotations, process,
         # rootfs and cgroup, and the pid, start time, creation time, status
         # and the cgroup directories it made.
-        "state": _state_template(root, container_id, config, linux, namespaces, hooks, no_new_keyring),
+        "state": _state_template(root, container_id, config, linux, namespaces, no_new_keyring),
     }
     meta["warnings"] = warnings  # after planning: the cgroup writes above give some
     proto.encode_plan(plan)  # the whole plan's own checks (no NUL in a string), values and all
@@ -154,11 +152,10 @@ def check_create(root: str, bundle: str, container_id: str, *, console_socket: s
         raise HuskError("create", "process.terminal is true: --console-socket is required")
 
 
-def _state_template(root: str, container_id: str, config: dict, linux: dict, namespaces, hooks,
-                    no_new_keyring: bool):
+def _state_template(root: str, container_id: str, config: dict, linux: dict, namespaces, no_new_keyring: bool):
     st = ContainerState(root, container_id)
     st.oci_version = config["ociVersion"]
-    st.husk = HuskRecord(hooks={k: hooks[k] for k in ("poststart", "poststop")},
+    st.husk = HuskRecord(hooks={},  # the config's own, filled in by the front end
                          namespaces=sorted(namespaces.new | set(namespaces.joined)),
                          seccomp=linux.get("seccomp"), no_new_keyring=no_new_keyring)
     state = st.to_json()

@@ -260,3 +260,21 @@ def test_a_number_past_int64_is_carried_exactly(bundle):
         assert r.code == 0 and r.out == "unlimited\n", (r.out, r.err)
     finally:
         bundle.husk("delete", "--force", "big", check=True)
+
+
+def test_host_hooks_are_the_containers_own(bundle, tmp_path):
+    """docker's prestart hook names the container it is for: two containers
+    whose hooks differ only so take one recipe, and each runs its own."""
+    before = entries()
+    made = None
+    for cid in ("hook-a", "hook-b"):
+        marker = tmp_path / f"{cid}.state"
+        bundle.config["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {marker}", cid]}]}
+        bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+        bundle.save()
+        bundle.husk("create", "--bundle", bundle.path, cid, check=True)
+        bundle.husk("delete", "--force", cid, check=True)
+        assert json.loads(marker.read_text())["id"] == cid
+        if made is None:
+            made = {n: i for n, i in entries().items() if before.get(n) != i}
+    assert {n: i for n, i in entries().items() if before.get(n) != i} == made, "the second was planned again"
