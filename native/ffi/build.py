@@ -5,6 +5,8 @@ Two things, both compiled by gcc against the real headers so no number is
 copied by hand:
   - the plan protocol's table (native/src/proto.c, from husk_proto.def),
     which runtime/core/process/protocol.py turns into its records;
+  - the recipe's tables (native/src/recipe.c, from husk_recipe.def), which
+    runtime/core/recipe.py checks what it compiles against;
   - libseccomp's action and comparison values, from <seccomp.h>, which
     runtime/core/linux/seccomp.py checks a profile against (husk-init
     passes them to the same libseccomp);
@@ -36,6 +38,25 @@ extern const size_t husk_nconsts;
 #define HUSK_KIND_RAW ...
 #define HUSK_KIND_SECCOMP_ARG ...
 #define HUSK_KIND_ERROR ...
+
+/* the recipe: husk_recipe.h */
+struct husk_recipe_field { const char *section; const char *key; int types; };
+struct husk_per_container { const char *field; uint32_t record; int how; };
+extern const struct husk_recipe_field husk_recipe_fields[];
+extern const size_t husk_nrecipe_fields;
+extern const struct husk_per_container husk_per_container[];
+extern const size_t husk_nper_container;
+extern const struct husk_const_info husk_recipe_consts[];
+extern const size_t husk_nrecipe_consts;
+#define J_BOOL ...
+#define J_INT ...
+#define J_STRING ...
+#define J_ARRAY ...
+#define J_OBJECT ...
+#define J_NULL ...
+#define HUSK_FILL_ADDED ...
+#define HUSK_FILL_SLOT ...
+#define HUSK_FILL_STATE ...
 
 /* libseccomp: <seccomp.h> */
 #define SCMP_ACT_KILL_THREAD ...
@@ -94,6 +115,7 @@ SOURCE = """
 #include <linux/mount.h>   /* after sys/mount.h: glibc's defines win, linux's add the rest */
 #include <seccomp.h>
 #include "husk_proto.h"
+#include "husk_recipe.h"
 
 /* Function-like macros cffi cannot name: their values with no argument. */
 static const uint32_t HUSK_SCMP_ACT_ERRNO = SCMP_ACT_ERRNO (0);
@@ -117,7 +139,7 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "runtime.core._native", SOURCE,
-    sources=[os.path.relpath(os.path.join(NATIVE, "src", "proto.c"))],
+    sources=[os.path.relpath(os.path.join(NATIVE, "src", name)) for name in ("proto.c", "recipe.c")],
     include_dirs=[os.path.relpath(os.path.join(NATIVE, "include"))],
     extra_compile_args=["-Wall", "-Werror", "-Wno-unused-function", "-Wno-unused-parameter"],
 )

@@ -168,7 +168,7 @@ recipe_key (struct create_opts *o, struct instance *in, struct buf *key)
   struct utsname u;
   if (stat ("/proc/self/exe", &self) < 0 || uname (&u) < 0)
     to_python ();
-  putf (key, "husk recipe %d", RECIPE_VERSION);
+  putf (key, "husk recipe %d", HUSK_RECIPE_VERSION);
   putf (key, "exe %lu %lu %ld.%ld %ld", (unsigned long) self.st_dev, (unsigned long) self.st_ino,
         (long) self.st_mtim.tv_sec, self.st_mtim.tv_nsec, (long) self.st_size);
   putf (key, "kernel %s %s", u.release, u.version);
@@ -229,7 +229,51 @@ cache_dir_ok (void)
   return lstat (PLAN_CACHE, &st) == 0 && S_ISDIR (st.st_mode) && st.st_uid == geteuid () && !(st.st_mode & 077);
 }
 
-/* A cached recipe for key, or NULL. */
+/* Whether V has one of the JSON types TYPES (husk_recipe.h). */
+static bool
+has_type (json_t *v, int types)
+{
+  return ((types & J_BOOL) && json_is_boolean (v)) || ((types & J_INT) && json_is_integer (v))
+         || ((types & J_STRING) && json_is_string (v)) || ((types & J_ARRAY) && json_is_array (v))
+         || ((types & J_OBJECT) && json_is_object (v)) || ((types & J_NULL) && json_is_null (v));
+}
+
+/* NULL if META has exactly husk_recipe.def's fields, each of its types;
+ * else the key of the first that is off. */
+static const char *
+recipe_meta_problem (json_t *meta)
+{
+  if (!json_is_object (meta))
+    return "meta";
+  size_t counted[2] = { 0, 0 }; /* the top level's fields, the cgroup section's */
+  for (size_t i = 0; i < husk_nrecipe_fields; i++)
+    {
+      const struct husk_recipe_field *f = &husk_recipe_fields[i];
+      json_t *section = f->section[0] ? json_object_get (meta, f->section) : meta;
+      if (!has_type (json_object_get (section, f->key), f->types))
+        return f->key;
+      counted[f->section[0] != '\0']++;
+    }
+  if (json_object_size (meta) != counted[0] || json_object_size (json_object_get (meta, "cgroup")) != counted[1])
+    return "fields"; /* one husk_recipe.def does not declare */
+  return NULL;
+}
+
+/* A recipe whose meta is husk_recipe.def's; false: not one to use. */
+static bool
+recipe_well_formed (const char *recipe, size_t len)
+{
+  uint32_t head_len;
+  if (len < 4 || (memcpy (&head_len, recipe, 4), head_len > len - 4))
+    return false;
+  json_t *meta = json_loadb (recipe + 4, head_len, 0, NULL);
+  bool ok = recipe_meta_problem (meta) == NULL;
+  json_decref (meta);
+  return ok;
+}
+
+/* A cached recipe for key, or NULL.  One that is not well formed (cut
+ * short, or changed by hand) is removed, to be planned afresh. */
 static char *
 cache_load (const char *path, struct buf *key, size_t *len)
 {
@@ -246,6 +290,12 @@ cache_load (const char *path, struct buf *key, size_t *len)
     }
   *len = n - sizeof klen - klen;
   memmove (entry, entry + sizeof klen + klen, *len);
+  if (!recipe_well_formed (entry, *len))
+    {
+      unlink (path);
+      free (entry);
+      return NULL;
+    }
   return entry;
 }
 
@@ -354,7 +404,7 @@ compile (struct create_opts *o, struct instance *in, size_t *len)
     if (errno != EINTR)
       to_python ();
   check_interrupt ();
-  if (WIFEXITED (status) && WEXITSTATUS (status) == EXIT_UNFIT)
+  if (WIFEXITED (status) && WEXITSTATUS (status) == HUSK_RECIPE_EXIT_UNFIT)
     to_python ();
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
     {
@@ -395,7 +445,8 @@ is_mount_record (uint32_t tag)
   return tag >= PLAN_MOUNT_BEGIN && tag <= PLAN_MOUNT_COPYUP;
 }
 
-/* The records that hold only per-container values, before PLAN_END. */
+/* The records that hold only per-container values, before PLAN_END:
+ * those husk_recipe.def fills in as ADDED, each from its field. */
 static void
 put_container_values (struct buf *b, json_t *meta, struct instance *in, struct ctr *c)
 {
@@ -503,6 +554,9 @@ fill_plan (const char *plan, size_t len, json_t *meta, struct instance *in, stru
           i = end - 1;
           continue;
         }
+      const struct husk_per_container *value = husk_per_container_of (recs[i].tag);
+      if (value && value->how == HUSK_FILL_ADDED)
+        create_fail ("create %s: a corrupt recipe in %s", c->id, PLAN_CACHE); /* holds one container's value */
       if (recs[i].tag == PLAN_NS_JOIN_PATH)
         {
           const char *ns = instance_join_path (in, json_integer_value (json_array_get (joins, join++)));
@@ -1132,7 +1186,7 @@ create (struct create_opts *o, bool run)
     to_python ();
   size_t plan_len;
   json_t *meta = json_loadb (recipe + 4, head_len, 0, NULL);
-  if (!json_is_object (meta) || json_integer_value (json_object_get (meta, "version")) != RECIPE_VERSION
+  if (recipe_meta_problem (meta) || json_integer_value (json_object_get (meta, "version")) != HUSK_RECIPE_VERSION
       || json_integer_value (json_object_get (meta, "floor")) != 3 + o->preserve_fds)
     to_python ();
   if (!instance_check (&in, meta) || !place_cgroup (json_object_get (meta, "cgroup"), &in, o->id))

@@ -25,9 +25,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* runtime/core/recipe.py: EXIT_UNFIT, VERSION. */
-#define EXIT_UNFIT 3
-#define RECIPE_VERSION 3
+#include "husk_recipe.h" /* HUSK_RECIPE_VERSION, _EXIT_UNFIT, the tables */
+
 #define PLAN_CACHE "/run/husk-plans"
 
 struct globals
@@ -118,7 +117,9 @@ struct instance
   size_t nmounts;
   bool lossy;                /* numbers past int64 read as reals (instance_load) */
 };
-/* Load config.json; false if planning would refuse a value (Python's). */
+/* Load config.json; false if planning would refuse a value (Python's).
+ * The shape is the config with every field husk_recipe.def names as a
+ * per-container value replaced by a marker. */
 bool instance_load (struct instance *in, const char *bundle);
 void instance_free (struct instance *in);
 char *instance_shape (struct instance *in);

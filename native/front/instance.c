@@ -7,7 +7,9 @@
  * container made from one image with one set of options, and it is all
  * that planning turns into a plan.  So the recipe cache is keyed on the
  * shape (create.c), and the values are filled into the plan as typed
- * fields (runtime/core/recipe.py says which record takes which value).
+ * fields.  native/include/husk_recipe.def names the values, the record
+ * that takes each and how it is filled in; this file takes them out by
+ * that table.
  *
  * A value of a type planning would refuse is not checked here: the
  * whole create goes to Python, which names the field.
@@ -85,19 +87,48 @@ host_hooks_ok (json_t *list)
   return true;
 }
 
-/* Replace parent[key] with the marker; false if it is not a string. */
+/* parent[key] is absent, null or a string. */
 static bool
-take_string (json_t *parent, const char *key, bool keep_empty)
+string_or_none (json_t *parent, const char *key)
 {
   json_t *v = json_object_get (parent, key);
-  if (v == NULL || json_is_null (v))
-    return true;
-  if (!json_is_string (v))
-    return false;
-  if (keep_empty && json_string_length (v) == 0)
-    return true;
-  json_object_set_new (parent, key, json_string (PER_CONTAINER));
+  return v == NULL || json_is_null (v) || json_is_string (v);
+}
+
+/* Each item of LIST, if it is an object, has a string or no KEY. */
+static bool
+items_string_or_none (json_t *list, const char *key)
+{
+  for (size_t i = 0; i < json_array_size (list); i++)
+    if (json_is_object (json_array_get (list, i)) && !string_or_none (json_array_get (list, i), key))
+      return false;
   return true;
+}
+
+/* Replace the value at FIELD of V (husk_recipe.def's "a.b", "a[].b") with
+ * the marker: any value but null and the empty string, which planning
+ * takes as "not given" and so are part of the shape. */
+static void
+take_field (json_t *v, const char *field)
+{
+  const char *dot = strchr (field, '.');
+  size_t n = dot ? (size_t) (dot - field) : strlen (field);
+  bool each = n > 2 && strncmp (field + n - 2, "[]", 2) == 0;
+  char name[64];
+  snprintf (name, sizeof name, "%.*s", (int) (each ? n - 2 : n), field);
+  json_t *child = json_object_get (v, name);
+  if (child == NULL || json_is_null (child))
+    return;
+  if (dot == NULL)
+    {
+      if (!json_is_string (child) || json_string_length (child) > 0)
+        json_object_set_new (v, name, json_string (PER_CONTAINER));
+    }
+  else if (each)
+    for (size_t i = 0; i < json_array_size (child); i++)
+      take_field (json_array_get (child, i), dot + 1);
+  else
+    take_field (child, dot + 1);
 }
 
 /* The mounts in a canonical order, for the key only: by their text
@@ -181,74 +212,58 @@ instance_load (struct instance *in, const char *bundle)
   free (text);
   if (!json_is_object (in->config))
     return false;
-  json_t *shape = in->shape = json_deep_copy (in->config);
+  json_t *config = in->config;
 
-  json_t *root = json_object_get (shape, "root");
-  if (!json_is_string (json_object_get (root, "path")))
+  /* Each per-container value, checked as planning checks it. */
+  if (!json_is_string (json_object_get (json_object_get (config, "root"), "path")) || !string_or_none (config, "hostname"))
     return false;
-  take_string (root, "path", false);
-  if (!take_string (shape, "hostname", true))
-    return false;
-
-  json_t *process = json_object_get (shape, "process");
-  json_t *args = json_object_get (process, "args");
+  json_t *process = json_object_get (config, "process");
+  json_t *args = json_object_get (process, "args"), *env = json_object_get (process, "env");
   if (!is_string_list (args, false) || json_array_size (args) == 0
-      || json_string_length (json_array_get (args, 0)) == 0)
+      || json_string_length (json_array_get (args, 0)) == 0 || (env && !json_is_null (env) && !is_string_list (env, true)))
     return false;
-  json_object_set_new (process, "args", json_string (PER_CONTAINER));
-  json_t *env = json_object_get (process, "env");
-  if (env && !json_is_null (env))
-    {
-      if (!is_string_list (env, true))
-        return false;
-      json_object_set_new (process, "env", json_string (PER_CONTAINER));
-    }
-
-  json_t *mounts = json_object_get (shape, "mounts");
-  for (size_t i = 0; i < json_array_size (mounts); i++)
-    if (json_is_object (json_array_get (mounts, i)) && !take_string (json_array_get (mounts, i), "source", true))
-      return false;
-  if (!canonical_mount_order (in, mounts))
+  json_t *linux_ = json_object_get (config, "linux");
+  if (!items_string_or_none (json_object_get (config, "mounts"), "source")
+      || !items_string_or_none (json_object_get (linux_, "namespaces"), "path") || !string_or_none (linux_, "cgroupsPath"))
     return false;
-
-  json_t *linux_ = json_object_get (shape, "linux");
-  json_t *namespaces = json_object_get (linux_, "namespaces");
-  for (size_t i = 0; i < json_array_size (namespaces); i++)
-    if (json_is_object (json_array_get (namespaces, i))
-        && !take_string (json_array_get (namespaces, i), "path", true))
-      return false;
   json_t *cgroups_path = json_object_get (linux_, "cgroupsPath");
+  bool relative = false;
   if (json_is_string (cgroups_path) && json_string_length (cgroups_path) > 0)
     {
       const char *path = json_string_value (cgroups_path);
       if (!clean_cgroups_path (path, in->cgroup_path, sizeof in->cgroup_path))
         return false;
-      /* Relative: under the recipe's default parent; a shape of its own. */
-      json_object_set_new (linux_, "cgroupsPath", json_string (path[0] == '/' ? PER_CONTAINER "" : PER_CONTAINER " relative"));
+      relative = path[0] != '/';
     }
-
   /* The hooks that run on the host are run by the front end as the config
-   * gives them (docker's prestart hook names the container): per-container
-   * values too, checked as planning checks them (specconv.hooks_of). */
-  json_t *hooks = json_object_get (shape, "hooks");
+   * gives them (docker's prestart hook names the container), checked as
+   * specconv.hooks_of checks them. */
+  json_t *hooks = json_object_get (config, "hooks");
   if (hooks && !json_is_null (hooks) && !json_is_object (hooks))
     return false;
   static const char *host_kinds[] = { "prestart", "createRuntime", "poststart", "poststop" };
   for (int k = 0; k < 4; k++)
     {
       json_t *list = json_object_get (hooks, host_kinds[k]);
-      if (list == NULL || json_is_null (list))
-        continue;
-      if (!host_hooks_ok (list))
+      if (list && !json_is_null (list) && !host_hooks_ok (list))
         return false;
-      json_object_set_new (hooks, host_kinds[k], json_string (PER_CONTAINER));
     }
-
-  json_t *annotations = json_object_get (shape, "annotations");
+  json_t *annotations = json_object_get (config, "annotations"), *value;
+  const char *name;
   if (annotations && !json_is_null (annotations) && !json_is_object (annotations))
     return false;
-  json_object_del (shape, "annotations");
-  return true;
+  json_object_foreach (annotations, name, value)
+    if (!json_is_string (value))
+      return false;
+
+  /* The shape: the config without them. */
+  json_t *shape = in->shape = json_deep_copy (config);
+  for (size_t i = 0; i < husk_nper_container; i++)
+    if (husk_per_container[i].field[0])
+      take_field (shape, husk_per_container[i].field);
+  if (relative) /* under the recipe's default parent: a shape of its own */
+    json_object_set_new (json_object_get (shape, "linux"), "cgroupsPath", json_string (PER_CONTAINER " relative"));
+  return canonical_mount_order (in, json_object_get (shape, "mounts"));
 }
 
 void

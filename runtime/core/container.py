@@ -21,7 +21,7 @@ from runtime.core.errors import HuskError, NotFound, WrongState
 from runtime.core.linux import constants as k
 from runtime.core.linux.rlimits import check_raisable
 from runtime.core.oci.defaults import defaults
-from runtime.core.oci.spec import get_obj, load_config
+from runtime.core.oci.spec import check_annotations, get_obj, get_str, load_config
 from runtime.core.oci.specconv import (
     Namespaces,
     bounding_set,
@@ -53,7 +53,8 @@ def plan_create(config: dict[str, Any], bundle: str, container_id: str, *, no_pi
     none, only run's own pty proxy takes a terminal)."""
     linux = get_obj(config, "linux", "linux")
     namespaces = parse_namespaces(linux)
-    cg = manager_for(clean_cgroups_path(linux.get("cgroupsPath"), container_id))
+    check_annotations(config)
+    cg = manager_for(clean_cgroups_path(get_str(linux, "cgroupsPath", "linux.cgroupsPath"), container_id))
     cgroup_mounts = functools.partial(container_cgroup_mounts, cg, "cgroup" in namespaces.new)
     plan = spec_to_plan(config, bundle, cgroup_mounts=cgroup_mounts)
     check_raisable(plan.rlimits)

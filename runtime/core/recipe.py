@@ -1,56 +1,43 @@
 """A `create` compiled once per config *shape*, for the C front end to carry out.
 
-`husk create` used to spend ~90% of its time starting Python, importing
-and planning; the work itself (cgroups, husk-init, state) is a few dozen
-system calls.  So the `husk` command is a small C program (native/front)
-that keeps a cache of recipes.  On a miss it runs this module (through
-`husk create` with HUSK_RECIPE_FD set), which plans exactly as
-container.create does, writes nothing, and returns what C needs:
+The `husk` command is a small C program (native/front) that carries out
+every create from a cache of recipes; on a miss it runs this module
+(through `husk create` with HUSK_RECIPE_FD set), which plans exactly as
+container.plan_create does, makes nothing, and returns what C needs:
 
     u32 length | JSON meta | plan records (protocol.py's encoding)
 
-Every container a client makes is a new config: a new id, cgroupsPath,
-rootfs, hostname and bind sources.  Those are the *per-container
-values*, and a recipe holds none of them.  The front end takes them out
-of config.json by field (native/front/instance.c) - root.path, hostname,
-process.args and process.env, each mount's source, each namespace's
-path, linux.cgroupsPath, annotations, the hooks that run on the host
-(docker's prestart hook names the container) - keys the cache on what is left
-(the shape), checks each value as planning would, and fills it into the
-plan as a typed field:
+native/include/husk_recipe.def declares it once: the meta's fields and
+their types, and a container's own values (rootfs, hostname, args, env,
+bind sources, namespace paths, cgroupsPath, host hooks, annotations, the
+exec fifo, the keyring's name), each with the plan record that carries
+it and how the front end fills it in.  This module reads those tables
+through cffi and checks what it compiles against them: a recipe holds
+no value of one container, and the front end, which keys its cache on
+config.json without those values, fills them in as typed records.
 
-- records that hold only a per-container value (ROOTFS, HOSTNAME, ARG,
-  ENV, EXEC_FIFO, SESSION_KEYRING, DEVICE_BPF_CGROUP) are left out of the
-  recipe's plan and added by the front end;
+Two more details the meta carries:
 - mounts are keyed in a canonical order (podman lists /etc/hosts,
   /etc/hostname, /dev/shm ... in a new order each time): each plan mount
-  names the rank of the config mount it comes from (meta["mount_ranks"]),
-  and the front end lays them out in the new config's order;
-- a mount's source is named in meta["mount_sources"]: ["config", rank,
-  is_bind] for that config mount's source, ["cgroup", base] for the
-  container's cgroup under the hierarchy mounted at base;
-- a joined namespace's path is linux.namespaces[j].path, j from
-  meta["join_paths"];
+  names the rank of the config mount it comes from (mount_ranks), and the
+  front end lays them out in the new config's order;
 - cgroup directories are a placement's base + the container's cgroup
   path: writes name their placement by index.
 
-So the second container podman, containerd or Docker makes from the same
-image and options takes the recipe the first one left.
-
-A config the fast path does not carry out (a relative cgroupsPath, a
-cgroup file chosen by what the new cgroup itself offers) raises Unfit:
-the front end then hands the whole command to Python, which does it the
-old way.
+A config no recipe can carry (a cgroup file to write that depends on
+the new cgroup's own files) raises Unfit; `husk create` then names why
+(check_create).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import enum
 import json
 import os
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
+from runtime.core._native import ffi, lib
 from runtime.core.cgroups import fs as cgfs
 from runtime.core.cgroups.manager import DEFAULT_PARENT, CgroupManager
 from runtime.core.container import plan_create
@@ -60,10 +47,39 @@ from runtime.core.oci.spec import load_config
 from runtime.core.oci.state import ContainerState, HuskRecord
 from runtime.core.process import protocol as proto
 
-VERSION = 3  # 3: per-container values are typed fields, never in the recipe
+
+
+class Fill(enum.IntEnum):
+    """How the front end fills in a per-container value (husk_recipe.def)."""
+
+    ADDED = lib.HUSK_FILL_ADDED  # the record is left out; the front end adds it
+    SLOT = lib.HUSK_FILL_SLOT  # the record stays, empty; the meta names its source
+    STATE = lib.HUSK_FILL_STATE  # no record: the state, cgroup path or host hooks
+
+
+class PerContainer(NamedTuple):
+    """One HUSK_PER_CONTAINER row of husk_recipe.def."""
+
+    field: str  # "mounts[].source", or "" for a value from the command line
+    record: int  # the proto.Tag that carries it, or 0
+    how: Fill
+
+
+_JSON_TYPES = {lib.J_BOOL: bool, lib.J_INT: int, lib.J_STRING: str, lib.J_ARRAY: list, lib.J_OBJECT: dict,
+               lib.J_NULL: type(None)}
+
+CONSTANTS = {ffi.string(c.name).decode(): c.value
+             for c in (lib.husk_recipe_consts[i] for i in range(lib.husk_nrecipe_consts))}
+VERSION = CONSTANTS["HUSK_RECIPE_VERSION"]
 # Exit status of `husk create` under HUSK_RECIPE_FD when the config is not
-# one the front end carries out (native/front/front.h: EXIT_UNFIT).
-EXIT_UNFIT = 3
+# one a recipe can carry.
+EXIT_UNFIT = CONSTANTS["HUSK_RECIPE_EXIT_UNFIT"]
+# (section, key) -> the Python types the meta field may have.
+FIELDS = {(ffi.string(f.section).decode(), ffi.string(f.key).decode()):
+          tuple(t for bit, t in _JSON_TYPES.items() if f.types & bit)
+          for f in (lib.husk_recipe_fields[i] for i in range(lib.husk_nrecipe_fields))}
+PER_CONTAINER = [PerContainer(ffi.string(p.field).decode(), p.record, Fill(p.how))
+                 for p in (lib.husk_per_container[i] for i in range(lib.husk_nper_container))]
 
 
 class Unfit(Exception):
@@ -129,9 +145,10 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
         "state": _state_template(root, container_id, config, linux, namespaces, no_new_keyring),
     }
     meta["warnings"] = warnings  # after planning: the cgroup writes above give some
-    proto.encode_plan(plan)  # the whole plan's own checks (no NUL in a string), values and all
+    check_meta(meta)
+    records = _without_container_values(proto.encode_plan(plan), meta)
     head = json.dumps(meta).encode()
-    return struct.pack("=I", len(head)) + head + proto.encode_plan(_without_container_values(plan, rank))
+    return struct.pack("=I", len(head)) + head + records
 
 
 def check_create(root: str, bundle: str, container_id: str, *, console_socket: str | None, no_pivot: bool,
@@ -164,14 +181,44 @@ def _state_template(root: str, container_id: str, config: dict, linux: dict, nam
     return state
 
 
-def _without_container_values(plan: proto.Plan, rank: dict[int, int]) -> proto.Plan:
-    """The plan with every per-container value taken out: records that
-    hold one are left out, a mount's source and a joined namespace's
-    path are emptied (the front end fills them in)."""
-    mounts = [dataclasses.replace(m, source="") if _mount_source(m, rank) else m for m in plan.mounts]
-    return dataclasses.replace(plan, rootfs="", hostname=None, args=[], env=[], exec_fifo=None,
-                               session_keyring=None, device_bpf_cgroup=None, mounts=mounts,
-                               joins=[(nstype, "") for nstype, _ in plan.joins])
+def check_meta(meta: dict) -> None:
+    """The meta has exactly husk_recipe.def's fields, each of its types
+    (the front end refuses a recipe that has not)."""
+    sections = {section for section, _ in FIELDS}
+    for section in sections:
+        part = meta[section] if section else meta
+        keys = {key for s, key in FIELDS if s == section}
+        if set(part) != keys:
+            raise AssertionError(f"recipe meta {section or 'top'}: {sorted(set(part) ^ keys)} differ from "
+                                 "husk_recipe.def")
+        for key in keys:
+            # bool is an int to Python; JSON tells them apart.
+            types = FIELDS[section, key]
+            if not isinstance(part[key], types) or (isinstance(part[key], bool) and bool not in types):
+                raise AssertionError(f"recipe meta {key}: {part[key]!r} is not {types}")
+
+
+def _without_container_values(plan: bytes, meta: dict) -> bytes:
+    """The encoded plan with every per-container value taken out, as
+    husk_recipe.def says: an ADDED record is left out, a SLOT record is
+    emptied where the meta names what fills it."""
+    how = {p.record: p.how for p in PER_CONTAINER if p.record}
+    out, mount = [], -1
+    for tag, value in proto.split_records(plan):
+        if tag == proto.Tag.MOUNT_BEGIN:
+            mount += 1
+        fill = how.get(tag)
+        if fill is Fill.ADDED:
+            continue
+        if fill is Fill.SLOT:
+            if tag == proto.Tag.MOUNT_SOURCE:
+                value = b"" if meta["mount_sources"][mount] else value
+            elif tag == proto.Tag.NS_JOIN_PATH:
+                value = b""  # every joined namespace's path: meta["join_paths"]
+            else:
+                raise AssertionError(f"husk_recipe.def: no slot fills {proto.Tag(tag).name}")
+        out.append(proto.encode_record(tag, value))
+    return b"".join(out)
 
 
 def _mount_source(m: proto.Mount, rank: dict[int, int]) -> list | None:

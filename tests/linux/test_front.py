@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import struct
 import subprocess
 
 import pytest
@@ -22,6 +23,15 @@ from conftest import HUSK
 pytestmark = pytest.mark.root
 
 CACHE = "/run/husk-plans"
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with no recipe: pytest names a run's directories
+    as an earlier run named them (their contents are gone once it passed),
+    so an earlier run's recipe would have the same key."""
+    for name in entries():
+        os.unlink(os.path.join(CACHE, name))
 
 
 def entries() -> dict[str, int]:
@@ -187,6 +197,45 @@ def test_an_entry_that_does_not_match_is_not_used(bundle):
         f.write(bytes([byte[0] ^ 1]))
     assert bundle.report(cid="d2")["hostname"] == "genuine"
     assert os.stat(path).st_ino != before.get(name), "the entry was planned again"
+
+
+def test_a_recipe_that_is_not_husk_recipe_defs_is_planned_afresh(bundle):
+    """The front end checks a cached recipe's meta against
+    native/include/husk_recipe.def: one with a field it does not declare
+    (changed by hand, or by another build of husk) is not carried out."""
+    bundle.config["hostname"] = "declared"
+    before = entries()
+    bundle.report(cid="m1")
+    name = next(n for n, i in entries().items() if before.get(n) != i)
+    path = os.path.join(CACHE, name)
+    with open(path, "rb") as f:
+        entry = f.read()
+    (klen,) = struct.unpack_from("=Q", entry)
+    recipe = entry[8 + klen:]
+    (head,) = struct.unpack_from("=I", recipe)
+    meta = json.loads(recipe[4:4 + head])
+    meta["undeclared"] = True
+    text = json.dumps(meta).encode()
+    with open(path, "wb") as f:
+        f.write(entry[:8 + klen] + struct.pack("=I", len(text)) + text + recipe[4 + head:])
+    assert bundle.report(cid="m2")["hostname"] == "declared"
+    with open(path, "rb") as f:
+        assert b"undeclared" not in f.read(), "the entry was not planned again"
+
+
+@pytest.mark.parametrize("field, value", [("cgroupsPath", 42), ("hostname", ["a"]), ("annotations", "a"),
+                                          ("annotations", {"org.example.n": 1})])
+def test_a_value_planning_refuses_is_refused_with_a_recipe_of_its_shape(bundle, field, value):
+    """A per-container value is taken out of the shape, so a recipe made for
+    good values would fit; the front end checks the value's type first."""
+    bundle.config["linux"]["cgroupsPath"] = "/husk-front/typed"
+    bundle.report(cid="t1")
+    part = bundle.config["linux"] if field == "cgroupsPath" else bundle.config
+    good, part[field] = part.get(field), value
+    r = bundle.run("/checker", "report", cid="t2")
+    part[field] = good  # for the fixture's check that nothing was left
+    assert r.code == 1 and field in r.err, r.err
+    assert r.err.count("\n") == 1
 
 
 def test_an_untrusted_cache_directory_is_not_used(bundle):

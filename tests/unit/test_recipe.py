@@ -1,7 +1,8 @@
 """The recipe runtime/core/recipe.py compiles for the C front end: it
 holds the config's shape and nothing of one container's own (id, rootfs,
-hostname, args, env, bind sources, cgroupsPath), and it names by field
-and index where the front end fills each of those in."""
+hostname, args, env, bind sources, cgroupsPath), it names by field and
+index where the front end fills each of those in, and it is what
+native/include/husk_recipe.def declares."""
 
 from __future__ import annotations
 
@@ -40,13 +41,7 @@ def compile_recipe(path) -> tuple[dict, list[tuple[int, bytes]]]:
     data = recipe.compile_create(str(path / "state"), str(path), CID, console_socket=False, no_pivot=False,
                                  preserve_fds=0, no_new_keyring=False)
     (head,) = struct.unpack_from("=I", data)
-    meta = json.loads(data[4:4 + head])
-    records, off = [], 4 + head
-    while off < len(data):
-        tag, length = proto.HEAD.unpack_from(data, off)
-        records.append((tag, data[off + 8:off + 8 + length]))
-        off += 8 + length
-    return meta, records
+    return json.loads(data[4:4 + head]), proto.split_records(data[4 + head:])
 
 
 def test_a_recipe_holds_no_value_of_one_container(bundle):
@@ -61,10 +56,36 @@ def test_records_of_per_container_values_are_left_to_the_front_end(bundle):
     path, _ = bundle
     _, records = compile_recipe(path)
     tags = {tag for tag, _ in records}
-    for tag in (proto.Tag.ROOTFS, proto.Tag.HOSTNAME, proto.Tag.ARG, proto.Tag.ENV, proto.Tag.EXEC_FIFO,
-                proto.Tag.SESSION_KEYRING, proto.Tag.DEVICE_BPF_CGROUP):
+    added = {proto.Tag(p.record) for p in recipe.PER_CONTAINER if p.how is recipe.Fill.ADDED}
+    assert {proto.Tag.ROOTFS, proto.Tag.HOSTNAME, proto.Tag.ARG, proto.Tag.ENV, proto.Tag.EXEC_FIFO} <= added
+    for tag in added:
         assert tag not in tags, tag.name
     assert records[0][0] == proto.Tag.VERSION and records[-1][0] == proto.Tag.END
+
+
+def test_the_meta_is_what_husk_recipe_def_declares(bundle):
+    path, _ = bundle
+    meta, _ = compile_recipe(path)
+    assert meta["version"] == recipe.VERSION
+    assert set(meta) == {key for section, key in recipe.FIELDS if section == ""}
+    assert set(meta["cgroup"]) == {key for section, key in recipe.FIELDS if section == "cgroup"}
+    recipe.check_meta(meta)
+    meta["cgroup"]["undeclared"] = 1
+    with pytest.raises(AssertionError, match="undeclared"):
+        recipe.check_meta(meta)
+
+
+def test_each_per_container_field_is_one_the_config_has():
+    """husk_recipe.def's fields name config.json fields (the front end takes
+    them out of the shape by these names), and each record is a plan record."""
+    config = example_spec(args=["/bin/true"], terminal=False)
+    for value in recipe.PER_CONTAINER:
+        if value.record:
+            assert proto.RECORDS[value.record].name.startswith("PLAN_"), value
+        if not value.field:
+            continue
+        head = value.field.split(".")[0].removesuffix("[]")
+        assert head in config or head in ("hostname", "hooks", "annotations"), value
 
 
 def test_each_mount_source_is_named_by_its_slot(bundle):

@@ -47,6 +47,15 @@ def check_oci_version(config: dict[str, Any]) -> None:
         raise ConfigError("ociVersion", f"{version!r}: husk supports runtime-spec 1.x")
 
 
+def check_annotations(config: dict[str, Any]) -> dict[str, str]:
+    """annotations: a map of strings to strings (the runtime-spec's)."""
+    annotations = get_obj(config, "annotations", "annotations")
+    for key, value in annotations.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"annotations[{key!r}]", "must be a string")
+    return annotations
+
+
 # Typed accessors: each names the field path in its error.
 
 def get_obj(parent: dict, key: str, where: str, required: bool = False) -> dict:

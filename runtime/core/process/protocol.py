@@ -314,6 +314,16 @@ def encode_record(tag: int, value: bytes = b"") -> bytes:
     return _HEAD.pack(tag, len(value)) + value
 
 
+def split_records(data: bytes) -> list[tuple[int, bytes]]:
+    """The records of an encoded plan, as (tag, value)."""
+    records, off = [], 0
+    while off < len(data):
+        tag, length = _HEAD.unpack_from(data, off)
+        records.append((tag, data[off + _HEAD.size:off + _HEAD.size + length]))
+        off += _HEAD.size + length
+    return records
+
+
 def read_record(sock) -> tuple[int, bytes] | None:
     """One record from a stream socket; None at EOF."""
     head = _recv_exact(sock, _HEAD.size)
