@@ -13,6 +13,12 @@
 - Docker: `docker run --rm --runtime RUNTIME --network none busybox
   true` on one dockerd 20.10 with every runtime registered, dockerd and
   what it makes inside a network namespace of ours.
+- Kubernetes: containerd 1.6's CRI, played as kubelet plays it (the
+  test's harness, tests/linux/cri_harness.py), with one runtime handler
+  per runtime: each run a new pod (RunPodSandbox with CNI networking,
+  CreateContainer and StartContainer of `true`, its exit, then
+  StopPodSandbox and RemovePodSandbox), containerd and its pods inside a
+  network namespace of ours.
 - a burst: N OCI `run`s of /bin/true started at once, each with a new
   bundle, id and cgroupsPath (what a pod or a compose file of N services
   does), and a config shape no runtime has seen before: the wall time
@@ -44,7 +50,7 @@ import time
 import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+sys.path.append(REPO)  # after site-packages: the installed runtime (with its built helpers) comes first
 sys.path.insert(0, os.path.join(REPO, "tests", "linux"))
 HUSK = os.path.join(os.path.dirname(sys.executable), "husk")
 OCI_LAYOUT = os.path.join(REPO, "rootfs", "build", "oci")
@@ -211,6 +217,43 @@ def docker_bench(work: str, found: dict[str, str], runs: int) -> dict[str, list[
                 try_rmdir(dirpath)
 
 
+def cri_bench(work: str, found: dict[str, str], runs: int) -> dict[str, list[float]] | None:
+    if not shutil.which("containerd") or not shutil.which("gcc"):
+        return None
+    try:
+        import grpc  # noqa: F401 - the test extra's; without it, no CRI client
+        from cri_harness import Containerd, clean_up
+    except ImportError:
+        return None
+    from clients import until
+
+    base = os.path.join(work, "cri")
+    os.makedirs(base)
+    netns = f"husk-bench-{uuid.uuid4().hex[:8]}"
+    netns_before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+    try:
+        cri = Containerd(base, netns, handlers=found)
+        exited = cri.pb.CONTAINER_EXITED
+
+        def pod(name: str, i: int) -> float:
+            start = time.perf_counter()
+            sandbox, config = cri.run_pod(name, f"bench-{name}-{i + 2}")
+            cid = cri.run_container(sandbox, config, "true", ["true"])
+            until(lambda: cri.status(cid).state == exited, f"{cid} exited", interval=0.005)
+            cri.remove_pod(sandbox)
+            return time.perf_counter() - start
+
+        try:
+            return interleaved(list(found), runs, pod)
+        finally:
+            cri.close()
+    finally:
+        clean_up(base, netns_before | {netns}, cgroup_top="husk-cri-test")
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+
+
 def burst_bench(work: str, found: dict[str, str], count: int) -> dict[str, float]:
     """COUNT OCI runs at once, each a new bundle, id and cgroupsPath, of a
     shape nobody has planned: the wall time until all have exited."""
@@ -274,6 +317,7 @@ def main() -> None:
         report("podman run --rm", podman_bench(work, found, args.runs))
         report("ctr run --rm", containerd_bench(work, found, args.runs))
         report("docker run --rm", docker_bench(work, found, args.runs))
+        report("CRI: a new pod running true", cri_bench(work, found, args.runs))
         burst = burst_bench(work, found, args.burst)
         print(f"{args.burst} first-time OCI runs at once: "
               + "  ".join(f"{n} {s:.2f} s" for n, s in burst.items())

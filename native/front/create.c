@@ -922,6 +922,23 @@ state_for_hooks (struct ctr *c, pid_t pid)
   return ctr_oci_state (c, "created");
 }
 
+/* HUSK_PLAN_OUT=FILE: the plan husk-init is sent is also written to FILE,
+ * a new file, as records (husk_proto.def): for a reader who wants to see
+ * what the container is made from, and for the test that holds it to
+ * the plan Python makes itself (tests/linux/test_front.py). */
+static void
+write_plan_out (const char *plan, size_t len)
+{
+  const char *path = getenv ("HUSK_PLAN_OUT");
+  if (path == NULL || path[0] == '\0')
+    return;
+  int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 || write (fd, plan, len) != (ssize_t) len)
+    report_warning_f ("HUSK_PLAN_OUT: %s: %s", path, strerror (errno));
+  if (fd >= 0)
+    close (fd);
+}
+
 /* Spawn husk-init, send the plan, follow it to READY.  fds in husk-init:
  * the caller's 3..floor-1 (--preserve-fds), then the socket at floor,
  * the console at floor+1, the sealed copy of itself at floor+2. */
@@ -1253,6 +1270,7 @@ create (struct create_opts *o, bool run)
   ctr_save (c);
   check_interrupt ();
 
+  write_plan_out (plan, plan_len);
   pid_t pid = launch (c, meta, plan, plan_len, o);
   free (plan);
   if (o->proxy_local >= 0)

@@ -83,16 +83,16 @@ def stop_daemon(proc: subprocess.Popen, grace: float = 30) -> None:
         proc.wait()
 
 
-def until(predicate, what: str, seconds: float = 60):
-    """Poll PREDICATE until it gives something true, and return that.  The
-    bound only stops a broken run from hanging the suite: no time is
-    asserted."""
+def until(predicate, what: str, seconds: float = 60, interval: float = 0.1):
+    """Poll PREDICATE every INTERVAL until it gives something true, and
+    return that.  The bound only stops a broken run from hanging the
+    suite: no time is asserted."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(interval)
     raise AssertionError(f"never: {what}")
 
 

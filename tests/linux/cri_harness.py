@@ -85,23 +85,30 @@ def pod_images(base: str) -> str:
 
 
 class Containerd:
-    def __init__(self, base: str, netns: str) -> None:
+    def __init__(self, base: str, netns: str, handlers: dict[str, str] | None = None) -> None:
+        """HANDLERS: runtime handler name -> the binary its shim runs (the
+        test's: husk and runc; bench/client_bench.py adds crun)."""
         self.base = base
         self.netns = netns
         self.enter = ["nsenter", f"--net=/run/netns/{netns}"]
         self.sock = os.path.join(base, "containerd.sock")
-        self.roots = {h: os.path.join(base, f"{h}-root") for h in HANDLERS}
+        self.handlers = handlers or {"husk": HUSK, "runc": shutil.which("runc")}
+        self.roots = {h: os.path.join(base, f"{h}-root") for h in self.handlers}
         self.config = os.path.join(base, "config.toml")
         self._write_config()
         self.pb, grpc_mod = proto_modules(os.path.join(base, "proto"))
         self.daemon = None
         self.start()
-        import grpc
+        try:
+            import grpc
 
-        self.channel = grpc.insecure_channel(f"unix://{self.sock}")
-        self.rt = grpc_mod.RuntimeServiceStub(self.channel)
-        run(["ctr", "-a", self.sock, "-n", "k8s.io", "images", "import", "--all-platforms",
-             pod_images(base)], check=True)
+            self.channel = grpc.insecure_channel(f"unix://{self.sock}")
+            self.rt = grpc_mod.RuntimeServiceStub(self.channel)
+            run(["ctr", "-a", self.sock, "-n", "k8s.io", "images", "import", "--all-platforms",
+                 pod_images(base)], check=True)
+        except BaseException:
+            self.stop()  # no one will close what was never returned
+            raise
 
     def _write_config(self) -> None:
         cni = os.path.join(self.base, "cni")
@@ -116,9 +123,9 @@ class Containerd:
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{h}]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{h}.options]
-        BinaryName = "{HUSK if h == 'husk' else shutil.which('runc')}"
+        BinaryName = "{binary}"
         Root = "{self.roots[h]}"
-""" for h in HANDLERS)
+""" for h, binary in self.handlers.items())
         with open(self.config, "w") as f:
             f.write(containerd_config(self.base, self.sock, cri=True) + f"""[plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE}"

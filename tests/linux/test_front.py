@@ -19,6 +19,9 @@ import subprocess
 
 import pytest
 from conftest import HUSK
+from runtime.core.container import plan_create
+from runtime.core.oci.spec import load_config
+from runtime.core.process import protocol as proto
 
 pytestmark = pytest.mark.root
 
@@ -162,6 +165,58 @@ def test_the_same_config_gives_the_same_state_on_every_path(bundle, tmp_path):
             st["husk"].pop(volatile)
     assert states["p-fresh"] == states["p-cached"]
     assert states["p-fresh"] == states["p-python"]
+
+
+# A list item in a plan: its *_BEGIN record and the records that fill it.
+ITEMS = {proto.Tag.MOUNT_BEGIN: range(21, 28), proto.Tag.DEVICE_BEGIN: range(32, 37),
+         proto.Tag.HOOK_BEGIN: range(71, 75), proto.Tag.SECCOMP_RULE: range(84, 86)}
+
+
+def normalized(plan: bytes) -> tuple[dict, list]:
+    """A plan as what it means: each record kind's values in order, and the
+    list items (mounts, devices, hooks, seccomp rules) whole, in order.
+    The front end adds a container's own values just before PLAN_END;
+    Python's encoder puts them where they belong: the order of different
+    kinds means nothing to husk-init."""
+    values, items, item = {}, [], None
+    for tag, value in proto.split_records(plan):
+        if tag in ITEMS:
+            item = (tag, [value])
+            items.append(item)
+        elif item is not None and tag in ITEMS[item[0]]:
+            item[1].append((tag, value))
+        else:
+            item = None
+            values.setdefault(proto.Tag(tag).name, []).append(value)
+    return values, items
+
+
+def test_the_plan_husk_init_gets_is_the_one_python_makes(bundle, tmp_path):
+    """Parity of the plan: what husk-init is sent for a container whose
+    recipe was planned for another one, with its own values filled in,
+    is the plan Python makes for that container itself."""
+    data = tmp_path / "data"
+    data.mkdir()
+    bundle.config["process"]["args"] = ["/checker", "wait-signal"]
+    bundle.config["process"]["env"] = ["PATH=/bin", "HOSTNAME=parity"]
+    bundle.config["hostname"] = "parity"
+    bundle.config["mounts"].insert(0, {"destination": "/data", "type": "bind", "source": str(data),
+                                       "options": ["rbind", "ro"]})
+    bundle.save()
+    sent = {}
+    for cid in ("q-planned", "q-filled"):
+        out = tmp_path / f"{cid}.plan"
+        bundle.husk("create", "--bundle", bundle.path, cid, check=True,
+                    env=dict(os.environ, HUSK_PLAN_OUT=str(out)))
+        sent[cid] = out.read_bytes()
+        bundle.husk("delete", "--force", cid, check=True)
+    bundle.config["mounts"].pop(0)
+
+    created = plan_create(load_config(bundle.path), bundle.path, "q-filled", no_pivot=False, no_new_keyring=False)
+    created.plan.exec_fifo = str(tmp_path / "state" / "q-filled" / "exec.fifo")
+    own = normalized(proto.encode_plan(created.plan))
+    assert normalized(sent["q-filled"]) == own
+    assert normalized(sent["q-planned"]) != own  # its own id: the keyring, the fifo
 
 
 def test_a_changed_config_is_planned_again(bundle):
