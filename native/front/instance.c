@@ -215,16 +215,19 @@ instance_load (struct instance *in, const char *bundle)
   json_t *config = in->config;
 
   /* Each per-container value, checked as planning checks it. */
-  if (!json_is_string (json_object_get (json_object_get (config, "root"), "path")) || !string_or_none (config, "hostname"))
+  if (!json_is_string (json_object_get (json_object_get (config, "root"), "path"))
+      || !string_or_none (config, "hostname"))
     return false;
   json_t *process = json_object_get (config, "process");
   json_t *args = json_object_get (process, "args"), *env = json_object_get (process, "env");
   if (!is_string_list (args, false) || json_array_size (args) == 0
-      || json_string_length (json_array_get (args, 0)) == 0 || (env && !json_is_null (env) && !is_string_list (env, true)))
+      || json_string_length (json_array_get (args, 0)) == 0
+      || (env && !json_is_null (env) && !is_string_list (env, true)))
     return false;
   json_t *linux_ = json_object_get (config, "linux");
   if (!items_string_or_none (json_object_get (config, "mounts"), "source")
-      || !items_string_or_none (json_object_get (linux_, "namespaces"), "path") || !string_or_none (linux_, "cgroupsPath"))
+      || !items_string_or_none (json_object_get (linux_, "namespaces"), "path")
+      || !string_or_none (linux_, "cgroupsPath"))
     return false;
   json_t *cgroups_path = json_object_get (linux_, "cgroupsPath");
   bool relative = false;

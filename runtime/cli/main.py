@@ -26,8 +26,8 @@ VERBS = {
     "login": "login", "logout": "logout", "rm": "rm", "containers": "containers", "network": "network",
     "system": "system", "logs": "logs", "stop": "stop", "restart": "restart", "wait": "wait",
     "inspect": "inspect", "cleanup": "cleanup", "volume": "volume", "stats": "stats", "top": "top",
-    "port": "port", "rename": "rename", "build": "build", "cp": "cp", "attach": "attach", "push": "push",
-    "tag": "tag",
+    "isolation": "isolation", "port": "port", "rename": "rename", "build": "build", "cp": "cp", "attach": "attach",
+    "push": "push", "tag": "tag",
     "healthcheck": "healthcheck",
 }
 

@@ -33,5 +33,6 @@ PUBLIC = (
     "runtime.core.linux.syscalls",
     "runtime.core.linux.safeopen",
     "runtime.core.linux.signals",
+    "runtime.core.linux.constants",  # the kernel's names: capabilities for `husk isolation`
     "runtime.core.cgroups.layout",
 )

@@ -48,7 +48,6 @@ from runtime.core.oci.state import ContainerState, HuskRecord
 from runtime.core.process import protocol as proto
 
 
-
 class Fill(enum.IntEnum):
     """How the front end fills in a per-container value (husk_recipe.def)."""
 

@@ -171,3 +171,24 @@ def test_husk_errors_reach_the_user(podman):
     r = run_rm(podman, IMAGE, "no-such-program")
     assert r.returncode != 0
     assert "no-such-program" in r.stderr and "executable file not found" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("runc") is None, reason="Debian's runc is not installed")
+def test_husk_isolation_reads_a_podman_and_runc_container(podman):
+    """`husk isolation --pid` reads only the kernel, so it reports another
+    runtime's container as it reports husk's."""
+    cid = podman.ok("run", "-d", "--pull", "never", "--runtime", shutil.which("runc"), "--read-only",
+                    "--cap-drop", "all", "--memory", "64m", IMAGE, "sleep", "1000").strip()
+    try:
+        pid = podman.ok("inspect", "-f", "{{.State.Pid}}", cid).strip()
+        r = run([HUSK, "isolation", "--format", "json", "--pid", pid])
+        assert r.returncode == 0, r.stderr
+        findings = {(f["area"], f["name"]): f for f in json.loads(r.stdout)[0]["findings"]}
+        for ns in ("mnt", "pid", "ipc", "uts"):
+            assert findings["namespace", ns]["own"] is True, ns
+        assert findings["capabilities", "CapBnd"]["value"].startswith("0 of ")
+        assert findings["mounts", "/ read-only"]["own"] is True
+        memory = findings.get(("cgroup", "memory.max")) or findings["cgroup", "memory.limit_in_bytes"]
+        assert memory["value"] == str(64 << 20)
+    finally:
+        podman("rm", "-f", cid)
