@@ -57,14 +57,17 @@ def podman(tmp_path_factory):
 
 
 def remove_conmon_cgroups() -> None:
-    """conmon's cgroup belongs to podman's cgroupfs layout, shared by all conmons."""
-    for d in sorted(cgroups_named("conmon"), key=len, reverse=True):
+    """conmon's cgroup and libpod_parent belong to podman's cgroupfs layout,
+    shared by all its containers, and podman leaves them (runc makes
+    libpod_parent in every hierarchy, named ones and v2's too)."""
+    for d in sorted(cgroups_named("conmon") + cgroups_named("libpod_parent"), key=len, reverse=True):
         if "libpod_parent" in d:
             for p in (d, os.path.dirname(d)):
-                try:
-                    os.rmdir(p)
-                except OSError:
-                    pass
+                if os.path.basename(p) in ("conmon", "libpod_parent"):
+                    try:
+                        os.rmdir(p)
+                    except OSError:
+                        pass
 
 
 def run_rm(podman, *args, **kw):
