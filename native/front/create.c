@@ -259,23 +259,25 @@ recipe_meta_problem (json_t *meta)
   return NULL;
 }
 
-/* A recipe whose meta is husk_recipe.def's; false: not one to use. */
-static bool
-recipe_well_formed (const char *recipe, size_t len)
+/* RECIPE's meta, if it is husk_recipe.def's; else NULL: not one to use. */
+static json_t *
+recipe_meta (const char *recipe, size_t len)
 {
   uint32_t head_len;
   if (len < 4 || (memcpy (&head_len, recipe, 4), head_len > len - 4))
-    return false;
+    return NULL;
   json_t *meta = json_loadb (recipe + 4, head_len, 0, NULL);
-  bool ok = recipe_meta_problem (meta) == NULL;
+  if (recipe_meta_problem (meta) == NULL)
+    return meta;
   json_decref (meta);
-  return ok;
+  return NULL;
 }
 
-/* A cached recipe for key, or NULL.  One that is not well formed (cut
- * short, or changed by hand) is removed, to be planned afresh. */
+/* A cached recipe for key and its meta, or NULL.  One that is not well
+ * formed (cut short, or changed by hand) is removed, to be planned
+ * afresh. */
 static char *
-cache_load (const char *path, struct buf *key, size_t *len)
+cache_load (const char *path, struct buf *key, size_t *len, json_t **meta)
 {
   size_t n;
   char *entry = read_small (path, &n, 128 << 20);
@@ -290,7 +292,8 @@ cache_load (const char *path, struct buf *key, size_t *len)
     }
   *len = n - sizeof klen - klen;
   memmove (entry, entry + sizeof klen + klen, *len);
-  if (!recipe_well_formed (entry, *len))
+  *meta = recipe_meta (entry, *len);
+  if (*meta == NULL)
     {
       unlink (path);
       free (entry);
@@ -1180,7 +1183,8 @@ create (struct create_opts *o, bool run)
   snprintf (cache, sizeof cache, "%s/%016llx", PLAN_CACHE, (unsigned long long) fnv1a (key.data, key.len));
   bool cacheable = !in.lossy && cache_dir_ok ();
   size_t len = 0;
-  char *recipe = cacheable ? cache_load (cache, &key, &len) : NULL;
+  json_t *meta = NULL;
+  char *recipe = cacheable ? cache_load (cache, &key, &len, &meta) : NULL;
   bool fresh = recipe == NULL;
   int planner = -1;
   if (fresh && cacheable)
@@ -1193,21 +1197,22 @@ create (struct create_opts *o, bool run)
       planner = open (lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
       while (planner >= 0 && flock (planner, LOCK_EX) < 0 && errno == EINTR)
         check_interrupt ();
-      recipe = cache_load (cache, &key, &len);
+      recipe = cache_load (cache, &key, &len, &meta);
       fresh = recipe == NULL;
     }
   if (fresh)
-    recipe = compile (o, &in, &len);
-  uint32_t head_len;
-  if (len < 4 || (memcpy (&head_len, recipe, 4), head_len > len - 4))
-    to_python ();
-  size_t plan_len;
-  json_t *meta = json_loadb (recipe + 4, head_len, 0, NULL);
-  if (recipe_meta_problem (meta) || json_integer_value (json_object_get (meta, "version")) != HUSK_RECIPE_VERSION
+    {
+      recipe = compile (o, &in, &len);
+      meta = recipe_meta (recipe, len);
+    }
+  if (meta == NULL || json_integer_value (json_object_get (meta, "version")) != HUSK_RECIPE_VERSION
       || json_integer_value (json_object_get (meta, "floor")) != 3 + o->preserve_fds)
     to_python ();
   if (!instance_check (&in, meta) || !place_cgroup (json_object_get (meta, "cgroup"), &in, o->id))
     to_python (); /* a value planning would refuse: Python names it */
+  uint32_t head_len; /* recipe_meta found it in bounds */
+  memcpy (&head_len, recipe, 4);
+  size_t plan_len;
   if (json_is_true (json_object_get (meta, "terminal")) && !o->console_socket)
     {
       if (!run || o->detach)
