@@ -10,6 +10,8 @@ copied by hand:
   - libseccomp's action and comparison values, from <seccomp.h>, which
     runtime/core/linux/seccomp.py checks a profile against (husk-init
     passes them to the same libseccomp);
+  - the systemd driver's unit naming and D-Bus client (native/src/sdbus.c),
+    which runtime/core/cgroups/systemd.py uses, as the front end does;
   - the syscalls Python's os module lacks: openat2 (RESOLVE_IN_ROOT), the
     new mount API (fsopen/fsconfig/fsmount/move_mount), mount, umount2 and
     unshare, with their flags taken from <linux/openat2.h> and
@@ -74,6 +76,20 @@ static const uint32_t HUSK_SCMP_ACT_TRACE;   /* SCMP_ACT_TRACE(0) */
 #define SCMP_CMP_GT ...
 #define SCMP_CMP_MASKED_EQ ...
 
+/* the systemd driver: sdbus.h */
+struct husk_sd_unit { char slice[256]; char unit[256]; char path[1024]; };
+int husk_sd_unit_of(const char *cgroups_path, const char *id, struct husk_sd_unit *out, char *err, size_t errlen);
+int husk_sd_expand_slice(const char *slice, char *out, size_t size);
+bool husk_sd_booted(void);
+struct husk_sd { char error[1024]; ...; };
+int husk_sd_connect(struct husk_sd *sd);
+void husk_sd_close(struct husk_sd *sd);
+int husk_sd_set_properties(struct husk_sd *sd, const char *unit, const char *props);
+int husk_sd_start_unit(struct husk_sd *sd, const char *unit, const char *slice, const char *description,
+                       const char *props, int pid);
+int husk_sd_stop_unit(struct husk_sd *sd, const char *unit);
+int husk_sd_attach(struct husk_sd *sd, const char *unit, int pid);
+
 /* syscalls: each returns -1 and sets errno (ffi.errno) on failure */
 struct open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
 int husk_openat2(int dirfd, const char *path, struct open_how *how);
@@ -116,6 +132,7 @@ SOURCE = """
 #include <seccomp.h>
 #include "husk_proto.h"
 #include "husk_recipe.h"
+#include "../src/sdbus.h" /* not -Isrc: its seccomp.h would hide libseccomp's */
 
 /* Function-like macros cffi cannot name: their values with no argument. */
 static const uint32_t HUSK_SCMP_ACT_ERRNO = SCMP_ACT_ERRNO (0);
@@ -139,8 +156,9 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "runtime.core._native", SOURCE,
-    sources=[os.path.relpath(os.path.join(NATIVE, "src", name)) for name in ("proto.c", "recipe.c")],
+    sources=[os.path.relpath(os.path.join(NATIVE, "src", name)) for name in ("proto.c", "recipe.c", "sdbus.c")],
     include_dirs=[os.path.relpath(os.path.join(NATIVE, "include"))],
+    libraries=["jansson"],
     extra_compile_args=["-Wall", "-Werror", "-Wno-unused-function", "-Wno-unused-parameter"],
 )
 

@@ -10,6 +10,7 @@
 #include "front.h"
 #include "husk_proto.h"
 #include "opts.h"
+#include "sdbus.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +55,7 @@ static struct
   bool have_dir;
   json_t *created; /* cgroup directories made so far */
   json_t *own;     /* of those, the container's own (the rest are parents) */
+  char unit[256];  /* --systemd-cgroup: the unit asked for (it may exist) */
   pid_t helper, pid;
 } undo = { .c = { .lock = -1 } };
 
@@ -77,6 +79,13 @@ undo_all (void)
     {
       kill (undo.helper, SIGKILL);
       waitpid (undo.helper, NULL, 0);
+    }
+  if (undo.unit[0])
+    {
+      struct husk_sd sd;
+      if (husk_sd_connect (&sd) < 0 || husk_sd_stop_unit (&sd, undo.unit) < 0)
+        report_warning_f ("%s", sd.error);
+      husk_sd_close (&sd);
     }
   if (undo.created)
     remove_cgroups (undo.created, undo.own);
@@ -201,6 +210,7 @@ recipe_key (struct create_opts *o, struct instance *in, struct buf *key)
   putf (key, "hybrid controllers %s", text ? text : "");
   free (text);
   putf (key, "root %s", g.root);
+  putf (key, "cgroup driver %s", g.systemd_cgroup ? "systemd" : "cgroupfs");
   putf (key, "flags %d %d %d %d", o->no_pivot, o->no_new_keyring, o->preserve_fds, o->console_socket != NULL);
   text = instance_shape (in);
   if (text == NULL)
@@ -363,6 +373,8 @@ compile (struct create_opts *o, struct instance *in, size_t *len)
   argv[n++] = g.log_format;
   if (g.debug)
     argv[n++] = "--debug";
+  if (g.systemd_cgroup)
+    argv[n++] = "--systemd-cgroup";
   argv[n++] = "create";
   argv[n++] = "--bundle";
   argv[n++] = o->bundle;
@@ -588,10 +600,24 @@ place_cgroup (json_t *cg, struct instance *in, const char *id)
 {
   char path[PATH_MAX];
   json_t *parent = json_object_get (cg, "default_parent");
+  json_t *systemd = json_object_get (cg, "systemd");
   bool absolute = in->cgroup_path[0] == '/';
-  if (json_is_string (parent) == absolute)
+  if (json_is_object (systemd) != g.systemd_cgroup)
+    return false;
+  if (g.systemd_cgroup)
+    {
+      /* The unit's cgroup: its slice's, expanded, and the unit's name. */
+      struct husk_sd_unit unit;
+      char why[512];
+      if (husk_sd_unit_of (in->cgroup_path, id, &unit, why, sizeof why) < 0)
+        return false;
+      snprintf (path, sizeof path, "%s", unit.path);
+      json_object_set_new (systemd, "unit", json_string (unit.unit));
+      json_object_set_new (systemd, "slice", json_string (unit.slice));
+    }
+  else if (json_is_string (parent) == absolute)
     return false; /* the recipe was planned for the other case */
-  if (absolute)
+  else if (absolute)
     snprintf (path, sizeof path, "%s", in->cgroup_path);
   else
     snprintf (path, sizeof path, "%s/%s", json_string_value (parent), in->cgroup_path[0] ? in->cgroup_path : id);
@@ -845,6 +871,33 @@ cgroup_join (json_t *cg, pid_t pid)
                   NULL, NULL);
 }
 
+/* --systemd-cgroup: the container's cgroup is a transient unit, which
+ * systemd makes with husk-init already in it (a scope cannot start
+ * empty), with the recipe's properties (runtime/core/cgroups/systemd.py).
+ * cgroup_create then makes what systemd does not (v1 hierarchies it does
+ * not manage) and writes every limit to cgroupfs as well. */
+static void
+start_unit (struct ctr *c, json_t *systemd, pid_t helper)
+{
+  const char *unit = json_string_value (json_object_get (systemd, "unit"));
+  snprintf (undo.unit, sizeof undo.unit, "%s", unit); /* a start that timed out may still happen */
+  char description[1200];
+  snprintf (description, sizeof description, "husk container %s", c->id);
+  char *props = json_dumps (json_object_get (systemd, "properties"), JSON_COMPACT);
+  struct husk_sd sd;
+  int rc = husk_sd_connect (&sd);
+  if (rc == 0)
+    rc = husk_sd_start_unit (&sd, unit, json_string_value (json_object_get (systemd, "slice")), description, props,
+                             helper);
+  free (props);
+  husk_sd_close (&sd);
+  if (rc < 0 && strcmp (sd.error_name, "org.freedesktop.systemd1.UnitExists") == 0)
+    undo.unit[0] = '\0'; /* another's: not ours to stop */
+  if (rc < 0)
+    create_fail ("%s", sd.error);
+  check_interrupt ();
+}
+
 /* ---- husk-init ---------------------------------------------------- */
 
 /* A MSG_ERROR record of husk-init (checked) as one line, and the exit
@@ -991,7 +1044,15 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
       close (console_high);
     }
   int sock = pair[0];
-  cgroup_join (json_object_get (meta, "cgroup"), helper); /* children inherit it */
+  json_t *cg = json_object_get (meta, "cgroup");
+  if (json_is_object (json_object_get (cg, "systemd")))
+    {
+      start_unit (c, json_object_get (cg, "systemd"), helper);
+      cgroup_create (cg);
+      json_object_set (json_object_get (c->data, "husk"), "cgroup_created", undo.created);
+      ctr_save (c);
+    }
+  cgroup_join (cg, helper); /* children inherit it */
   /* The plan is one stream of records: write it whole. */
   for (size_t done = 0; done < plan_len;)
     {
@@ -1165,7 +1226,7 @@ create (struct create_opts *o, bool run)
   c->id = o->id;
   snprintf (c->dir, sizeof c->dir, "%s/%s", g.root, o->id);
   snprintf (c->fifo, sizeof c->fifo, "%s/exec.fifo", c->dir);
-  if (!make_root (g.root))
+  if (!make_root (g.root) || (g.systemd_cgroup && !husk_sd_booted ()))
     python ();
   if (mkdir (c->dir, 0700) < 0)
     python (); /* taken, or not ours to make: Python says which */
@@ -1261,11 +1322,17 @@ create (struct create_opts *o, bool run)
     json_array_append (dirs, json_object_get (json_array_get (placements, i), "dir"));
   json_object_set_new (husk, "cgroup_dirs", dirs);
   json_object_set_new (husk, "cgroup_created", planned (placements));
+  json_t *systemd = json_object_get (cg, "systemd");
+  if (json_is_object (systemd))
+    json_object_set (husk, "systemd_unit", json_object_get (systemd, "unit"));
   ctr_save (c);
   undo.own = dirs;
   undo.created = json_array ();
-  cgroup_create (cg);
-  json_object_set (husk, "cgroup_created", undo.created);
+  if (!json_is_object (systemd)) /* else once husk-init is in the unit (launch) */
+    {
+      cgroup_create (cg);
+      json_object_set (husk, "cgroup_created", undo.created);
+    }
 
   if (mkfifo (c->fifo, 0622) < 0 || chmod (c->fifo, 0622) < 0)
     create_fail ("create %s: exec fifo %s: %s", c->id, c->fifo, strerror (errno));

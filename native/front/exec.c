@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "front.h"
 #include "husk_proto.h"
+#include "sdbus.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,7 +143,18 @@ verb_exec_plan (const char *fd_text)
     }
   int sock = pair[0];
 
-  /* Joined before it gets the plan: what it forks inherits the cgroup. */
+  /* Joined before it gets the plan: what it forks inherits the cgroup.
+   * A unit's process is added through systemd, which then knows it is
+   * the unit's; then (for the v1 hierarchies systemd does not manage, and
+   * a systemd without the method) through cgroupfs, as for any. */
+  const char *unit = json_string_value (json_object_get (head, "systemd_unit"));
+  if (unit)
+    {
+      struct husk_sd sd;
+      if (husk_sd_connect (&sd) < 0 || husk_sd_attach (&sd, unit, helper_pid) < 0)
+        exec_fail (1, "exec: join %s: %s", unit, sd.error);
+      husk_sd_close (&sd);
+    }
   json_t *dirs = json_object_get (head, "cgroup_dirs");
   char pid_text[32];
   snprintf (pid_text, sizeof pid_text, "%d", helper_pid);

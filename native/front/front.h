@@ -37,6 +37,7 @@ struct globals
   const char *log;      /* --log FILE, or NULL */
   const char *log_format;
   bool debug;           /* --debug: planning says why a config is not a recipe */
+  bool systemd_cgroup;  /* --systemd-cgroup: create's cgroup is a systemd unit (native/src/sdbus.h) */
 };
 extern struct globals g;
 /* The Python program `python -I -S -c` runs: the CLI. */

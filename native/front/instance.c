@@ -16,6 +16,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #define _GNU_SOURCE
 #include "front.h"
+#include "sdbus.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -231,7 +232,17 @@ instance_load (struct instance *in, const char *bundle)
     return false;
   json_t *cgroups_path = json_object_get (linux_, "cgroupsPath");
   bool relative = false;
-  if (json_is_string (cgroups_path) && json_string_length (cgroups_path) > 0)
+  if (g.systemd_cgroup)
+    {
+      /* "slice:prefix:name", read as it will be (create.c place_cgroup). */
+      struct husk_sd_unit unit;
+      char why[512];
+      const char *path = json_string_value (cgroups_path) ?: "";
+      if (strlen (path) >= sizeof in->cgroup_path || husk_sd_unit_of (path, "id", &unit, why, sizeof why) < 0)
+        return false;
+      snprintf (in->cgroup_path, sizeof in->cgroup_path, "%s", path);
+    }
+  else if (json_is_string (cgroups_path) && json_string_length (cgroups_path) > 0)
     {
       const char *path = json_string_value (cgroups_path);
       if (!clean_cgroups_path (path, in->cgroup_path, sizeof in->cgroup_path))
@@ -266,6 +277,13 @@ instance_load (struct instance *in, const char *bundle)
       take_field (shape, husk_per_container[i].field);
   if (relative) /* under the recipe's default parent: a shape of its own */
     json_object_set_new (json_object_get (shape, "linux"), "cgroupsPath", json_string (PER_CONTAINER " relative"));
+  /* Annotations are the container's own, but org.systemd.property.*
+   * ones become properties of its unit: those are part of the shape. */
+  json_t *unit_properties = json_object ();
+  json_object_foreach (annotations, name, value)
+    if (strncmp (name, "org.systemd.property.", 21) == 0)
+      json_object_set (unit_properties, name, value);
+  json_object_set_new (shape, " systemd unit properties", unit_properties);
   return canonical_mount_order (in, json_object_get (shape, "mounts"));
 }
 

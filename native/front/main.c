@@ -319,8 +319,10 @@ main (int argc, char **argv)
         ; /* images only: no hot verb needs it */
       else if (strcmp (argv[i], "--debug") == 0)
         g.debug = true; /* containerd's shim passes it when it logs at debug level */
+      else if (strcmp (argv[i], "--systemd-cgroup") == 0)
+        g.systemd_cgroup = true; /* create's; later verbs read the driver from the state */
       else
-        python (); /* --help, --version, --systemd-cgroup, ... */
+        python (); /* --help, --version, ... */
     }
   if (i >= argc || (strcmp (g.log_format, "text") != 0 && strcmp (g.log_format, "json") != 0)
       || access (HUSK_PURELIB "/runtime/_bin/husk-init", X_OK) != 0)

@@ -10,6 +10,7 @@
 #include "front.h"
 #include "husk_proto.h"
 #include "opts.h"
+#include "sdbus.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -457,6 +458,8 @@ owned (struct ctr *c)
   json_t *dirs = husk_field (c, "cgroup_dirs"), *created = husk_field (c, "cgroup_created");
   if (json_array_size (dirs) == 0)
     return false;
+  if (json_is_string (husk_field (c, "systemd_unit")))
+    return true; /* the unit systemd made for it alone */
   for (size_t i = 0; i < json_array_size (dirs); i++)
     if (!json_array_has (created, json_string_value (json_array_get (dirs, i))))
       return false;
@@ -619,8 +622,26 @@ verb_kill (int argc, char **argv)
 
 /* ---- delete ----------------------------------------------------- */
 
-/* Kill what is left (if the cgroup is ours), then remove the cgroup
- * directories husk made, run the poststop hooks and remove the state. */
+/* --systemd-cgroup: the container's unit is stopped and, if it failed
+ * (its last process OOM-killed, say), reset, so systemd forgets it and a
+ * new container may take its name.  systemd removes the unit's cgroup;
+ * the directories husk made in hierarchies systemd does not manage are
+ * removed after. */
+static void
+stop_unit (struct ctr *c)
+{
+  const char *unit = json_string_value (husk_field (c, "systemd_unit"));
+  if (unit == NULL)
+    return;
+  struct husk_sd sd;
+  if (husk_sd_connect (&sd) < 0 || husk_sd_stop_unit (&sd, unit) < 0)
+    report_warning_f ("delete %s: %s", c->id, sd.error);
+  husk_sd_close (&sd);
+}
+
+/* Kill what is left (if the cgroup is ours), then stop its unit, remove
+ * the cgroup directories husk made, run the poststop hooks and remove
+ * the state. */
 void
 ctr_delete (struct ctr *c)
 {
@@ -637,6 +658,7 @@ ctr_delete (struct ctr *c)
         struct timespec ms = { 0, 2000000 }; /* exiting tasks leave the cgroup last */
         nanosleep (&ms, NULL);
       }
+  stop_unit (c);
   if (json_is_array (created))
     remove_cgroups (created, dirs);
   json_t *hooks = json_object_get (husk_field (c, "hooks"), "poststop");

@@ -24,7 +24,7 @@ def command(g, bundle, pid_file, console_socket, no_pivot, no_new_keyring, prese
     from runtime.core import executor, recipe
 
     recipe.check_create(g.root, bundle, container_id, console_socket=console_socket, no_pivot=no_pivot,
-                        preserve_fds=preserve_fds, no_new_keyring=no_new_keyring)
+                        preserve_fds=preserve_fds, no_new_keyring=no_new_keyring, systemd=g.systemd_cgroup)
     executor.again()
 
 
@@ -36,7 +36,7 @@ def compile_recipe(g, fd, bundle, container_id, console_socket, no_pivot, preser
         data = recipe.compile_create(g.root, bundle, container_id, console_socket=console_socket is not None,
                                      no_pivot=no_pivot, preserve_fds=preserve_fds, no_new_keyring=no_new_keyring,
                                      mount_order=[int(i) for i in order.split(",") if i] if order is not None
-                                     else None)
+                                     else None, systemd=g.systemd_cgroup)
     except recipe.Unfit as e:
         if g.debug:
             click.echo(f"husk: create: the fast path does not take this config ({e})", err=True)

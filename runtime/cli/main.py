@@ -44,8 +44,10 @@ class LazyGroup(click.Group):
 
 
 class Globals:
-    def __init__(self, root: str, log: str | None, log_format: str, debug: bool, storage_root: str) -> None:
+    def __init__(self, root: str, log: str | None, log_format: str, debug: bool, storage_root: str,
+                 systemd_cgroup: bool = False) -> None:
         self.root = root
+        self.systemd_cgroup = systemd_cgroup
         self.storage_root = storage_root
         self.log = log
         self.log_format = log_format
@@ -59,14 +61,13 @@ class Globals:
 @click.option("--log", type=click.Path(dir_okay=False), help="Append errors and debug lines to this file.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--debug", is_flag=True, help="Log debug lines too.")
-@click.option("--systemd-cgroup", is_flag=True, help="Use systemd for cgroups (not supported: husk uses cgroupfs).")
+@click.option("--systemd-cgroup", is_flag=True,
+              help="Make each new container's cgroup a systemd unit (cgroupsPath slice:prefix:name).")
 @click.version_option(package_name="husk-runtime", prog_name="husk")
 @click.pass_context
 def cli(ctx, root, storage_root, log, log_format, debug, systemd_cgroup):
     """husk: run OCI containers with namespaces, cgroups and a C clone-to-exec helper."""
-    ctx.obj = Globals(os.path.abspath(root), log, log_format, debug, os.path.abspath(storage_root))
-    if systemd_cgroup:
-        raise HuskError("--systemd-cgroup", "husk manages cgroups through cgroupfs only; drop the flag")
+    ctx.obj = Globals(os.path.abspath(root), log, log_format, debug, os.path.abspath(storage_root), systemd_cgroup)
 
 
 def load_json_arg(path: str, flag: str) -> dict:

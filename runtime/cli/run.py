@@ -98,7 +98,8 @@ def command(ctx, target, command, **opts):
 
         recipe.check_create(g.root, opts["bundle"] or ".", target, console_socket=opts["console_socket"],
                             no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0,
-                            no_new_keyring=opts["no_new_keyring"], run=True, detach=opts["detach"])
+                            no_new_keyring=opts["no_new_keyring"], run=True, detach=opts["detach"],
+                            systemd=g.systemd_cgroup)
         executor.again()
     from runtime.cli.main import report
     from runtime.engine.limits import Limits

@@ -16,6 +16,7 @@ import os
 from typing import Any, NamedTuple, NoReturn
 
 from runtime.core import executor
+from runtime.core.cgroups import systemd as sd
 from runtime.core.cgroups.manager import CgroupManager, clean_cgroups_path, container_cgroup_mounts, manager_for
 from runtime.core.errors import HuskError, NotFound, WrongState
 from runtime.core.linux import constants as k
@@ -42,19 +43,25 @@ class CreatePlan(NamedTuple):
     resources: dict[str, Any]  # linux.resources with the default devices allowed
     plan: proto.Plan
     hooks: dict[str, list[dict[str, Any]]]
+    unit_properties: list[list[Any]] | None  # --systemd-cgroup: the unit's (cgroups/systemd.py)
 
 
 def plan_create(config: dict[str, Any], bundle: str, container_id: str, *, no_pivot: bool, no_new_keyring: bool,
-                preserve_fds: int = 0, console_socket: bool = False) -> CreatePlan:
+                preserve_fds: int = 0, console_socket: bool = False, systemd: bool = False) -> CreatePlan:
     """The planner (runc's CreateLibcontainerConfig): a config and the
     create's options in, the whole plan out, checked, built here and not
     changed afterwards; nothing is made (runtime/core/recipe.py turns it
     into the front end's recipe).  CONSOLE_SOCKET: one was given (with
-    none, only run's own pty proxy takes a terminal)."""
+    none, only run's own pty proxy takes a terminal).  SYSTEMD: the
+    cgroup is the systemd unit cgroupsPath names (--systemd-cgroup)."""
     linux = get_obj(config, "linux", "linux")
     namespaces = parse_namespaces(linux)
     check_annotations(config)
-    cg = manager_for(clean_cgroups_path(get_str(linux, "cgroupsPath", "linux.cgroupsPath"), container_id))
+    cgroups_path = get_str(linux, "cgroupsPath", "linux.cgroupsPath")
+    if systemd:
+        cg = manager_for(sd.unit_of(cgroups_path, container_id).path)
+    else:
+        cg = manager_for(clean_cgroups_path(cgroups_path, container_id))
     cgroup_mounts = functools.partial(container_cgroup_mounts, cg, "cgroup" in namespaces.new)
     plan = spec_to_plan(config, bundle, cgroup_mounts=cgroup_mounts)
     check_raisable(plan.rlimits)
@@ -72,7 +79,10 @@ def plan_create(config: dict[str, Any], bundle: str, container_id: str, *, no_pi
     program = cg.device_program(resources)  # cgroup v2's device rules: a BPF program
     if program:
         plan.device_bpf, plan.device_bpf_cgroup = program
-    return CreatePlan(linux, namespaces, cg, resources, plan, hooks_of(config))
+    unit_properties = None
+    if systemd:
+        unit_properties = sd.unit_properties(resources, cg.layout.mode, config.get("annotations") or {})
+    return CreatePlan(linux, namespaces, cg, resources, plan, hooks_of(config), unit_properties)
 
 
 def _session_keyring(container_id: str) -> str:
@@ -211,7 +221,11 @@ def update(root: str, container_id: str, resources: dict[str, Any]) -> None:
             raise WrongState("update", f"container {container_id!r} is stopped")
         # As at create: containerd sends the whole LinuxResources, whose
         # devices are only "deny all", and counts on /dev/null staying usable.
-        _cgroup(st).apply(resources_with_default_devices(resources))
+        resources = resources_with_default_devices(resources)
+        cg = _cgroup(st)
+        if st.husk.systemd_unit:  # the unit's properties first, then cgroupfs (as at create)
+            sd.set_properties(st.husk.systemd_unit, sd.resource_properties(resources, cg.layout.mode))
+        cg.apply(resources)
 
 
 def pause(root: str, container_id: str) -> None:
@@ -286,7 +300,8 @@ def exec_process(root: str, container_id: str, process: dict[str, Any], *, detac
             if detach and not console_socket:
                 raise HuskError("exec", "--tty with --detach needs --console-socket")
             plan.console_fd = 3 + preserve_fds + 1  # where the front end puts the console for husk-init
-        head = {"id": container_id, "cgroup_dirs": _cgroup(st).dirs(), "detach": detach,
+        head = {"id": container_id, "cgroup_dirs": _cgroup(st).dirs(), "systemd_unit": husk.systemd_unit,
+                "detach": detach,
                 "pid_file": os.path.abspath(pid_file) if pid_file else None,
                 "console_socket": os.path.abspath(console_socket) if console_socket else None,
                 "proxy": plan.terminal and not console_socket, "preserve_fds": preserve_fds}

@@ -86,7 +86,8 @@ class Unfit(Exception):
 
 
 def compile_create(root: str, bundle: str, container_id: str, *, console_socket: bool, no_pivot: bool,
-                   preserve_fds: int, no_new_keyring: bool, mount_order: list[int] | None = None) -> bytes:
+                   preserve_fds: int, no_new_keyring: bool, mount_order: list[int] | None = None,
+                   systemd: bool = False) -> bytes:
     """Plan `husk create` of bundle under root as a recipe for any
     container of the same shape (see the module's text).  MOUNT_ORDER:
     the config's mount indexes in the front end's canonical order."""
@@ -96,13 +97,16 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     warnings: list[str] = []
     send_warnings_to(warnings.append)
     config = load_config(bundle)
-    linux, namespaces, cg, resources, plan, _ = plan_create(
+    linux, namespaces, cg, resources, plan, _, unit_properties = plan_create(
         config, bundle, container_id, no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
-        console_socket=console_socket)
+        console_socket=console_socket, systemd=systemd)
     # The front end fills in the cgroupsPath, cleaned as clean_cgroups_path
-    # cleans it: absolute, or relative to the default parent.
+    # cleans it: absolute, or relative to the default parent; or the unit
+    # it names (--systemd-cgroup).
     given = linux.get("cgroupsPath") or ""
     parent = os.path.dirname(cg.path) if not given else DEFAULT_PARENT if not given.startswith("/") else None
+    if systemd:
+        parent = None
     bases = _placement_bases(cg)
     count = len(config.get("mounts") or [])
     order = mount_order if mount_order is not None else list(range(count))
@@ -136,6 +140,9 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
             "writes": writes,
             "device_writes": device_writes,
             "device_bpf_cgroup": _placement_index(cg, plan.device_bpf_cgroup),
+            # --systemd-cgroup: the unit's properties; the front end adds
+            # its name and slice from the cgroupsPath, and asks systemd.
+            "systemd": {"properties": unit_properties} if systemd else None,
         },
         # The state create writes (state.py's schema, the one definition):
         # the front end fills in the id, bundle, annotations, process,
@@ -151,16 +158,22 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
 
 
 def check_create(root: str, bundle: str, container_id: str, *, console_socket: str | None, no_pivot: bool,
-                 preserve_fds: int, no_new_keyring: bool, run: bool = False, detach: bool = False) -> None:
+                 preserve_fds: int, no_new_keyring: bool, run: bool = False, detach: bool = False,
+                 systemd: bool = False) -> None:
     """Every error `husk create` (RUN: `husk run`) of BUNDLE would give,
     found by planning it; nothing is made.  The front end hands a create
     to Python only so that this names what is wrong."""
+    if systemd:
+        from runtime.core.cgroups.systemd import require_booted
+
+        require_booted()
     ContainerState(root, container_id)  # the id's own rules
     if os.path.lexists(os.path.join(root, container_id)):
         raise HuskError("create", f"container {container_id!r} already exists")
     try:
         data = compile_create(root, bundle, container_id, console_socket=console_socket is not None,
-                              no_pivot=no_pivot, preserve_fds=preserve_fds, no_new_keyring=no_new_keyring)
+                              no_pivot=no_pivot, preserve_fds=preserve_fds, no_new_keyring=no_new_keyring,
+                              systemd=systemd)
     except Unfit as e:
         raise HuskError("create", f"husk cannot carry out this config: {e}") from None
     (length,) = struct.unpack_from("=I", data)

@@ -34,7 +34,7 @@ def test_v2_memory_cpu_and_pids():
     assert (d, "memory.max", str(256 << 20)) in got
     assert (d, "memory.swap.max", str(256 << 20)) in got  # v1's memory+swap less the limit (runc's conversion)
     assert (d, "memory.low", str(128 << 20)) in got
-    assert (d, "cpu.weight", "39") in got  # 1 + (1024 - 2) * 9999 // 262142
+    assert (d, "cpu.weight", "100") in got  # the default share is the default weight
     assert (d, "cpu.max", "50000 100000") in got
     assert (d, "pids.max", "64") in got
 

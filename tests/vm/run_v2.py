@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run husk's tests on a real cgroup v2 kernel, in a qemu VM.
 
-    python3 tests/vm/run_v2.py [PYTEST ARGS...]
+    python3 tests/vm/run_v2.py [--systemd] [PYTEST ARGS...]
 
 1. Debian's kernel package (linux-image-amd64's dependency) is fetched with
    apt-get download and extracted with dpkg-deb - not installed.
@@ -13,6 +13,10 @@
    at /sys/fs/cgroup and runs `python -I -m pytest ARGS` in this checkout,
    with the host's own Python and installed husk.
 4. The exit code of that pytest is this script's exit code.
+
+With --systemd the overlay boots into the host's systemd as PID 1 (cgroup
+v2, D-Bus, /run/systemd/private) and pytest runs as a unit with a
+delegated cgroup, as on most users' machines.
 
 The VM has no network device.
 """
@@ -47,26 +51,65 @@ mount -t tmpfs -o size=4g tmpfs /rw
 mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot || echo "{marker}91"
 for d in proc sys dev; do mount --move /$d /newroot/$d; done
-# switch_root, not chroot: the overlay becomes the mount namespace's root,
-# as / is on a real machine.
-exec switch_root /newroot /bin/sh -c {inner}
+{boot}
 """
 
-INNER = """
+# switch_root, not chroot: the overlay becomes the mount namespace's root,
+# as / is on a real machine.
+BOOT_SHELL = "exec switch_root /newroot /bin/sh -c {inner}"
+
+# systemd as PID 1, which mounts cgroup2, /run and /tmp's neighbours
+# itself.  Written into the overlay first:
+# - /.dockerenv goes: with it systemd believes it is in a container and
+#   ignores the kernel command line's systemd.unit=;
+# - tmpfiles' tmp.conf is masked: it would empty /tmp, which walks the
+#   host's /tmp over 9p for minutes;
+# - the test unit, whose end powers the VM off.
+BOOT_SYSTEMD = """rm -f /newroot/.dockerenv
+mkdir -p /newroot/etc/tmpfiles.d /newroot/etc/systemd/system
+ln -sf /dev/null /newroot/etc/tmpfiles.d/tmp.conf
+cat > /newroot/etc/systemd/system/{unit} <<'UNIT'
+[Unit]
+Description=husk's tests
+Wants=basic.target
+After=basic.target
+SuccessAction=poweroff-force
+FailureAction=poweroff-force
+
+[Service]
+Type=exec
+Delegate=yes
+ExecStart=/bin/sh /husk-vm-tests.sh
+UNIT
+cat > /newroot/husk-vm-tests.sh <<'SCRIPT'
+exec >/dev/console 2>&1
+# The unit's cgroup is delegated: its processes move to a child so the
+# unit's own cgroup can enable controllers below it (no internal process).
+here=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)
+mkdir -p $here/runner && echo $$ > $here/runner/cgroup.procs
+{inner}
+SCRIPT
+exec switch_root /newroot /lib/systemd/systemd
+"""
+SYSTEMD_UNIT = "husk-vm-tests.service"
+
+MOUNTS = """
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs tmpfs /run
-# Not a tmpfs on /tmp: the checkout itself may live there.  The overlay is
-# writable already; the tests get a temp dir of their own.
-mkdir -p /husk-vm-tmp
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
+"""
+
+INNER = """
+# Not a tmpfs on /tmp: the checkout itself may live there.  The overlay is
+# writable already; the tests get a temp dir of their own.
+mkdir -p /husk-vm-tmp
 cd {repo}
 export PATH={path} HOME=/root HUSK_IN_VM=1 PYTHONDONTWRITEBYTECODE=1 TMPDIR=/husk-vm-tmp
 echo "cgroup controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 {python} -I -m pytest -p no:cacheprovider --color=no {args}
 echo "{marker}$?"
-/bin/busybox poweroff -f
 """
 
 
@@ -115,10 +158,14 @@ class Cpio:
         return gzip.compress(self.out.getvalue(), compresslevel=1)
 
 
-def initramfs(modules_dir: str, pytest_args: list[str]) -> str:
+def initramfs(modules_dir: str, pytest_args: list[str], systemd: bool) -> str:
     inner = INNER.format(repo=shlex.quote(REPO), path=shlex.quote(os.environ.get("PATH", "/usr/bin:/bin")),
                          python=shlex.quote(sys.executable), args=" ".join(shlex.quote(a) for a in pytest_args),
                          marker=MARKER)
+    if systemd:
+        boot = BOOT_SYSTEMD.format(unit=SYSTEMD_UNIT, inner=inner)
+    else:
+        boot = BOOT_SHELL.format(inner=shlex.quote(MOUNTS + inner + "/bin/busybox poweroff -f\n"))
     cpio = Cpio()
     for d in ("bin", "proc", "sys", "dev", "modules"):
         cpio.dir(d)
@@ -131,8 +178,7 @@ def initramfs(modules_dir: str, pytest_args: list[str]) -> str:
         if name in index:
             with open(index[name], "rb") as f:
                 cpio.file(f"modules/{name}.ko", f.read())
-    cpio.file("init", INIT.format(modules=" ".join(MODULES), inner=shlex.quote(inner), marker=MARKER).encode(),
-              0o755)
+    cpio.file("init", INIT.format(modules=" ".join(MODULES), boot=boot, marker=MARKER).encode(), 0o755)
     path = os.path.join(CACHE, "initrd.gz")
     with open(path, "wb") as f:
         f.write(cpio.finish())
@@ -153,16 +199,24 @@ def kvm_usable() -> bool:
 
 
 def main() -> int:
-    args = sys.argv[1:] or ["-q", "tests"]
+    args = sys.argv[1:]
+    systemd = bool(args) and args[0] == "--systemd"
+    if systemd:
+        args = args[1:]
+        if not os.path.exists("/lib/systemd/systemd"):
+            print("run_v2: --systemd needs systemd installed: apt-get install systemd dbus", file=sys.stderr)
+            return 2
+    args = args or ["-q", "tests"]
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
         print("run_v2: qemu-system-x86_64 not found: apt-get install qemu-system-x86", file=sys.stderr)
         return 2
     vmlinuz, modules = kernel()
-    initrd = initramfs(modules, args)
+    initrd = initramfs(modules, args, systemd)
     cmd = [qemu, "-m", "4096", "-smp", "2", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
            "-kernel", vmlinuz, "-initrd", initrd,
-           "-append", "console=ttyS0 panic=-1 quiet cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1",
+           "-append", "console=ttyS0 panic=-1 quiet cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+                      + (f" systemd.unit={SYSTEMD_UNIT} systemd.show_status=0" if systemd else ""),
            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap,"
                       "id=hostroot",
            "-nic", "none"]

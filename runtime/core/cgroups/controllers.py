@@ -8,6 +8,7 @@ the config field that asked for it, never silently skipped.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -326,8 +327,16 @@ class MemoryV2(Controller):
 
 
 def shares_to_weight(shares: int) -> int:
-    """runc and crun's mapping of v1 cpu.shares [2, 262144] to v2 cpu.weight [1, 10000]."""
-    return 1 + ((shares - 2) * 9999) // 262142
+    """v1 cpu.shares [2, 262144] -> v2 cpu.weight [1, 10000], as runc
+    (1.3+) and crun (1.23+) map it: a curve through 2->1, 1024->100 and
+    262144->10000, so the default share is the default weight (the old
+    linear map made 1024 a weight of 39)."""
+    if shares <= 2:
+        return 1
+    if shares >= 262144:
+        return 10000
+    exp = math.log2(shares)
+    return math.ceil(10 ** ((exp * exp + 125 * exp) / 612 - 7 / 34))
 
 
 class CpuV2(Controller):

@@ -31,7 +31,7 @@ def clean_cgroups_path(path: str | None, container_id: str) -> str:
         return f"{DEFAULT_PARENT}/{container_id}"
     if ":" in path and not path.startswith("/"):
         raise ConfigError("linux.cgroupsPath",
-                          f"{path!r} looks like a systemd slice:prefix:name; husk uses cgroupfs")
+                          f"{path!r} is a systemd slice:prefix:name: that needs husk --systemd-cgroup")
     parts = [p for p in path.split("/") if p and p != "."]
     if ".." in parts:
         raise ConfigError("linux.cgroupsPath", f"{path!r} may not contain '..'")

@@ -25,7 +25,7 @@ def features() -> dict[str, Any]:
             "namespaces": list(k.NAMESPACES),
             "capabilities": [c for c in k.CAPABILITIES if k.CAP_NUMBERS[c] <= last],
             "cgroup": {"v1": layout.mode != "v2", "v2": layout.mode == "v2",
-                       "systemd": False, "systemdUser": False,
+                       "systemd": True, "systemdUser": False,
                        "rdma": manager_for("/").dir_of("rdma") is not None},
             "seccomp": {"enabled": True, "actions": list(seccomp.ACTIONS),
                         "operators": list(seccomp.OPERATORS), "archs": list(seccomp.ARCHES),

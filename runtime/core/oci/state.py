@@ -79,6 +79,7 @@ class HuskRecord:
     seccomp: dict[str, Any] | None = None
     no_new_keyring: bool = False
     paused: bool = False
+    systemd_unit: str | None = None  # --systemd-cgroup: the transient unit that is its cgroup
     other: dict[str, Any] = field(default_factory=dict)  # keys another husk version wrote: kept
 
     @classmethod
