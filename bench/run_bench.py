@@ -2,7 +2,7 @@
 """husk vs runc vs crun: `run` of /bin/true in the busybox bundle, and
 the create -> start -> state -> kill -> delete sequence.
 
-    sudo python3 bench/run_bench.py [--runs N] [--sequential N]
+    sudo python3 bench/run_bench.py [--runs N] [--sequential N] [--cgroups | --systemd]
 
 Each runtime runs the same bundle (pid, ipc, uts, mount, network and
 cgroup namespaces; read-only root; the default masks), interleaved in
@@ -24,6 +24,11 @@ crun 1.8 refuses this machine's hybrid cgroup layout; as REFERENCE.md
 section 3 describes, it runs in a private mount namespace where the
 cgroup2 controllers file reads empty (an `unshare -m` wrapper, whose
 few ms of overhead are counted against crun).
+
+--systemd (on a systemd host, e.g. the VM of tests/vm/run_v2.py
+--systemd --command): each runtime's `run` with cgroupfs and with
+--systemd-cgroup, whose transient scope costs D-Bus round trips to
+systemd and systemd's own work; ratios side by side.
 
 Not a test: nothing here asserts a time.
 """
@@ -136,12 +141,16 @@ def main() -> None:
     ap.add_argument("--sequential", type=int, default=100, help="runs in the sequential batch")
     ap.add_argument("--cgroups", action="store_true",
                     help="instead: the cost of memory+pids+cpu limits, husk and runc, without and with them")
+    ap.add_argument("--systemd", action="store_true",
+                    help="instead: each runtime's run with cgroupfs and with --systemd-cgroup (a systemd host)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
 
     if args.cgroups:
         return cgroup_cost(args.runs)
+    if args.systemd:
+        return systemd_cost(args.runs)
     work = tempfile.mkdtemp(prefix="husk-bench-")
     try:
         build_rss_probe(work)
@@ -241,6 +250,41 @@ def cgroup_cost(runs: int) -> None:
             plain = statistics.median(samples[(r, "plain")]) * 1000
             limited = statistics.median(samples[(r, "limited")]) * 1000
             print(f"{r:<6} plain {plain:7.1f} ms   limited {limited:7.1f} ms   limits add {limited - plain:+6.1f} ms")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def systemd_cost(runs: int) -> None:
+    """Median `run` of /bin/true (with the limits) per runtime and driver:
+    cgroupfs, and --systemd-cgroup with no cgroupsPath, so each runtime
+    makes system.slice's <runtime>-<id>.scope."""
+    if not os.path.isdir("/run/systemd/system"):
+        sys.exit("bench: --systemd needs systemd as the init")
+    work = tempfile.mkdtemp(prefix="husk-bench-")
+    try:
+        build_rss_probe(work)
+        bundle = make_bundle(work, "limited", limits=True)
+        runtimes = {"husk": [HUSK, "--root", f"{work}/husk"]}
+        for other in ("runc", "crun"):
+            if shutil.which(other):
+                runtimes[other] = [shutil.which(other), "--root", f"{work}/{other}"]
+        drivers = {"cgroupfs": [], "systemd": ["--systemd-cgroup"]}
+        samples = {(r, d): [] for r in runtimes for d in drivers}
+        for i in range(runs + 1):
+            for r, argv in runtimes.items():
+                for d, flag in drivers.items():
+                    t, _ = timed(argv[:1] + flag + argv[1:] + ["run", "--bundle", bundle, f"d-{r}-{d}-{i}"], bundle)
+                    if i:  # the first round warms the caches (and husk's recipe for each driver)
+                        samples[(r, d)].append(t)
+        median = {key: statistics.median(v) * 1000 for key, v in samples.items()}
+        print(f"cgroup drivers: median of {runs} `run` of /bin/true, limits = {json.dumps(LIMITS)}")
+        for r in runtimes:
+            print(f"{r:<6} cgroupfs {median[(r, 'cgroupfs')]:7.1f} ms   systemd {median[(r, 'systemd')]:7.1f} ms"
+                  f"   systemd/cgroupfs {median[(r, 'systemd')] / median[(r, 'cgroupfs')]:.2f}")
+        for other in ("runc", "crun"):
+            if other in runtimes:
+                print(f"husk/{other}: cgroupfs {median[('husk', 'cgroupfs')] / median[(other, 'cgroupfs')]:.2f}"
+                      f"  systemd {median[('husk', 'systemd')] / median[(other, 'systemd')]:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

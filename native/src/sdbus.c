@@ -812,8 +812,9 @@ put_props (struct husk_sd *sd, struct msg *m, const char *props)
         put_property (m, name, sig, json_array_get (p, 2));
       if (m->bad)
         {
-          json_decref (list);
-          return fail (sd, "systemd: unit property %s: a value husk cannot send", name ? name : "?");
+          fail (sd, "systemd: unit property %s: a value husk cannot send", name ? name : "?");
+          json_decref (list); /* after: it holds the name */
+          return -1;
         }
     }
   json_decref (list);

@@ -20,7 +20,7 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
               "network", "publish", "publish_all", "ip", "dns", "add_host", "security_opt", "restart",
               "log_opt", "volume", "mount", "tmpfs", "memory", "memory_swap", "memory_reservation", "cpus",
               "cpu_shares", "cpuset_cpus", "pids_limit", "health_cmd", "health_interval", "health_timeout",
-              "health_retries", "health_start_period", "no_healthcheck")
+              "health_retries", "health_start_period", "no_healthcheck", "cgroup_manager")
 
 
 @click.command(cls=PodmanBoolFlags, context_settings={"allow_interspersed_args": False})
@@ -68,6 +68,9 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
 @click.option("--cpu-shares", "-c", type=int, help="[image] Relative CPU weight (1024 is the default).")
 @click.option("--cpuset-cpus", help="[image] CPUs it may run on, like 0-1.")
 @click.option("--pids-limit", type=int, help="[image] Most processes at once (0 or -1: unlimited).")
+@click.option("--cgroup-manager", type=click.Choice(["cgroupfs", "systemd"]),
+              help="[image] Its cgroup: a systemd scope in machine.slice (the default where systemd is the init) "
+                   "or /husk/ID.")
 # health
 @click.option("--health-cmd", help="[image] With -d: a shell command whose exit status is the health.")
 @click.option("--health-interval", help="[image] Time between checks (30s).")
@@ -120,7 +123,8 @@ def command(ctx, target, command, **opts):
                       cpu_shares=opts["cpu_shares"], cpuset_cpus=opts["cpuset_cpus"], pids_limit=opts["pids_limit"]),
         health_cmd=opts["health_cmd"], health_interval=opts["health_interval"], health_timeout=opts["health_timeout"],
         health_retries=opts["health_retries"], health_start_period=opts["health_start_period"],
-        no_healthcheck=opts["no_healthcheck"])
+        no_healthcheck=opts["no_healthcheck"],
+        cgroup_manager=opts["cgroup_manager"] or ("systemd" if g.systemd_cgroup else None))
     return run_image(g.root, g.storage_root, req, report=lambda message: report(g, message), started=click.echo)
 
 

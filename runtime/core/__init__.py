@@ -35,4 +35,5 @@ PUBLIC = (
     "runtime.core.linux.signals",
     "runtime.core.linux.constants",  # the kernel's names: capabilities for `husk isolation`
     "runtime.core.cgroups.layout",
+    "runtime.core.cgroups.systemd",  # is systemd the init: the engine's default cgroup manager
 )

@@ -49,15 +49,16 @@ class ExecFailed(Failed, ExecError):
     """The process could not be exec'd (126, or 127: it does not exist)."""
 
 
-def run(root: str, container_id: str, bundle: str) -> int:
+def run(root: str, container_id: str, bundle: str, *, systemd: bool = False) -> int:
     """create, start, wait and delete the bundle's container, this process
     waiting in the foreground with its stdio; the container's exit code.
     Raises Failed (or ExecFailed) for the front end's own failure: the
     front end logs it (--log, JSON), which is how it is told apart from a
-    container that exits with the same code."""
+    container that exits with the same code.  SYSTEMD: its cgroup is a
+    systemd unit (--systemd-cgroup)."""
     with tempfile.NamedTemporaryFile("r", prefix="husk-run-", suffix=".log") as log:
-        argv = [front_end(), "--root", root, "--log", log.name, "--log-format", "json", "run", "--bundle", bundle,
-                container_id]
+        argv = [front_end(), "--root", root, "--log", log.name, "--log-format", "json",
+                *(["--systemd-cgroup"] if systemd else []), "run", "--bundle", bundle, container_id]
         code = subprocess.call(argv)  # no close_fds games: stdio is the container's
         entries = [json.loads(line) for line in log if line.strip()]
     for entry in entries:

@@ -83,7 +83,8 @@ def start_detached(root: str, store: Store, record: ContainerRecord) -> int:
     # Each run starts out "starting", as docker's does.
     records.update(store.root, cid, run=run, health=Health() if check else None)
     started = monitor.spawn(root, store.root, cid, run, record.log_size_max,
-                            health_interval=check.interval if check else 0, stdin=record.interactive)
+                            health_interval=check.interval if check else 0, stdin=record.interactive,
+                            systemd=record.cgroup_manager == "systemd")
     records.update(store.root, cid, status="running", started_at=started_at, pid=started.pid)
     return started.pid
 

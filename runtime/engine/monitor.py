@@ -54,12 +54,13 @@ def husk_command(root: str, store_root: str) -> list[str]:
 
 
 def spawn(root: str, store_root: str, cid: str, run: int, log_size_max: int = 0,
-          health_interval: float = 0, stdin: bool = False) -> Started:
+          health_interval: float = 0, stdin: bool = False, systemd: bool = False) -> Started:
     """Start the monitor and the container under it; raise husk's error
     (with husk's exit code) if the container did not start.
     HEALTH_INTERVAL: seconds between the monitor's `husk healthcheck run`s (0: none).
     STDIN (run -d -i): the container's stdin is a pipe the monitor holds,
-    written by `husk attach` clients."""
+    written by `husk attach` clients.  SYSTEMD: its cgroup is a systemd
+    unit (--systemd-cgroup)."""
     cdir = StoreLayout(store_root).container(cid)
     husk = husk_command(root, store_root)
     pid_file = os.path.join(cdir, PID_FILE)
@@ -78,7 +79,8 @@ def spawn(root: str, store_root: str, cid: str, run: int, log_size_max: int = 0,
             argv += ["--health-command-arg", arg]
     # The container is made by the one executor, the front end's OCI run
     # (runtime/core/executor.py), as podman's conmon has runc make it.
-    argv += [str(write_end), cdir, pid_file, "--", executor.front_end(), "--root", root, "run", "--detach",
+    argv += [str(write_end), cdir, pid_file, "--", executor.front_end(), "--root", root,
+             *(["--systemd-cgroup"] if systemd else []), "run", "--detach",
              "--bundle", cdir, "--pid-file", pid_file, cid]
     # Forked twice: the monitor is not our child, so it is nobody's zombie
     # when it exits before we do (it is reparented to init, or to the

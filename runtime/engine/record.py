@@ -117,6 +117,7 @@ class ContainerRecord:
     interactive: bool = False  # -d -i: its monitor holds stdin for `husk attach`
     restart: str = "no"  # docker's policy, as given
     log_size_max: int = 0  # bytes; 0 is no limit
+    cgroup_manager: str = "cgroupfs"  # cgroupfs (/husk/ID) or systemd (machine.slice's husk-ID.scope)
     limits: dict[str, Any] = field(default_factory=dict)  # the OCI linux.resources the flags made
     mounts: list[Mount] = field(default_factory=list)
     volumes_made: list[str] = field(default_factory=list)  # volumes made for it (removed if it never runs)

@@ -62,6 +62,7 @@ class RunRequest:
     add_host: list[str] = field(default_factory=list)
     restart: str = "no"
     log_opts: list[str] = field(default_factory=list)
+    cgroup_manager: str | None = None  # cgroupfs | systemd; None: systemd where it is the init
     limits: limits.Limits = field(default_factory=limits.Limits)
     volumes: list[str] = field(default_factory=list)  # -v
     mounts: list[str] = field(default_factory=list)  # --mount
@@ -133,7 +134,20 @@ def _create(store: Store, req: RunRequest) -> ContainerRecord:
     net = NetworkRequest(req.network, req.publish, req.publish_all, req.ip, req.dns, req.add_host)
     return containers.create(store, digest, name or req.target, run_opts, name=req.name, driver=req.storage_driver,
                              remove_after=req.remove, network=net, mounts=mounts, limits=run_opts.resources,
-                             healthcheck=check, **fields)
+                             healthcheck=check, cgroup_manager=cgroup_manager(req.cgroup_manager), **fields)
+
+
+def cgroup_manager(asked: str | None) -> str:
+    """Where the container's cgroup goes: as podman chooses, a systemd
+    scope where systemd is the init (its units are then accounted and
+    shown by systemd-cgls, systemctl status), else cgroupfs."""
+    from runtime.core.cgroups import systemd
+
+    if asked is None:
+        return "systemd" if systemd.booted() else "cgroupfs"
+    if asked == "systemd" and not systemd.booted():
+        raise ConfigError("--cgroup-manager", "systemd is not running on this host (no /run/systemd/system)")
+    return asked
 
 
 def _mounts(req: RunRequest) -> list[volumes.MountRequest]:
@@ -182,7 +196,7 @@ def run_image(root: str, store_root: str, req: RunRequest, report: Report, start
         records.update(store_root, cid, status="running", started_at=units.now())
         if not req.interactive and not req.tty:
             stdin_from_devnull()
-        code = executor.run(root, cid, store.container_dir(cid))
+        code = executor.run(root, cid, store.container_dir(cid), systemd=record.cgroup_manager == "systemd")
         ran = True
     except HuskError as e:
         if not getattr(e, "reported", False):  # the front end's own were printed by it

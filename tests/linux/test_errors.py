@@ -170,11 +170,6 @@ def test_invalid_container_id(bundle):
     assert r.code != 0 and "invalid container id" in r.err
 
 
-def test_systemd_cgroup_is_refused_clearly(bundle):
-    r = bundle.husk("--systemd-cgroup", "state", "c1")
-    assert r.code != 0 and "--systemd-cgroup" in r.err
-
-
 def test_cgroups_path_with_dotdot_refused(bundle):
     bundle.config["linux"]["cgroupsPath"] = "/husk-test/../../escape"
     create_fails(bundle, "linux.cgroupsPath")
@@ -189,3 +184,20 @@ def test_rlimit_above_the_hosts_hard_limit_is_named(bundle):
         pytest.skip("this host can raise RLIMIT_NOFILE to 1048576")
     bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1048576, "hard": 1048576}]
     create_fails(bundle, "process.rlimits[0]", "RLIMIT_NOFILE", "CAP_SYS_RESOURCE")
+
+
+@pytest.mark.skipif(os.path.isdir("/run/systemd/system"), reason="systemd is the init here (test_systemd.py)")
+def test_systemd_cgroup_without_systemd_is_refused(bundle):
+    bundle.config["linux"]["cgroupsPath"] = "machine.slice:husk:c1"
+    bundle.save()
+    r = bundle.husk("--systemd-cgroup", "create", "--bundle", bundle.path, "c1")
+    assert r.code == 1
+    assert r.err.strip().splitlines() == [
+        "husk: --systemd-cgroup: systemd is not running on this host (no /run/systemd/system); "
+        "drop the flag to use cgroupfs"]
+    assert bundle.husk("state", "c1").code != 0
+
+
+def test_a_systemd_cgroups_path_without_the_flag_says_which_flag(bundle):
+    bundle.config["linux"]["cgroupsPath"] = "machine.slice:husk:c1"
+    create_fails(bundle, "linux.cgroupsPath", "is a systemd slice:prefix:name: that needs husk --systemd-cgroup")

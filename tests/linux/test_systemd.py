@@ -294,3 +294,22 @@ def test_containerd_shim_passes_the_flag_on_every_verb():
         ctd.stop()
         subprocess.run(["umount", "-R", tmp], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_husk_run_puts_an_image_container_in_a_machine_slice_scope(busybox_env):
+    """The people's face on a systemd host: a scope under machine.slice,
+    as podman's; --cgroup-manager cgroupfs keeps /husk/ID."""
+    cid = busybox_env("run", "-d", "--network", "none", "bb", "sleep", "600", check=True).out.strip()
+    try:
+        unit = f"husk-{cid}.scope"
+        assert show(unit, "Slice", "ActiveState") == {"Slice": "machine.slice", "ActiveState": "active"}
+        pid = busybox_env("inspect", "--format", "{{.State.Pid}}", cid, check=True).out.strip()
+        assert read(f"/proc/{pid}/cgroup") == f"0::/machine.slice/{unit}"
+        busybox_env("rm", "-f", cid, check=True)
+        assert show(unit, "LoadState")["LoadState"] == "not-found"
+        cid = busybox_env("run", "-d", "--network", "none", "--cgroup-manager", "cgroupfs", "bb", "sleep", "600",
+                          check=True).out.strip()
+        pid = busybox_env("inspect", "--format", "{{.State.Pid}}", cid, check=True).out.strip()
+        assert read(f"/proc/{pid}/cgroup") == f"0::/husk/{cid}"
+    finally:
+        busybox_env("rm", "-f", cid)

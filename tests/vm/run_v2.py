@@ -2,6 +2,7 @@
 """Run husk's tests on a real cgroup v2 kernel, in a qemu VM.
 
     python3 tests/vm/run_v2.py [--systemd] [PYTEST ARGS...]
+    python3 tests/vm/run_v2.py [--systemd] --command 'SHELL COMMAND'
 
 1. Debian's kernel package (linux-image-amd64's dependency) is fetched with
    apt-get download and extracted with dpkg-deb - not installed.
@@ -108,7 +109,7 @@ mkdir -p /husk-vm-tmp
 cd {repo}
 export PATH={path} HOME=/root HUSK_IN_VM=1 PYTHONDONTWRITEBYTECODE=1 TMPDIR=/husk-vm-tmp
 echo "cgroup controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
-{python} -I -m pytest -p no:cacheprovider --color=no {args}
+{command}
 echo "{marker}$?"
 """
 
@@ -158,10 +159,12 @@ class Cpio:
         return gzip.compress(self.out.getvalue(), compresslevel=1)
 
 
-def initramfs(modules_dir: str, pytest_args: list[str], systemd: bool) -> str:
+def initramfs(modules_dir: str, pytest_args: list[str], systemd: bool, command: str | None = None) -> str:
+    if command is None:
+        command = (f"{shlex.quote(sys.executable)} -I -m pytest -p no:cacheprovider --color=no "
+                   + " ".join(shlex.quote(a) for a in pytest_args))
     inner = INNER.format(repo=shlex.quote(REPO), path=shlex.quote(os.environ.get("PATH", "/usr/bin:/bin")),
-                         python=shlex.quote(sys.executable), args=" ".join(shlex.quote(a) for a in pytest_args),
-                         marker=MARKER)
+                         command=command, marker=MARKER)
     if systemd:
         boot = BOOT_SYSTEMD.format(unit=SYSTEMD_UNIT, inner=inner)
     else:
@@ -206,13 +209,16 @@ def main() -> int:
         if not os.path.exists("/lib/systemd/systemd"):
             print("run_v2: --systemd needs systemd installed: apt-get install systemd dbus", file=sys.stderr)
             return 2
+    command = None
+    if args[:1] == ["--command"] and len(args) == 2:
+        command = args[1]
     args = args or ["-q", "tests"]
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
         print("run_v2: qemu-system-x86_64 not found: apt-get install qemu-system-x86", file=sys.stderr)
         return 2
     vmlinuz, modules = kernel()
-    initrd = initramfs(modules, args, systemd)
+    initrd = initramfs(modules, args, systemd, command)
     cmd = [qemu, "-m", "4096", "-smp", "2", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
            "-kernel", vmlinuz, "-initrd", initrd,
            "-append", "console=ttyS0 panic=-1 quiet cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"

@@ -77,7 +77,7 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
                 record.network_request = dataclasses.asdict(network)
                 net = _attach(store, record, config)
             volumes.copy_up(os.path.join(cdir, "rootfs"), fill)
-            spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, f"/{CGROUP_PARENT}/{cid}", net,
+            spec = bundle.make_config(config, os.path.join(cdir, "rootfs"), opts, cid, cgroups_path(record), net,
                                       oci_mounts)
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f, indent=1)
@@ -86,6 +86,14 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
             destroy(store, cid, volumes_made=True)
             raise
     return record
+
+
+def cgroups_path(record: ContainerRecord) -> str:
+    """Its linux.cgroupsPath: under /husk, or with the systemd driver a
+    scope in machine.slice, where podman puts its containers."""
+    if record.cgroup_manager == "systemd":
+        return f"machine.slice:husk:{record.id}"
+    return f"/{CGROUP_PARENT}/{record.id}"
 
 
 def _attach(store: Store, record: ContainerRecord, config: dict[str, Any]) -> dict[str, Any]:
