@@ -164,6 +164,19 @@ def test_annotations_become_properties(scoped):
         scoped.husk("delete", "--force", "c1", check=True)
 
 
+def test_an_oom_killed_containers_id_and_unit_can_be_used_again(scoped):
+    scoped.config["linux"]["resources"]["memory"] = {"limit": 32 << 20, "swap": 32 << 20}
+    scoped.config["process"]["args"] = ["/checker", "memhog", "256"]
+    scoped.save()
+    r = scoped.husk("--systemd-cgroup", "run", "--bundle", scoped.path, "c1")
+    assert r.code == 137, (r.code, r.out, r.err)  # the OOM killer's SIGKILL; run deleted it
+    assert not os.listdir(scoped.root)
+    scoped.config["linux"]["resources"]["memory"] = {}
+    assert start(scoped, "/checker", "wait-signal").code == 0
+    assert show(scoped.unit, "ActiveState")["ActiveState"] == "active"
+    scoped.husk("delete", "--force", "c1", check=True)
+
+
 def test_a_failed_unit_does_not_block_its_name(scoped):
     """A unit that failed stays loaded until reset: a new container of the
     same cgroupsPath resets it and starts afresh."""
@@ -245,14 +258,16 @@ def test_podman_uses_systemd_by_default():
         assert read(f"/proc/{pid}/cgroup") == f"0::/machine.slice/libpod-{cid}.scope"
         pm.ok("rm", "-f", "-t", "0", cid)
         assert show(f"libpod-{cid}.scope", "LoadState")["LoadState"] == "not-found"
-        # A parent slice, as a pod's (machine-libpod_pod_<id>.slice) is given.
-        cid = pm.ok("run", "-d", "--pull", "never", "--cgroup-parent", "machine-husktest.slice", IMAGE,
-                    "sleep", "600").strip()
+        # A pod: its containers' scopes in the pod's slice (the infra
+        # container is busybox's sleep: no catatonit here for podman's pause).
+        pod = pm.ok("pod", "create", "--infra-image", IMAGE, "--infra-command", "/bin/sleep 1000000").strip()
+        cid = pm.ok("run", "-d", "--pull", "never", "--pod", pod, IMAGE, "sleep", "600").strip()
         pid = pm.ok("inspect", "--format", "{{.State.Pid}}", cid).strip()
-        assert read(f"/proc/{pid}/cgroup") == f"0::/machine.slice/machine-husktest.slice/libpod-{cid}.scope"
-        pm.ok("rm", "-f", "-t", "0", cid)
+        assert read(f"/proc/{pid}/cgroup") == f"0::/machine.slice/machine-libpod_pod_{pod}.slice/libpod-{cid}.scope"
+        pm.ok("pod", "rm", "-f", "-t", "0", pod)
         assert show(f"libpod-{cid}.scope", "LoadState")["LoadState"] == "not-found"
     finally:
+        pm("pod", "rm", "-a", "-f", "-t", "0")
         pm("rm", "-a", "-f")
         subprocess.run(["systemctl", "stop", "machine-husktest.slice"], capture_output=True)
         pm("system", "reset", "-f")
