@@ -2,7 +2,9 @@
 (tests/vm/run_v2.py), so v2 is tested on every change, whatever this
 machine's own layout is.  The VM boots systemd as PID 1, as most users'
 machines do, and one boot serves the cgroupfs tests and the systemd
-driver's (test_systemd.py)."""
+driver's (test_systemd.py); a second boot runs the driver's tests on
+systemd's hybrid layout (v1 controllers), where its unit properties
+differ."""
 
 import os
 import shutil
@@ -34,3 +36,13 @@ def test_cgroup_tests_pass_on_a_cgroup_v2_kernel():
     assert r.returncode == 0, f"in the cgroup v2 VM:\n{summary}\n{r.stderr[-2000:]}"
     assert "cgroup controllers: " in r.stdout and "memory" in r.stdout
     assert "systemd is not PID 1" not in r.stdout, "the systemd driver's tests did not run"
+
+
+def test_the_systemd_driver_on_systemds_hybrid_layout():
+    r = subprocess.run([sys.executable, os.path.join(REPO, "tests", "vm", "run_v2.py"), "--systemd", "--hybrid", "-q",
+                        "-ra", "tests/linux/test_systemd.py"], cwd=REPO, capture_output=True, text=True, timeout=3000)
+    lines = [line for line in r.stdout.splitlines() if not line.startswith("[")]
+    summary = "\n".join(lines[-40:])
+    assert r.returncode == 0, f"in the hybrid VM:\n{summary}\n{r.stderr[-2000:]}"
+    assert "systemd is not PID 1" not in r.stdout and " passed" in r.stdout, summary
+

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Run husk's tests on a real cgroup v2 kernel, in a qemu VM.
 
-    python3 tests/vm/run_v2.py [--systemd] [PYTEST ARGS...]
-    python3 tests/vm/run_v2.py [--systemd] --command 'SHELL COMMAND'
+    python3 tests/vm/run_v2.py [--systemd [--hybrid]] [PYTEST ARGS...]
+    python3 tests/vm/run_v2.py [--systemd [--hybrid]] --command 'SHELL COMMAND'
 
 1. Debian's kernel package (linux-image-amd64's dependency) is fetched with
    apt-get download and extracted with dpkg-deb - not installed.
@@ -17,7 +17,9 @@
 
 With --systemd the overlay boots into the host's systemd as PID 1 (cgroup
 v2, D-Bus, /run/systemd/private) and pytest runs as a unit with a
-delegated cgroup, as on most users' machines.
+delegated cgroup, as on most users' machines.  --hybrid has that systemd
+mount the v1 controllers beside an empty cgroup2 (its "hybrid" layout)
+instead of cgroup v2 alone.
 
 The VM has no network device.
 """
@@ -86,8 +88,10 @@ cat > /newroot/husk-vm-tests.sh <<'SCRIPT'
 exec >/dev/console 2>&1
 # The unit's cgroup is delegated: its processes move to a child so the
 # unit's own cgroup can enable controllers below it (no internal process).
-here=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)
-mkdir -p $here/runner && echo $$ > $here/runner/cgroup.procs
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    here=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)
+    mkdir -p $here/runner && echo $$ > $here/runner/cgroup.procs
+fi
 {inner}
 SCRIPT
 exec switch_root /newroot /lib/systemd/systemd
@@ -206,6 +210,9 @@ def main() -> int:
     systemd = bool(args) and args[0] == "--systemd"
     if systemd:
         args = args[1:]
+    hybrid = systemd and args[:1] == ["--hybrid"]
+    if hybrid:
+        args = args[1:]
         if not os.path.exists("/lib/systemd/systemd"):
             print("run_v2: --systemd needs systemd installed: apt-get install systemd dbus", file=sys.stderr)
             return 2
@@ -221,7 +228,9 @@ def main() -> int:
     initrd = initramfs(modules, args, systemd, command)
     cmd = [qemu, "-m", "4096", "-smp", "2", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
            "-kernel", vmlinuz, "-initrd", initrd,
-           "-append", "console=ttyS0 panic=-1 quiet cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1"
+           "-append", "console=ttyS0 panic=-1 quiet "
+                      + ("systemd.unified_cgroup_hierarchy=0" if hybrid
+                         else "cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1")
                       + (f" systemd.unit={SYSTEMD_UNIT} systemd.show_status=0" if systemd else ""),
            "-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap,"
                       "id=hostroot",
