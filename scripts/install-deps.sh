@@ -30,6 +30,7 @@ PKGS=(
   golang-github-containers-common  # the default seccomp profile of image containers (seccomp.json)
   nftables                    # husk's NAT and published ports (its own table, inet husk)
   qemu-system-x86             # the cgroup v2 tests boot Debian's kernel in a VM
+  systemd dbus                # ... with systemd as its PID 1 (the systemd driver's tests), and a bus to check messages
   vagrant                     # tests validate the Vagrantfile (offline)
 )
 missing=()
