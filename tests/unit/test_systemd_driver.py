@@ -118,10 +118,11 @@ def test_device_rules_allow_at_least_what_husk_allows():
              {"allow": True, "type": "b", "access": "r"},
              {"allow": False, "type": "c", "major": 1, "minor": 3, "access": "w"}]  # narrower: husk's own program
     assert sd.device_properties(rules) == [
-        ["DevicePolicy", "s", "strict"], ["DeviceAllow", "a(ss)", []],
-        ["DeviceAllow", "a(ss)", [["/dev/char/1:3", "rwm"], ["char-pts", "rw"], ["block-*", "r"]]]]
+        ["DeviceAllow", "a(ss)", []],
+        ["DeviceAllow", "a(ss)", [["/dev/char/1:3", "rwm"], ["char-pts", "rw"], ["block-*", "r"]]],
+        ["DevicePolicy", "s", "strict"]]
     assert sd.device_properties([{"allow": True, "access": "rwm"}]) == [
-        ["DevicePolicy", "s", "auto"], ["DeviceAllow", "a(ss)", []]]
+        ["DeviceAllow", "a(ss)", []], ["DevicePolicy", "s", "auto"]]
 
 
 @pytest.mark.parametrize("value,prop", [

@@ -206,10 +206,11 @@ def device_properties(rules: list[dict[str, Any]]) -> list[Property]:
                                else [f"{word}-*", access])  # a major /proc/devices does not name
             else:
                 allowed.append([f"/dev/{word}/{major}:{minor}", access])
+    # An empty DeviceAllow resets the list, which a non-empty one extends;
+    # the list is in place before the policy turns strict.
     if allow_all:
-        return [["DevicePolicy", "s", "auto"], ["DeviceAllow", "a(ss)", []]]
-    # An empty DeviceAllow resets the list, which a non-empty one extends.
-    return [["DevicePolicy", "s", "strict"], ["DeviceAllow", "a(ss)", []], ["DeviceAllow", "a(ss)", allowed]]
+        return [["DeviceAllow", "a(ss)", []], ["DevicePolicy", "s", "auto"]]
+    return [["DeviceAllow", "a(ss)", []], ["DeviceAllow", "a(ss)", allowed], ["DevicePolicy", "s", "strict"]]
 
 
 def _unified_properties(unified: dict[str, str]) -> list[Property]:
