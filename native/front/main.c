@@ -67,17 +67,10 @@ now_iso (char out[64])
   snprintf (out + n, 64 - n, ".%06ldZ", ts.tv_nsec / 1000);
 }
 
-/* As runtime/cli/main.py's report(): an error is one line to stderr,
- * and to --log as text or as the JSON lines containerd's shim reads
- * back; a warning goes to --log when there is one, else to stderr. */
+/* One line of --log, in its format. */
 static void
-report_level (const char *level, const char *msg)
+log_line (const char *level, const char *msg)
 {
-  bool error = strcmp (level, "error") == 0;
-  if (error)
-    fprintf (stderr, "husk: %s\n", msg);
-  else if (g.log == NULL)
-    fprintf (stderr, "husk: %s: %s\n", level, msg);
   if (g.log == NULL)
     return;
   char now[64];
@@ -97,6 +90,22 @@ report_level (const char *level, const char *msg)
   if (fd >= 0)
     close (fd);
   free (line);
+}
+
+/* As runtime/cli/main.py's report(): an error is one line to stderr,
+ * and to --log as text or as the JSON lines containerd's shim reads
+ * back; a warning goes to --log when there is one, else to stderr. */
+static void
+report_level (const char *level, const char *msg)
+{
+  bool error = strcmp (level, "error") == 0;
+  /* The log first: a client that closed our stderr (a pipe no one
+   * reads: SIGPIPE) still finds the error where it looks for it. */
+  log_line (level, msg);
+  if (error)
+    fprintf (stderr, "husk: %s\n", msg);
+  else if (g.log == NULL)
+    fprintf (stderr, "husk: %s: %s\n", level, msg);
 }
 
 void

@@ -99,12 +99,18 @@ def report(g: Globals | None, message: str, level: str = "error") -> None:
             return
         _warned.add(message)
     logged = g is not None and bool(g.log)
-    if level == "error":
-        click.echo(f"husk: {message}", err=True)
-    elif level == "warning" and not logged:
-        click.echo(f"husk: warning: {message}", err=True)
-    if not logged:
-        return
+    if logged:  # first: a client that closed our stderr still finds it there
+        _log_line(g, message, level)
+    try:
+        if level == "error":
+            click.echo(f"husk: {message}", err=True)
+        elif level == "warning" and not logged:
+            click.echo(f"husk: warning: {message}", err=True)
+    except OSError:  # no one reads our stderr (a closed pipe): the log has it
+        pass
+
+
+def _log_line(g: Globals, message: str, level: str) -> None:
     import datetime  # only on the error path: keep the CLI's start small
 
     now = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -201,3 +201,37 @@ def test_systemd_cgroup_without_systemd_is_refused(bundle):
 def test_a_systemd_cgroups_path_without_the_flag_says_which_flag(bundle):
     bundle.config["linux"]["cgroupsPath"] = "machine.slice:husk:c1"
     create_fails(bundle, "linux.cgroupsPath", "is a systemd slice:prefix:name: that needs husk --systemd-cgroup")
+
+
+@pytest.mark.parametrize("verb", ["create", "kill"])
+def test_an_error_reaches_the_log_when_no_one_reads_stderr(bundle, verb):
+    """A client that closed its end of our stderr (SIGPIPE, EPIPE) still
+    finds the error in --log, where containerd's shim reads it: create's
+    is Python's (a bad config), kill's the front end's own."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from conftest import HUSK
+
+    if verb == "create":
+        bundle.config["ociVersion"] = "banana"
+        bundle.save()
+        args, words = ["create", "--bundle", bundle.path, "c1"], "ociVersion"
+    else:
+        bundle.config["process"]["args"] = ["true"]
+        bundle.save()
+        bundle.husk("run", "--keep", "--bundle", bundle.path, "c1", check=True)
+        args, words = ["kill", "c1", "KILL"], "container not running"
+    log = os.path.join(bundle.path, "log.json")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # no one will read it
+    proc = subprocess.run([HUSK, "--root", bundle.root, "--log", log, "--log-format", "json", *args],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=write_end, cwd=bundle.path)
+    os.close(write_end)
+    assert proc.returncode != 0
+    with open(log) as f:
+        entries = [json.loads(line) for line in f]
+    assert entries and entries[-1]["level"] == "error" and words in entries[-1]["msg"], entries
+    if verb == "kill":
+        bundle.husk("delete", "c1", check=True)
