@@ -218,6 +218,35 @@ put_sig (struct msg *m, const char *s)
   put (m, s, n + 1);
 }
 
+/* An array: its length (u32) comes first but is known only once its
+ * elements are in.  The padding to the element's alignment follows the
+ * length even when the array is empty, and is not counted in it. */
+struct array
+{
+  size_t length_at, start;
+};
+
+static size_t alignment (char type);
+
+static struct array
+array_begin (struct msg *m, char element)
+{
+  put_u32 (m, 0);
+  struct array a = { m->len - 4, 0 };
+  align (m, alignment (element));
+  a.start = m->len;
+  return a;
+}
+
+static void
+array_end (struct msg *m, struct array a)
+{
+  if (m->bad)
+    return;
+  uint32_t n = m->len - a.start;
+  memcpy (m->data + a.length_at, &n, 4);
+}
+
 /* The end of the one complete type SIG starts with. */
 static const char *
 sig_end (const char *sig)
@@ -287,17 +316,10 @@ put_value (struct msg *m, const char *sig, json_t *v)
     case 'a':
       {
         m->bad |= !json_is_array (v);
-        put_u32 (m, 0);
-        size_t at = m->len - 4;
-        align (m, alignment (sig[1])); /* padding before the first element is not counted */
-        size_t start = m->len;
+        struct array a = array_begin (m, sig[1]);
         for (size_t i = 0; i < json_array_size (v); i++)
           put_value (m, sig + 1, json_array_get (v, i));
-        if (!m->bad)
-          {
-            uint32_t n = m->len - start;
-            memcpy (m->data + at, &n, 4);
-          }
+        array_end (m, a);
         return;
       }
     case '(':
@@ -843,10 +865,7 @@ husk_sd_start_unit (struct husk_sd *sd, const char *unit, const char *slice, con
       struct msg body = { 0 };
       put_str (&body, unit);
       put_str (&body, "replace");
-      put_u32 (&body, 0);
-      size_t at = body.len - 4;
-      align (&body, 8);
-      size_t start = body.len;
+      struct array props_array = array_begin (&body, '(');
       json_t *text = json_string (description);
       put_property (&body, "Description", "s", text);
       json_decref (text);
@@ -872,13 +891,8 @@ husk_sd_start_unit (struct husk_sd *sd, const char *unit, const char *slice, con
           free (body.data);
           return -1;
         }
-      if (!body.bad)
-        {
-          uint32_t n = body.len - start;
-          memcpy (body.data + at, &n, 4);
-        }
-      put_u32 (&body, 0); /* no auxiliary units: a(sa(sv)), empty... */
-      align (&body, 8);   /* ...but padded to its element's alignment all the same */
+      array_end (&body, props_array);
+      array_end (&body, array_begin (&body, '(')); /* no auxiliary units: a(sa(sv)) */
       char job[256], error_name[256];
       int rc = manager (sd, "StartTransientUnit", "ssa(sv)a(sa(sv))", &body, job, sizeof job, error_name,
                         sizeof error_name);
@@ -932,20 +946,13 @@ husk_sd_set_properties (struct husk_sd *sd, const char *unit, const char *props)
   struct msg body = { 0 };
   put_str (&body, unit);
   put_u32 (&body, 1); /* runtime: not written to /etc */
-  put_u32 (&body, 0);
-  size_t at = body.len - 4;
-  align (&body, 8);
-  size_t start = body.len;
+  struct array props_array = array_begin (&body, '(');
   if (put_props (sd, &body, props) < 0)
     {
       free (body.data);
       return -1;
     }
-  if (!body.bad)
-    {
-      uint32_t n = body.len - start;
-      memcpy (body.data + at, &n, 4);
-    }
+  array_end (&body, props_array);
   int rc = manager (sd, "SetUnitProperties", "sba(sv)", &body, NULL, 0, NULL, 0);
   free (body.data);
   return rc;
@@ -957,8 +964,9 @@ husk_sd_attach (struct husk_sd *sd, const char *unit, pid_t pid)
   struct msg body = { 0 };
   put_str (&body, unit);
   put_str (&body, "");
-  put_u32 (&body, 4);
+  struct array pids = array_begin (&body, 'u');
   put_u32 (&body, pid);
+  array_end (&body, pids);
   char error_name[256];
   int rc = manager (sd, "AttachProcessesToUnit", "ssau", &body, NULL, 0, error_name, sizeof error_name);
   free (body.data);
