@@ -11,6 +11,7 @@
 #include "husk_proto.h"
 #include "opts.h"
 #include "sdbus.h"
+#include "trace.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,6 +47,10 @@ struct create_opts
   /* run -t without --console-socket: our end and husk-init's of the
    * console socket, then the pty master received on it (console.c). */
   int proxy_local, proxy_remote, master;
+  /* --explain under run: husk-init's socket, still open after READY for
+   * the steps up to execve (drain_trace). */
+  bool run;
+  int trace_sock;
 };
 
 /* What a failed create must undo, newest last. */
@@ -398,6 +403,8 @@ compile (struct create_opts *o, struct instance *in, size_t *len)
   if (child == 0)
     {
       int mine = fcntl (fd, F_DUPFD, 3 + o->preserve_fds + 8); /* not CLOEXEC: for the child */
+      if (trace_fd >= 0)
+        fcntl (trace_fd, F_SETFD, 0); /* planning adds its steps (runtime/core/trace.py) */
       snprintf (fdtext, sizeof fdtext, "%d", mine);
       setenv ("HUSK_RECIPE_FD", fdtext, 1);
       struct buf order = { 0 };
@@ -668,7 +675,11 @@ cgroup_write (const char *dir, const char *file, const char *value, const char *
   char path[PATH_MAX + 256];
   snprintf (path, sizeof path, "%s/%s", dir, file);
   if (write_text (path, value) == 0)
-    return;
+    {
+      TRACE ("cgroups", "cgroup_write", "write %s: %s%s%s%s", path, value, field ? "  (config.json " : "",
+             field ? field : "", field ? ")" : "");
+      return;
+    }
   /* kernfs answers EACCES, not ENOENT, to creating a file it lacks
    * (blkio.leaf_weight without CFQ, say). */
   if ((errno == ENOENT || (errno == EACCES && access (path, F_OK) < 0)) && field)
@@ -725,7 +736,10 @@ make_dirs (const char *dir)
         {
           d[strlen (d)] = '/'; /* the next component down, restored */
           if (mkdir (d, 0755) == 0)
-            json_array_append_new (undo.created, json_string (d));
+            {
+              json_array_append_new (undo.created, json_string (d));
+              TRACE ("cgroups", "cgroup_mkdir", "mkdir %s", d);
+            }
           else if (errno == ENOENT)
             {
               again = true;
@@ -895,6 +909,8 @@ start_unit (struct ctr *c, json_t *systemd, pid_t helper)
     undo.unit[0] = '\0'; /* another's: not ours to stop */
   if (rc < 0)
     create_fail ("%s", sd.error);
+  TRACE ("cgroups", "systemd_unit", "D-Bus StartTransientUnit(\"%s\", Slice=%s, Delegate=yes, PIDs=[%d]) and its job done",
+         unit, json_string_value (json_object_get (systemd, "slice")), helper);
   check_interrupt ();
 }
 
@@ -955,6 +971,8 @@ sealed_helper (void)
   if (fchmod (fd, 0500) < 0
       || (fcntl (fd, F_ADD_SEALS, seals | 0x0020 /* F_SEAL_EXEC */) < 0 && fcntl (fd, F_ADD_SEALS, seals) < 0))
     create_fail ("husk-init: seal a copy of %s: %s", HUSK_INIT, strerror (errno));
+  TRACE ("process", "sealed_copy", "memfd_create(\"husk-init\", MFD_ALLOW_SEALING) + sendfile(%s) + "
+         "F_ADD_SEALS(SEAL|SHRINK|GROW|WRITE|EXEC)", HUSK_INIT);
   return fd;
 }
 
@@ -1034,6 +1052,7 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
       _exit (127);
     }
   undo.helper = helper;
+  TRACE ("process", "spawn", "fork + execve(/proc/self/fd/%d = the sealed copy): husk-init, pid %d", floor + 2, helper);
   close (theirs);
   close (pair[1]);
   close (exe);
@@ -1053,6 +1072,14 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
       ctr_save (c);
     }
   cgroup_join (cg, helper); /* children inherit it */
+  char *traced = NULL;
+  if (husk_trace)
+    {
+      trace_plan (plan, plan_len, &traced, &plan_len, o->run ? HUSK_TRACE_TO_EXEC : HUSK_TRACE_TO_READY);
+      plan = traced;
+    }
+  TRACE ("process", "plan_sent", "write(socket, %zu bytes): the plan, as records (native/include/husk_proto.def)",
+         plan_len);
   /* The plan is one stream of records: write it whole. */
   for (size_t done = 0; done < plan_len;)
     {
@@ -1114,6 +1141,8 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
           free (value);
           break;
         }
+      else if (tag == MSG_TRACE)
+        trace_forward (value, len);
       else if (tag == MSG_ERROR && !husk_record_problem (husk_record_info (MSG_ERROR), value, len))
         {
           int code;
@@ -1125,7 +1154,11 @@ launch (struct ctr *c, json_t *meta, const char *plan, size_t plan_len, struct c
       free (value);
       check_interrupt ();
     }
-  close (sock);
+  free (traced);
+  if (husk_trace && o->run)
+    o->trace_sock = sock; /* the steps after start come on it (drain_trace) */
+  else
+    close (sock);
   waitpid (helper, NULL, 0);
   undo.helper = 0;
   return pid;
@@ -1137,7 +1170,8 @@ static void
 parse_create (int argc, char **argv, struct create_opts *o, bool run)
 {
   memset (o, 0, sizeof *o);
-  o->proxy_local = o->proxy_remote = o->master = -1;
+  o->proxy_local = o->proxy_remote = o->master = o->trace_sock = -1;
+  o->run = run;
   const char *bundle = NULL;
   struct opt opts[] = {
     { "--bundle", 'b', &bundle, NULL },
@@ -1245,10 +1279,11 @@ create (struct create_opts *o, bool run)
   bool cacheable = !in.lossy && cache_dir_ok ();
   size_t len = 0;
   json_t *meta = NULL;
-  char *recipe = cacheable ? cache_load (cache, &key, &len, &meta) : NULL;
+  /* --explain plans afresh, so a reader sees the planning too. */
+  char *recipe = cacheable && !husk_trace ? cache_load (cache, &key, &len, &meta) : NULL;
   bool fresh = recipe == NULL;
   int planner = -1;
-  if (fresh && cacheable)
+  if (fresh && cacheable && !husk_trace)
     {
       /* Many containers of one new shape at once (a pod, a compose file,
        * a scale-up): one plans, the others wait for its recipe instead of
@@ -1263,9 +1298,13 @@ create (struct create_opts *o, bool run)
     }
   if (fresh)
     {
+      TRACE ("planning", "compile", "fork + execve(%s husk create, HUSK_RECIPE_FD): Python plans this config's shape",
+             HUSK_PYTHON);
       recipe = compile (o, &in, &len);
       meta = recipe_meta (recipe, len);
     }
+  else
+    TRACE ("planning", "recipe_hit", "read %s: the recipe Python planned for this config's shape", cache);
   if (meta == NULL || json_integer_value (json_object_get (meta, "version")) != HUSK_RECIPE_VERSION
       || json_integer_value (json_object_get (meta, "floor")) != 3 + o->preserve_fds)
     to_python ();
@@ -1326,6 +1365,7 @@ create (struct create_opts *o, bool run)
   if (json_is_object (systemd))
     json_object_set (husk, "systemd_unit", json_object_get (systemd, "unit"));
   ctr_save (c);
+  TRACE ("state", "state", "mkdir %s + write state.json: what is about to be made, before it is made", c->dir);
   undo.own = dirs;
   undo.created = json_array ();
   if (!json_is_object (systemd)) /* else once husk-init is in the unit (launch) */
@@ -1336,6 +1376,7 @@ create (struct create_opts *o, bool run)
 
   if (mkfifo (c->fifo, 0622) < 0 || chmod (c->fifo, 0622) < 0)
     create_fail ("create %s: exec fifo %s: %s", c->id, c->fifo, strerror (errno));
+  TRACE ("process", "exec_fifo", "mkfifo(\"%s\", 0622): `husk start` opens it to let the process go on", c->fifo);
   char now[64];
   now_iso (now);
   json_object_set_new (husk, "created", json_string (now));
@@ -1404,6 +1445,22 @@ wait_in_foreground (pid_t pid, int master)
   return WIFSIGNALED (status) ? 128 + WTERMSIG (status) : WEXITSTATUS (status);
 }
 
+/* --explain: the container init's steps from start to execve, until
+ * the socket closes there (CLOEXEC) or with the process. */
+static void
+drain_trace (int sock)
+{
+  uint32_t tag, len;
+  char *value;
+  while (recv_record (sock, &tag, &value, &len) == 0)
+    {
+      if (tag == MSG_TRACE)
+        trace_forward (value, len);
+      free (value);
+    }
+  close (sock);
+}
+
 /* run: create, start, and unless detached wait and delete - in one
  * process, which is the container's parent (CLONE_PARENT), as runc. */
 void
@@ -1418,6 +1475,8 @@ verb_run (int argc, char **argv)
   if (err)
     create_fail_with (failed_code, "%s", err); /* and the container goes, as Python's run deletes it */
   started (c);
+  if (o.trace_sock >= 0)
+    drain_trace (o.trace_sock);
   if (o.detach)
     exit (0);
   int lock = c->lock; /* not held while the container runs: state and kill must work */

@@ -15,6 +15,7 @@
 #include "front.h"
 #include "husk_proto.h"
 #include "sdbus.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +116,8 @@ verb_exec_plan (const char *fd_text)
   helper_pid = fork ();
   if (helper_pid < 0)
     fail ("exec %s: fork: %s", id, strerror (errno));
+  TRACE ("process", "spawn", "fork + execve(/proc/self/fd/%d = the sealed copy): husk-init, pid %d", floor + 2,
+         helper_pid);
   if (helper_pid == 0)
     {
       char sock_arg[16], exe_arg[16], exe_path[32];
@@ -164,6 +167,13 @@ verb_exec_plan (const char *fd_text)
       snprintf (path, sizeof path, "%s/cgroup.procs", json_string_value (json_array_get (dirs, i)));
       if (write_text (path, pid_text) < 0)
         exec_fail (1, "cgroup: write '%s' to %s: %s", pid_text, path, strerror (errno));
+      TRACE ("cgroups", "cgroup_write", "write %s: %s", path, pid_text);
+    }
+  char *traced = NULL;
+  if (husk_trace)
+    {
+      trace_plan (plan, plan_len, &traced, &plan_len, HUSK_TRACE_TO_EXEC);
+      plan = traced;
     }
   for (size_t done = 0; done < plan_len;)
     {
@@ -197,6 +207,8 @@ verb_exec_plan (const char *fd_text)
         }
       else if (tag == MSG_READY)
         ready = true;
+      else if (tag == MSG_TRACE)
+        trace_forward (value, rlen);
       else if (tag == MSG_ERROR && !husk_record_problem (husk_record_info (MSG_ERROR), value, rlen))
         {
           int code;

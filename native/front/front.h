@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "husk_recipe.h" /* HUSK_RECIPE_VERSION, _EXIT_UNFIT, the tables */
@@ -151,6 +152,13 @@ const char *helper_error (const char *value, int *code);
 int wait_in_foreground (pid_t pid, int master);
 /* exec of a plan Python made (exec.c). */
 __attribute__ ((noreturn)) void verb_exec_plan (const char *fd_text);
+
+/* --explain (trace.c, native/src/trace.h): HUSK_TRACE_FD's file, the
+ * steps husk-init sends, and the plan that asks it for them. */
+extern int trace_fd;
+void trace_open (void);
+void trace_forward (const char *value, uint32_t len);
+void trace_plan (const char *plan, size_t len, char **out, size_t *out_len, int until);
 
 /* Small files. */
 char *read_small (const char *path, size_t *len, size_t limit);

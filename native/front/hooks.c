@@ -12,6 +12,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #define _GNU_SOURCE
 #include "front.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,6 +143,8 @@ run_hooks (const char *kind, json_t *hooks, json_t *state, bool fatal)
   for (size_t i = 0; i < json_array_size (hooks); i++)
     {
       json_t *hook = json_array_get (hooks, i);
+      TRACE ("hooks", "hook", "fork + execve(\"%s\"): the %s hook, in the host's namespaces",
+             json_string_value (json_object_get (hook, "path")) ?: "?", kind);
       const char *why = run_one (hook, payload);
       if (why == NULL)
         continue;

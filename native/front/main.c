@@ -340,6 +340,7 @@ main (int argc, char **argv)
   if (strlen (g.root) > PATH_MAX - 1100) /* room for an id (1024) and a file name */
     python ();
 
+  trace_open (); /* --explain's steps, when Python asks for them (trace.c) */
   const char *verb = argv[i];
   int vargc = argc - i - 1;
   char **vargv = argv + i + 1;

@@ -11,6 +11,7 @@
 #include "husk_proto.h"
 #include "opts.h"
 #include "sdbus.h"
+#include "trace.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -315,6 +316,8 @@ release (struct ctr *c, int *code)
   close (fifo);
   close (pidfd);
   unlink (c->fifo);
+  TRACE ("process", "start", "open(\"%s\", O_RDONLY) + read until every writer is gone: the init went on to execve",
+         c->fifo);
   return exec_failure (received, got, code);
 }
 
@@ -658,9 +661,11 @@ ctr_delete (struct ctr *c)
         struct timespec ms = { 0, 2000000 }; /* exiting tasks leave the cgroup last */
         nanosleep (&ms, NULL);
       }
+  TRACE ("cleanup", "kill", "kill(SIGKILL) of every process left in the container's cgroup");
   stop_unit (c);
   if (json_is_array (created))
     remove_cgroups (created, dirs);
+  TRACE ("cleanup", "cgroup_rmdir", "rmdir of the %zu cgroup directories husk made", json_array_size (created));
   json_t *hooks = json_object_get (husk_field (c, "hooks"), "poststop");
   if (json_array_size (hooks))
     {
@@ -669,6 +674,7 @@ ctr_delete (struct ctr *c)
       json_decref (state);
     }
   ctr_remove (c);
+  TRACE ("cleanup", "state_removed", "rm -r %s: the container is gone", c->dir);
 }
 
 /* delete --force of a live container: every process of it is killed and

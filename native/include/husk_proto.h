@@ -17,6 +17,7 @@ enum husk_record_kind
   HUSK_KIND_RAW,
   HUSK_KIND_SECCOMP_ARG,
   HUSK_KIND_ERROR,
+  HUSK_KIND_TRACE,
 };
 
 enum husk_tag

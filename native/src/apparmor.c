@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "apparmor.h"
 #include "util.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,4 +57,5 @@ apply_apparmor (struct plan *p)
   if (write (fd, buf, (size_t) n) != n)
     die (errno, "apparmor", "enter profile %s at exec (is it loaded? apparmor_parser -r)", p->apparmor_profile);
   close (fd);
+  TRACE ("apparmor", "apparmor", "write /proc/thread-self/attr/exec: \"%s\"", buf);
 }

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "cgroup_bpf.h"
 #include "util.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,8 @@ load_device_program (struct plan *p)
   dp.cgroup = open (p->device_bpf_cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dp.cgroup < 0)
     die (errno, "device cgroup", "open %s", p->device_bpf_cgroup);
+  TRACE ("devices", "device_program", "bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE, %u instructions)",
+         (unsigned) attr.insn_cnt);
   return dp;
 }
 
@@ -71,4 +74,5 @@ attach_device_program (struct plan *p, struct device_program *dp)
   close (dp->prog);
   close (dp->cgroup);
   dp->prog = dp->cgroup = -1;
+  TRACE ("devices", "device_program", "bpf(BPF_PROG_ATTACH, %s, BPF_CGROUP_DEVICE)", p->device_bpf_cgroup);
 }

@@ -22,6 +22,7 @@
 #include "seccomp.h"
 #include "apparmor.h"
 #include "cgroup_bpf.h"
+#include "trace.h"
 #include "util.h"
 
 #include <errno.h>
@@ -43,6 +44,24 @@
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
+
+/* husk-init's trace sink: each step to the front end, as it happens
+ * (trace.h).  The container init shares the socket with stage 0, which
+ * has exited by the time the init takes its first step. */
+void
+trace_sink (long long time_us, const char *source, int line, const char *mechanism, const char *step,
+            const char *call)
+{
+  char rec[4096];
+  int64_t t = time_us;
+  uint32_t ln = line;
+  memcpy (rec, &t, 8);
+  memcpy (rec + 8, &ln, 4);
+  int n = snprintf (rec + 12, sizeof rec - 12, "%s%c%s%c%s%c%s%c%s", husk_trace_who, 0, source, 0, mechanism, 0,
+                    step, 0, call);
+  if (husk_sock >= 0 && n > 0 && n < (int) sizeof rec - 12)
+    (void) send_record (husk_sock, MSG_TRACE, rec, 12 + n); /* not shown, if it cannot be sent */
+}
 
 static const char *
 ns_name (int64_t type)
@@ -85,6 +104,8 @@ join_namespaces (struct plan *p)
           continue;
         if (setns (fds[i], j->type) < 0)
           die (errno, "join namespace", "%s %s", ns_name (j->type), j->path);
+        TRACE ("namespaces", "setns", "setns(open(\"%s\"), %s): join the %s namespace", j->path,
+               trace_clone_flags (j->type), ns_name (j->type));
         close (fds[i]);
       }
 }
@@ -96,6 +117,7 @@ write_id_map (pid_t pid, const char *file, const char *map)
   snprintf (path, sizeof path, "/proc/%d/%s", pid, file);
   if (write_file_at (AT_FDCWD, path, map, strlen (map)) < 0)
     die (errno, "user namespace", "write %s", path);
+  TRACE ("user namespace", file, "write %s: %s", path, trace_escape (map));
 }
 
 static int
@@ -129,7 +151,10 @@ static void
 mark_fds_cloexec (unsigned int from)
 {
   if (close_range (from, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-    return;
+    {
+      TRACE ("fds", "close_fds", "close_range(%u, ~0U, CLOSE_RANGE_CLOEXEC)", from);
+      return;
+    }
   if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
     die (errno, "close fds", "close_range");
   DIR *d = opendir ("/proc/self/fd");
@@ -146,6 +171,7 @@ mark_fds_cloexec (unsigned int from)
         die (errno, "close fds", "fd %d", fd);
     }
   closedir (d);
+  TRACE ("fds", "close_fds", "fcntl(fd, F_SETFD, FD_CLOEXEC) for each fd >= %u in /proc/self/fd", from);
 }
 
 /* The program starts with default signal dispositions and an empty mask,
@@ -171,6 +197,7 @@ reset_signals (void)
   unsigned long none = 0;
   if (syscall (SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none) < 0)
     die (errno, "signals", "sigprocmask");
+  TRACE ("process", "signals", "rt_sigaction(1..64, SIG_DFL); rt_sigprocmask(SIG_SETMASK, {})");
 }
 
 /* A session keyring of its own (keyctl KEYCTL_JOIN_SESSION_KEYRING, as
@@ -195,6 +222,7 @@ join_session_keyring (struct plan *p)
    * other: nothing.  The kernel's default plus "search", as runc sets. */
   if (syscall (SYS_keyctl, KEYCTL_SETPERM, serial, 0x3f1b0000) < 0 && errno != EPERM)
     die (errno, "session keyring", "set permissions of %s", p->session_keyring);
+  TRACE ("keyring", "keyring", "keyctl(KEYCTL_JOIN_SESSION_KEYRING, \"%s\") = %ld", p->session_keyring, serial);
 }
 
 /* The container process, from clone to execve. */
@@ -209,6 +237,8 @@ container_init (struct plan *p, int go, int fifo, struct device_program *devices
   if (read (go, &byte, 1) != 1)
     _exit (1);
   close (go);
+  husk_trace_who = "container init";
+  TRACE ("process", "init", "clone() returned 0: pid %d in the new namespaces", getpid ());
   if ((p->clone_flags & CLONE_NEWUSER) && (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0))
     die (errno, "user namespace", "become root in the new user namespace");
   umask (0);
@@ -217,8 +247,12 @@ container_init (struct plan *p, int go, int fifo, struct device_program *devices
     {
       if (p->hostname && sethostname (p->hostname, strlen (p->hostname)) < 0)
         die (errno, "sethostname", "%s", p->hostname);
+      if (p->hostname)
+        TRACE ("namespaces", "hostname", "sethostname(\"%s\")", p->hostname);
       if (p->domainname && setdomainname (p->domainname, strlen (p->domainname)) < 0)
         die (errno, "setdomainname", "%s", p->domainname);
+      if (p->domainname)
+        TRACE ("namespaces", "hostname", "setdomainname(\"%s\")", p->domainname);
 
       int rootfd = rootfs_prepare (p, in_new_userns (p));
       /* Device nodes are made: the cgroup v2 device rules can go on. */
@@ -227,6 +261,7 @@ container_init (struct plan *p, int go, int fifo, struct device_program *devices
       /* The rootfs is mounted, pivot_root is next: husk runs the
        * prestart and createRuntime hooks now and sends the state. */
       uint32_t tag;
+      TRACE ("hooks", "hooks", "send MSG_HOOKS: the front end runs prestart and createRuntime hooks now");
       if (send_record (husk_sock, MSG_HOOKS, NULL, 0) < 0
           || recv_record (husk_sock, &tag, &state, &state_len) < 0 || tag != MSG_STATE)
         _exit (1);
@@ -241,6 +276,8 @@ container_init (struct plan *p, int go, int fifo, struct device_program *devices
   join_session_keyring (p);
   if (p->personality >= 0 && personality (p->personality) < 0)
     die (errno, "personality", "%#lx", (unsigned long) p->personality);
+  if (p->personality >= 0)
+    TRACE ("process", "personality", "personality(%#lx)", (unsigned long) p->personality);
   apply_rlimits (p);
   /* fd hygiene (CVE-2024-21626): whatever we hold above the fds the
    * process is meant to get closes at execve.  Marked now, before the
@@ -262,15 +299,23 @@ container_init (struct plan *p, int go, int fifo, struct device_program *devices
     enter_cwd (p, true);
   const char *exe = find_executable (p, exe_buf, sizeof exe_buf);
   umask (p->umask >= 0 ? p->umask : 022);
+  TRACE ("process", "umask", "umask(%04lo)", (unsigned long) (p->umask >= 0 ? p->umask : 022));
 
+  TRACE ("process", "ready", "send MSG_READY: set up, waiting for %s", p->mode == HUSK_MODE_CREATE ? "husk start"
+                                                                                              : "nothing");
   if (send_record (husk_sock, MSG_READY, NULL, 0) < 0)
     _exit (1);
+  if (husk_trace != HUSK_TRACE_TO_EXEC)
+    husk_trace = 0; /* create: the front end stops reading at READY */
 
   if (p->mode == HUSK_MODE_CREATE)
     {
       char path[32];
-      close (husk_sock);
-      husk_sock = -1;
+      if (husk_trace != HUSK_TRACE_TO_EXEC)
+        {
+          close (husk_sock);
+          husk_sock = -1;
+        }
       /* Block until `husk start` opens the fifo for reading.  The fd was
        * opened O_PATH before pivot_root; reopen it through /proc. */
       int w = open (fd_path (fifo, path), O_WRONLY | O_CLOEXEC);
@@ -280,10 +325,13 @@ container_init (struct plan *p, int go, int fifo, struct device_program *devices
       husk_report_fd = w;
       if (write_all (w, "", 1) < 0)
         _exit (1);
+      TRACE ("process", "start", "open(exec.fifo, O_WRONLY) returned: `husk start` opened it; going on");
       run_hooks (p, HUSK_HOOK_START_CONTAINER, state, state_len);
     }
   if (p->no_new_privs)
     load_seccomp (p);
+  TRACE ("exec", "execve", "execve(\"%s\", [%zu args], [%zu env]): husk-init becomes the program", exe, p->nargs,
+         p->nenv);
   execve (exe, p->args, p->env ? p->env : (char *[]){ NULL });
   die (errno, "exec", "%s", exe);
 }
@@ -308,6 +356,11 @@ main (int argc, char **argv)
   plan_read (husk_sock, &plan);
   if (plan.nargs == 0)
     die (EINVAL, "read plan", "no process.args");
+  husk_trace = plan.trace;
+  TRACE ("process", "husk-init", "execve(/proc/self/fd/%d): husk-init runs from its sealed copy (pid %d)",
+         self_fd, getpid ());
+  TRACE ("process", "plan", "read the plan: %zu mounts, %zu args, clone flags %s", plan.nmounts, plan.nargs,
+         trace_clone_flags (plan.clone_flags));
 
   /* oom_score_adj is inherited: set it here, where /proc is the host's. */
   if (plan.has_oom_score_adj)
@@ -316,6 +369,7 @@ main (int argc, char **argv)
       int n = snprintf (v, sizeof v, "%ld", (long) plan.oom_score_adj);
       if (write_file_at (AT_FDCWD, "/proc/self/oom_score_adj", v, n) < 0)
         die (errno, "oomScoreAdj", "%s", v);
+      TRACE ("process", "oom_score_adj", "write /proc/self/oom_score_adj: %s", v);
     }
 
   /* Non-dumpable from here to execve, in every stage (the clone child
@@ -325,6 +379,7 @@ main (int argc, char **argv)
    * files.  execve resets it for the user's program. */
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die (errno, "prctl", "PR_SET_DUMPABLE");
+  TRACE ("process", "dumpable", "prctl(PR_SET_DUMPABLE, 0)");
 
   /* Device rules on cgroup v2: load the program now, while we have the
    * host's CAP_BPF; the container init attaches it once its device nodes
@@ -356,6 +411,7 @@ main (int argc, char **argv)
     {
       if (unshare (CLONE_NEWTIME) < 0)
         die (errno, "unshare", "time namespace");
+      TRACE ("namespaces", "namespace", "unshare(CLONE_NEWTIME): a new time namespace, for the children");
       if (plan.timens_offsets
           && write_file_at (AT_FDCWD, "/proc/self/timens_offsets", plan.timens_offsets,
                             strlen (plan.timens_offsets)) < 0)
@@ -373,6 +429,7 @@ main (int argc, char **argv)
       fifo = open (plan.exec_fifo, O_PATH | O_CLOEXEC);
       if (fifo < 0)
         die (errno, "open exec fifo", "%s", plan.exec_fifo);
+      TRACE ("process", "exec_fifo", "open(\"%s\", O_PATH) = %d", plan.exec_fifo, fifo);
     }
 
   if (pipe2 (go, O_CLOEXEC) < 0)
@@ -381,6 +438,18 @@ main (int argc, char **argv)
   pid_t pid = syscall (SYS_clone, (unsigned long) plan.clone_flags | CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
   if (pid < 0)
     die (errno, "clone", "flags %#lx", (unsigned long) plan.clone_flags);
+  if (pid > 0)
+    {
+      TRACE ("namespaces", "clone", "clone(%s|SIGCHLD) = %d", trace_clone_flags (plan.clone_flags | CLONE_PARENT),
+             pid);
+      /* One step per namespace made, so each can be explained. */
+      static const int64_t kinds[] = { CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNS, CLONE_NEWNET,
+                                       CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP };
+      for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (plan.clone_flags & kinds[i])
+          TRACE ("namespaces", "namespace", "%s: a new %s namespace for pid %d", trace_clone_flags (kinds[i]),
+                 ns_name (kinds[i]), pid);
+    }
   if (pid == 0)
     {
       close (go[1]);
@@ -399,6 +468,7 @@ main (int argc, char **argv)
       if (plan.gid_map)
         write_id_map (pid, "gid_map", plan.gid_map);
     }
+  TRACE ("process", "go", "write(go pipe): the container init may start; husk-init's stage 0 exits");
   if (write_all (go[1], "g", 1) < 0)
     die (errno, "clone", "signal the container process");
   _exit (0);

@@ -78,6 +78,7 @@ plan_read (int fd, struct plan *p)
                  (long long) n, HUSK_PROTO_VERSION);
           break;
         case PLAN_MODE: p->mode = n; break;
+        case PLAN_TRACE: p->trace = n; break;
         case PLAN_CLONE_FLAGS: p->clone_flags = n; break;
         case PLAN_NS_JOIN_TYPE: PUSH (p->joins, p->njoins)->type = n; break;
         case PLAN_NS_JOIN_PATH: LAST (p->joins, p->njoins, "namespace path")->path = v; continue;

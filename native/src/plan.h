@@ -118,6 +118,7 @@ struct plan
   char *device_bpf;       /* instructions, or NULL */
   size_t device_bpf_len;
   char *device_bpf_cgroup;
+  int64_t trace;          /* --explain: HUSK_TRACE_TO_READY or _TO_EXEC, 0 = off */
 };
 
 /* Read records from fd until PLAN_END; dies on a malformed plan. */

@@ -4,6 +4,7 @@
 #include "process.h"
 #include "husk_proto.h"
 #include "util.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,8 @@ apply_rlimits (struct plan *p)
       if (setrlimit (r->type, &lim) < 0)
         die (errno, "setrlimit", "resource %ld soft %ld hard %ld", (long) r->type, (long) r->soft,
              (long) r->hard);
+      TRACE ("rlimits", "rlimit", "setrlimit(%ld, {soft %lld, hard %lld})", (long) r->type, (long long) r->soft,
+             (long long) r->hard);
     }
 }
 
@@ -64,6 +67,7 @@ setup_terminal (struct plan *p)
    * controlling terminal or process group. */
   if (setsid () < 0)
     die (errno, "setsid", "new session");
+  TRACE ("process", "setsid", "setsid(): a session of its own, no controlling terminal of the caller's");
   if (p->console_fd < 0)
     return;
 
@@ -90,6 +94,8 @@ setup_terminal (struct plan *p)
     if (dup2 (slave, fd) < 0)
       die (errno, "terminal", "dup2 pty to fd %d", fd);
   close (slave);
+  TRACE ("process", "terminal", "open(/dev/ptmx) in the container's devpts + ioctl(TIOCGPTPEER) + "
+         "sendmsg(SCM_RIGHTS master) + ioctl(TIOCSCTTY)");
 }
 
 static int
@@ -103,15 +109,36 @@ capset_v3 (uint64_t effective, uint64_t permitted, uint64_t inheritable)
   return syscall (SYS_capset, &head, data);
 }
 
+/* The capability sets now, for --explain's before and after. */
+static const char *
+caps_now (void)
+{
+  static char buf[4096];
+  struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2] = { { 0 } };
+  uint64_t bounding = 0;
+  syscall (SYS_capget, &head, data);
+  for (int cap = 0; cap < 64; cap++)
+    if (prctl (PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+      bounding |= 1ULL << cap;
+  uint64_t eff = data[0].effective | (uint64_t) data[1].effective << 32;
+  snprintf (buf, sizeof buf, "effective %s; bounding %s", trace_caps (eff), trace_caps (bounding));
+  return buf;
+}
+
 void
 apply_identity (struct plan *p)
 {
+  TRACE ("capabilities", "caps_before", "capget + PR_CAPBSET_READ: %s", caps_now ());
   /* The bounding set first: dropping needs CAP_SETPCAP, which we still have. */
   if (p->cap_bounding != CAP_UNSET)
     for (int cap = 0; cap < 64; cap++)
       if (!(p->cap_bounding & (1ULL << cap)) && prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) < 0
           && errno != EINVAL)
         die (errno, "capabilities", "drop %d from the bounding set", cap);
+  if (p->cap_bounding != CAP_UNSET)
+    TRACE ("capabilities", "bounding", "prctl(PR_CAPBSET_DROP) of each capability but %s",
+           trace_caps (p->cap_bounding));
 
   /* Keep the permitted set across setuid, so capset can pick from it. */
   if (prctl (PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
@@ -124,10 +151,13 @@ apply_identity (struct plan *p)
    * with setgroups=deny; an empty list there is already what we want. */
   if (setgroups (ngroups, groups) < 0 && !(errno == EPERM && ngroups == 0))
     die (errno, "setgroups", "%zu additional groups", ngroups);
+  TRACE ("identity", "setgroups", "setgroups(%zu groups): only the groups the config names", ngroups);
   if (setresgid (p->gid, p->gid, p->gid) < 0)
     die (errno, "setresgid", "gid %ld", (long) p->gid);
+  TRACE ("identity", "setgid", "setresgid(%ld, %ld, %ld)", (long) p->gid, (long) p->gid, (long) p->gid);
   if (setresuid (p->uid, p->uid, p->uid) < 0)
     die (errno, "setresuid", "uid %ld", (long) p->uid);
+  TRACE ("identity", "setuid", "setresuid(%ld, %ld, %ld)", (long) p->uid, (long) p->uid, (long) p->uid);
   if (prctl (PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
     die (errno, "capabilities", "PR_SET_KEEPCAPS");
 
@@ -139,6 +169,8 @@ apply_identity (struct plan *p)
       if (capset_v3 (eff, perm, inh) < 0)
         die (errno, "capabilities", "capset effective %#llx permitted %#llx inheritable %#llx",
              (unsigned long long) eff, (unsigned long long) perm, (unsigned long long) inh);
+      TRACE ("capabilities", "capset", "capset(effective %s, permitted %s, inheritable %s)", trace_caps (eff),
+             trace_caps (perm), trace_caps (inh));
     }
   if (p->cap_ambient != CAP_UNSET)
     {
@@ -148,9 +180,13 @@ apply_identity (struct plan *p)
         if ((p->cap_ambient & (1ULL << cap))
             && prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
           die (errno, "capabilities", "raise %d in the ambient set (it must be permitted and inheritable)", cap);
+      TRACE ("capabilities", "ambient", "prctl(PR_CAP_AMBIENT_RAISE) of %s", trace_caps (p->cap_ambient));
     }
+  TRACE ("capabilities", "caps_after", "capget + PR_CAPBSET_READ: %s", caps_now ());
   if (p->no_new_privs && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     die (errno, "no_new_privs", "PR_SET_NO_NEW_PRIVS");
+  if (p->no_new_privs)
+    TRACE ("no_new_privs", "no_new_privs", "prctl(PR_SET_NO_NEW_PRIVS, 1)");
 }
 
 /* chdir(2) into process.cwd and check where that is.  Done first while
@@ -175,6 +211,7 @@ enter_cwd (struct plan *p, bool as_user)
   errno = 0;
   if (getcwd (buf, sizeof buf) == NULL || buf[0] != '/')
     die (errno ? errno : EPERM, "chdir", "process.cwd %s is outside the container's root", cwd);
+  TRACE ("process", "cwd", "chdir(\"%s\") + getcwd() = \"%s\": inside the container's root", cwd, buf);
   return true;
 }
 
@@ -242,6 +279,7 @@ run_hooks (struct plan *p, int kind, const char *state, size_t state_len)
        * the child's errno when it did not. */
       if (pipe2 (in, O_CLOEXEC) < 0 || pipe2 (failed, O_CLOEXEC) < 0)
         die (errno, what, "%s: pipe", h->path);
+      TRACE ("hooks", "hook", "fork + execve(\"%s\"): the %s, in the container's namespaces", h->path, what);
       pid_t pid = fork ();
       if (pid < 0)
         die (errno, what, "%s: fork", h->path);

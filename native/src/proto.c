@@ -49,6 +49,14 @@ husk_record_problem (const struct husk_record_info *info, const char *value, uin
       return len == 24 ? NULL : "is not a 24-byte seccomp argument";
     case HUSK_KIND_ERROR:
       return len > 4 && memchr (value + 4, '\0', len - 4) != NULL ? NULL : "is not an error record";
+    case HUSK_KIND_TRACE:
+      {
+        /* Four NUL-terminated fields after the time and the line. */
+        int fields = 0;
+        for (uint32_t i = 12; i < len; i++)
+          fields += value[i] == '\0';
+        return len > 12 && fields == 4 ? NULL : "is not a trace record";
+      }
     default:
       return NULL;
     }

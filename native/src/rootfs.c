@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "rootfs.h"
 #include "util.h"
+#include "trace.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -312,6 +313,8 @@ do_mount (int rootfd, struct mount_entry *m)
       cleanup_close int fd = open_in_root (rootfd, m->dest, O_PATH, 0);
       if (fd < 0 || mount_setattr (fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
         die (errno, "mount", "remount %s", m->dest);
+      TRACE ("mounts", "remount", "mount_setattr(\"%s\", set %#llx, clear %#llx): remount with %s", m->dest,
+             (unsigned long long) attr.attr_set, (unsigned long long) attr.attr_clr, trace_mount_flags (m->flags));
       return;
     }
   if (is_bind)
@@ -357,6 +360,15 @@ do_mount (int rootfd, struct mount_entry *m)
   if (move_mount (tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     die (errno, "mount", "%s on %s", m->source ? m->source : m->type, m->dest);
   close (tree);
+  if (is_bind)
+    TRACE ("mounts", "mount", "open_tree(\"%s\", OPEN_TREE_CLONE%s) + move_mount(-> \"%s\"): bind, %s%s%s",
+           m->source, rec ? "|AT_RECURSIVE" : "", m->dest, trace_mount_flags (m->flags),
+           m->propagation ? ", propagation " : "", m->propagation ? trace_mount_flags (m->propagation) : "");
+  else
+    TRACE ("mounts", "mount", "fsopen(\"%s\") + fsconfig(source \"%s\"%s%s) + fsmount + move_mount(-> \"%s\"): %s%s%s%s",
+           m->type, m->source ? m->source : m->type, m->data && *m->data ? ", " : "", m->data ? m->data : "", m->dest,
+           trace_mount_flags (m->flags), m->propagation ? ", propagation " : "",
+           m->propagation ? trace_mount_flags (m->propagation) : "", m->copyup ? ", filled from the image (tmpcopyup)" : "");
 }
 
 /* One device node: mknod, or (in a user namespace, where mknod is not
@@ -378,6 +390,7 @@ make_device (int rootfd, const char *path, mode_t mode, dev_t rdev, uid_t uid, g
     {
       struct mount_entry m = { .source = (char *) path, .dest = (char *) path, .flags = MS_BIND };
       do_mount (rootfd, &m);
+      TRACE ("devices", "device", "%s: bind of the host's node (mknod is refused in a user namespace)", path);
       return;
     }
   if (mknodat (pfd, name, mode, rdev) < 0)
@@ -386,6 +399,9 @@ make_device (int rootfd, const char *path, mode_t mode, dev_t rdev, uid_t uid, g
     die (errno, "create device", "chmod %s", path);
   if (fchownat (pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
     die (errno, "create device", "chown %s", path);
+  TRACE ("devices", "device", "mknodat(\"%s\", %s|%04o, makedev(%u, %u)); chown %u:%u", path,
+         S_ISCHR (mode) ? "S_IFCHR" : S_ISBLK (mode) ? "S_IFBLK" : "S_IFIFO", mode & 07777, major (rdev), minor (rdev),
+         uid, gid);
 }
 
 /* The runtime-spec default devices and /dev links, on a fresh /dev. */
@@ -414,6 +430,7 @@ default_devices (int rootfd, int in_userns)
         die (errno, "create device", "remove /dev/%s", links[i].name);
       if (symlinkat (links[i].target, devfd, links[i].name) < 0)
         die (errno, "create device", "symlink /dev/%s", links[i].name);
+      TRACE ("devices", "symlink", "symlinkat(\"%s\", /dev/%s)", links[i].target, links[i].name);
     }
 }
 
@@ -464,6 +481,8 @@ rootfs_prepare (struct plan *p, int in_userns)
    * travelling back to the host (rslave by default, like runc). */
   if (mount (NULL, "/", NULL, MS_REC | (p->rootfs_propagation ? p->rootfs_propagation : MS_SLAVE), NULL) < 0)
     die (errno, "mount", "set propagation of /");
+  TRACE ("mounts", "propagation", "mount(NULL, \"/\", NULL, %s, NULL)",
+         trace_mount_flags (MS_REC | (p->rootfs_propagation ? p->rootfs_propagation : MS_SLAVE)));
   /* With rootfsPropagation shared, the mount holding the rootfs is now a
    * peer of the host's: our bind of the rootfs (and every mount on it)
    * would propagate to the host and stay there, and pivot_root refuses a
@@ -482,6 +501,7 @@ rootfs_prepare (struct plan *p, int in_userns)
   if (move_mount (tree, "", AT_FDCWD, p->rootfs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
     die (errno, "mount", "bind rootfs %s on itself", p->rootfs);
   close (tree);
+  TRACE ("rootfs", "rootfs", "open_tree(\"%s\", OPEN_TREE_CLONE|AT_RECURSIVE) + move_mount onto itself", p->rootfs);
   int rootfd = open (p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
     die (errno, "open rootfs", "%s", p->rootfs);
@@ -529,6 +549,7 @@ write_sysctls (struct plan *p, int rootfd)
       cleanup_close int fd = open_in_root (sysfd, rel, O_WRONLY, RESOLVE_NO_SYMLINKS);
       if (fd < 0 || write_all (fd, p->sysctls[i].value, strlen (p->sysctls[i].value)) < 0)
         die (errno, "sysctl", "%s=%s", p->sysctls[i].key, p->sysctls[i].value);
+      TRACE ("sysctl", "sysctl", "write /proc/sys/%s: %s", rel, p->sysctls[i].value);
     }
 }
 
@@ -548,6 +569,8 @@ readonly_path (int rootfd, const char *path)
       || move_mount (tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     die (errno, "readonly path", "%s", path);
   close (tree);
+  TRACE ("mounts", "readonly", "open_tree(\"%s\", OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_RDONLY|NOSUID|NODEV|NOEXEC) "
+         "+ move_mount onto itself", path);
 }
 
 /* maskedPaths: /dev/null over a file, an empty read-only tmpfs over a
@@ -575,6 +598,8 @@ mask_path (int rootfd, const char *path, int devnull)
   if (tree < 0 || move_mount (tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     die (errno, "masked path", "%s", path);
   close (tree);
+  TRACE ("mounts", "masked", "%s over \"%s\"", S_ISDIR (st.st_mode) ? "an empty read-only tmpfs" : "the host's /dev/null",
+         path);
 }
 
 void
@@ -601,6 +626,7 @@ rootfs_finalize (struct plan *p, int rootfd)
       struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
       if (mount_setattr (rootfd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
         die (errno, "mount", "remount / read-only");
+      TRACE ("rootfs", "root_readonly", "mount_setattr(rootfs, MOUNT_ATTR_RDONLY)");
     }
 }
 
@@ -616,6 +642,7 @@ rootfs_pivot (struct plan *p, int rootfd)
         die (errno, "pivot_root", "move %s to /", p->rootfs);
       if (chroot (".") < 0)
         die (errno, "pivot_root", "chroot");
+      TRACE ("rootfs", "chroot", "mount(\".\", \"/\", MS_MOVE) + chroot(\".\") (--no-pivot)");
     }
   else
     {
@@ -623,10 +650,12 @@ rootfs_pivot (struct plan *p, int rootfd)
        * detaching it leaves only the container's tree (no put_old dir). */
       if (syscall (SYS_pivot_root, ".", ".") < 0)
         die (errno, "pivot_root", "%s", p->rootfs);
+      TRACE ("rootfs", "pivot_root", "pivot_root(\".\", \".\") in %s", p->rootfs);
       if (mount (NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
         die (errno, "pivot_root", "make the old root a slave");
       if (umount2 (".", MNT_DETACH) < 0)
         die (errno, "pivot_root", "detach the old root");
+      TRACE ("rootfs", "umount_old_root", "mount(NULL, \".\", MS_SLAVE|MS_REC) + umount2(\".\", MNT_DETACH)");
     }
   if (chdir ("/") < 0)
     die (errno, "pivot_root", "chdir /");

@@ -11,6 +11,7 @@
 #include "seccomp.h"
 #include "husk_proto.h"
 #include "util.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <seccomp.h>
@@ -83,6 +84,10 @@ load_seccomp (struct plan *p)
           add_rule (ctx, r, nr, r->names[n]);
         }
     }
+  /* Traced before the load: the filter may forbid the write after it. */
+  TRACE ("seccomp", "seccomp", "seccomp_load(): default action %#lx, %zu rules, %zu architectures%s",
+         (unsigned long) p->seccomp_default, p->nseccomp_rules, p->nseccomp_arches,
+         p->no_new_privs ? "" : " (before setuid: no_new_privs is not set, so this needs CAP_SYS_ADMIN)");
   int rc = seccomp_load (ctx);
   seccomp_release (ctx);
   if (rc < 0)

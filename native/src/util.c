@@ -37,13 +37,14 @@ die (int err, const char *step, const char *fmt, ...)
   if (off >= sizeof msg)
     off = sizeof msg - 1;
 
-  if (husk_sock >= 0 && send_record (husk_sock, MSG_ERROR, msg, off) == 0)
-    _exit (1);
-  /* After READY, only the exec fifo leads back to husk (start): the same
-   * MSG_ERROR record goes that way, so start maps its errno (ENOEXEC ->
-   * 126, ENOENT -> 127) as it would any other. */
+  /* After READY, the exec fifo leads back to husk (start), even where
+   * --explain keeps the socket open for its steps: the same MSG_ERROR
+   * record goes that way, so start maps its errno (ENOEXEC -> 126,
+   * ENOENT -> 127) as it would any other. */
   if (husk_report_fd >= 0 && send_record (husk_report_fd, MSG_ERROR, msg, off) == 0)
     _exit (err == ENOENT ? 127 : 126);
+  if (husk_sock >= 0 && send_record (husk_sock, MSG_ERROR, msg, off) == 0)
+    _exit (1);
   if (husk_report_fd < 0)
     fprintf (stderr, "husk-init: %s: %s: %s\n", step, msg + sizeof e + steplen + 1, strerror (err));
   _exit (err == ENOENT ? 127 : 126);

@@ -1,12 +1,14 @@
 
 import click
 
+from runtime.cli._explain import begin as begin_explain, explain_options
+from runtime.cli._image_opts import FlagForms
 from runtime.cli.main import load_json_arg
 from runtime.core import container
 from runtime.core.errors import HuskError
 
 
-@click.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.command(name="exec", cls=FlagForms, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--process", "-p", "process_file", help="A runtime-spec process JSON: the whole description.")
 @click.option("--tty", "-t", is_flag=True, help="Give the process a pty.")
 @click.option("--console-socket", help="Unix socket that receives the pty master.")
@@ -22,12 +24,14 @@ from runtime.core.errors import HuskError
 @click.option("--no-new-privs", is_flag=True, help="Set no_new_privs.")
 @click.option("--preserve-fds", type=click.IntRange(min=0), default=0)
 @click.option("--apparmor", help="AppArmor profile for the process (default: the container's).")
+@explain_options
 @click.argument("container_id")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def command(g, process_file, tty, console_socket, detach, pid_file, cwd, interactive, env, user, additional_gids,
-            caps, no_new_privs, preserve_fds, apparmor, container_id, command):
+            caps, no_new_privs, preserve_fds, apparmor, explain, explain_file, container_id, command):
     """Run a process in a running container (an OCI id, or an image container's name or id prefix)."""
+    begin_explain(explain, explain_file, preserve_fds=preserve_fds)
     image_container = _image_container(g, container_id)
     if image_container is not None:
         container_id = image_container.id

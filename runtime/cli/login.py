@@ -1,9 +1,9 @@
 import click
 
-from runtime.cli._image_opts import PodmanBoolFlags, registry_options
+from runtime.cli._image_opts import FlagForms, registry_options
 
 
-@click.command(cls=PodmanBoolFlags)
+@click.command(cls=FlagForms)
 @click.option("--username", "-u", help="Registry user.")
 @click.option("--password", "-p", help="Password (prefer --password-stdin).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")

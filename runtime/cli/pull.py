@@ -1,9 +1,9 @@
 import click
 
-from runtime.cli._image_opts import PodmanBoolFlags, registry_options, store
+from runtime.cli._image_opts import FlagForms, registry_options, store
 
 
-@click.command(cls=PodmanBoolFlags)
+@click.command(cls=FlagForms)
 @click.option("--platform", help="os/arch[/variant] to pick from a multi-platform image (default: this host).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the image digest.")
 @registry_options

@@ -1,9 +1,9 @@
 import click
 
-from runtime.cli._image_opts import PodmanBoolFlags, registry_options, store
+from runtime.cli._image_opts import FlagForms, registry_options, store
 
 
-@click.command(cls=PodmanBoolFlags)
+@click.command(cls=FlagForms)
 @click.option("--quiet", "-q", is_flag=True, help="No progress; print only the last line.")
 @registry_options
 @click.argument("image")

@@ -12,7 +12,8 @@ is on disk: it is runc's form when one of runc's own flags is given
 
 import click
 
-from runtime.cli._image_opts import PodmanBoolFlags
+from runtime.cli._explain import begin as begin_explain, explain_options
+from runtime.cli._image_opts import FlagForms
 
 OCI_ONLY = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "keep")
 IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", "entrypoint", "name",
@@ -23,7 +24,7 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
               "health_retries", "health_start_period", "no_healthcheck", "cgroup_manager")
 
 
-@click.command(cls=PodmanBoolFlags, context_settings={"allow_interspersed_args": False})
+@click.command(cls=FlagForms, context_settings={"allow_interspersed_args": False})
 # runc's flags
 @click.option("--bundle", "-b", default=None, help="[OCI] Path to the bundle (default: .).")
 @click.option("--detach", "-d", is_flag=True, help="Return once the process has started (image: output to a log).")
@@ -86,23 +87,29 @@ IMAGE_ONLY = ("rm", "interactive", "tty", "env", "env_file", "workdir", "user", 
 @click.option("--ip", help="[image] Ask for this address on the network.")
 @click.option("--dns", multiple=True, help="[image] Nameserver for /etc/resolv.conf (repeatable).")
 @click.option("--add-host", multiple=True, help="[image] NAME:IP line for /etc/hosts (repeatable).")
+@explain_options
 @click.argument("target")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def command(ctx, target, command, **opts):
+def command(ctx, target, command, explain, explain_file, **opts):
     """Run a container: from a bundle (OCI, like runc) or from an image (like docker)."""
     g = ctx.obj
-    if any(_given(ctx, k) for k in OCI_ONLY):  # runc's form
+    oci_form = any(_given(ctx, k) for k in OCI_ONLY)
+    explaining = begin_explain(explain, explain_file, preserve_fds=opts["preserve_fds"] or 0, refuse="an image container run with -d is started by its monitor; run it without -d"
+                               if opts["detach"] and not oci_form else None)
+    if oci_form:  # runc's form
         if command:
             raise click.UsageError("the OCI form takes one container id")
         # The front end runs every container; it handed this one here to
-        # have what is wrong with it named.
+        # have what is wrong with it named (or for --explain's sake: then
+        # it names it itself, planning it afresh).
         from runtime.core import executor, recipe
 
-        recipe.check_create(g.root, opts["bundle"] or ".", target, console_socket=opts["console_socket"],
-                            no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0,
-                            no_new_keyring=opts["no_new_keyring"], run=True, detach=opts["detach"],
-                            systemd=g.systemd_cgroup)
+        if not explaining:
+            recipe.check_create(g.root, opts["bundle"] or ".", target, console_socket=opts["console_socket"],
+                                no_pivot=opts["no_pivot"], preserve_fds=opts["preserve_fds"] or 0,
+                                no_new_keyring=opts["no_new_keyring"], run=True, detach=opts["detach"],
+                                systemd=g.systemd_cgroup)
         executor.again()
     from runtime.cli.main import report
     from runtime.engine.limits import Limits

@@ -36,4 +36,6 @@ PUBLIC = (
     "runtime.core.linux.constants",  # the kernel's names: capabilities for `husk isolation`
     "runtime.core.cgroups.layout",
     "runtime.core.cgroups.systemd",  # is systemd the init: the engine's default cgroup manager
+    "runtime.core.trace",  # --explain: the engine's own steps (the rootfs, the network)
+    "runtime.core.explain",  # --explain: run a command with its steps recorded, and show them
 )

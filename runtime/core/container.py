@@ -15,7 +15,7 @@ import json
 import os
 from typing import Any, NamedTuple, NoReturn
 
-from runtime.core import executor
+from runtime.core import executor, trace
 from runtime.core.cgroups import systemd as sd
 from runtime.core.cgroups.manager import CgroupManager, clean_cgroups_path, container_cgroup_mounts, manager_for
 from runtime.core.errors import HuskError, NotFound, WrongState
@@ -56,15 +56,22 @@ def plan_create(config: dict[str, Any], bundle: str, container_id: str, *, no_pi
     cgroup is the systemd unit cgroupsPath names (--systemd-cgroup)."""
     linux = get_obj(config, "linux", "linux")
     namespaces = parse_namespaces(linux)
+    trace.step("planning", "namespaces", f"linux.namespaces: new {', '.join(sorted(namespaces.new)) or 'none'}; "
+               f"join {', '.join(f'{t} {p}' for t, p in sorted(namespaces.joined.items())) or 'none'}")
     check_annotations(config)
     cgroups_path = get_str(linux, "cgroupsPath", "linux.cgroupsPath")
     if systemd:
         cg = manager_for(sd.unit_of(cgroups_path, container_id).path)
     else:
         cg = manager_for(clean_cgroups_path(cgroups_path, container_id))
+    trace.step("planning", "cgroup", f"cgroup {cg.path} on a {cg.layout.mode} host, in {len(cg.placements)} "
+               f"hierarchies{' (a systemd unit)' if systemd else ''}")
     cgroup_mounts = functools.partial(container_cgroup_mounts, cg, "cgroup" in namespaces.new)
     plan = spec_to_plan(config, bundle, cgroup_mounts=cgroup_mounts)
     check_raisable(plan.rlimits)
+    trace.step("planning", "spec", f"{len(plan.mounts)} mounts, {len(plan.masked_paths)} masked and "
+               f"{len(plan.readonly_paths)} read-only paths, {len(plan.devices)} devices, "
+               f"{len(plan.seccomp.rules) if plan.seccomp else 0} seccomp rules, uid {plan.uid} gid {plan.gid}")
     plan.no_pivot = no_pivot
     plan.session_keyring = None if no_new_keyring else _session_keyring(container_id)
     plan.preserve_fds = preserve_fds

@@ -21,6 +21,7 @@ import sysconfig
 import tempfile
 from typing import NoReturn
 
+from runtime.core import trace
 from runtime.core.errors import ExecError, HuskError, warn
 
 
@@ -59,7 +60,7 @@ def run(root: str, container_id: str, bundle: str, *, systemd: bool = False) -> 
     with tempfile.NamedTemporaryFile("r", prefix="husk-run-", suffix=".log") as log:
         argv = [front_end(), "--root", root, "--log", log.name, "--log-format", "json",
                 *(["--systemd-cgroup"] if systemd else []), "run", "--bundle", bundle, container_id]
-        code = subprocess.call(argv)  # no close_fds games: stdio is the container's
+        code = subprocess.call(argv, pass_fds=trace.inherited())  # stdio is the container's; --explain's file
         entries = [json.loads(line) for line in log if line.strip()]
     for entry in entries:
         if entry.get("level") == "warning":

@@ -37,6 +37,7 @@ import os
 import struct
 from typing import Any, NamedTuple
 
+from runtime.core import trace
 from runtime.core._native import ffi, lib
 from runtime.core.cgroups import fs as cgfs
 from runtime.core.cgroups.manager import DEFAULT_PARENT, CgroupManager
@@ -97,6 +98,7 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     warnings: list[str] = []
     send_warnings_to(warnings.append)
     config = load_config(bundle)
+    trace.step("planning", "config", f"read {bundle}/config.json (ociVersion {config.get('ociVersion')})")
     linux, namespaces, cg, resources, plan, _, unit_properties = plan_create(
         config, bundle, container_id, no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
         console_socket=console_socket, systemd=systemd)
@@ -154,6 +156,8 @@ def compile_create(root: str, bundle: str, container_id: str, *, console_socket:
     check_meta(meta)
     records = _without_container_values(proto.encode_plan(plan), meta)
     head = json.dumps(meta).encode()
+    trace.step("planning", "recipe", f"the recipe: {len(records)} bytes of plan records with the container's own "
+               f"values left out, {len(writes)} cgroup writes; the front end keeps it in /run/husk-plans")
     return struct.pack("=I", len(head)) + head + records
 
 

@@ -29,6 +29,7 @@ class Kind(enum.IntEnum):
     RAW = lib.HUSK_KIND_RAW
     SECCOMP_ARG = lib.HUSK_KIND_SECCOMP_ARG
     ERROR = lib.HUSK_KIND_ERROR
+    TRACE = lib.HUSK_KIND_TRACE
 
 
 class Record(NamedTuple):

@@ -26,6 +26,7 @@ import re
 import time
 from typing import Any
 
+from runtime.core import trace
 from runtime.core.errors import ImageError
 from runtime.engine import record as records
 from runtime.engine import units, volumes
@@ -81,6 +82,9 @@ def create(store: Store, image_digest: str, image_name: str, opts: bundle.RunOpt
                                       oci_mounts)
             with open(os.path.join(cdir, "config.json"), "w") as f:
                 json.dump(spec, f, indent=1)
+            trace.step("engine", "bundle", f"write {cdir}/config.json: image {image_digest[:19]}, "
+                       f"{len(spec.get('mounts') or [])} mounts, namespaces "
+                       f"{', '.join(n['type'] for n in spec['linux'].get('namespaces') or [])}", who="engine")
             records.save(store.root, record)
         except BaseException:
             destroy(store, cid, volumes_made=True)

@@ -20,6 +20,7 @@ import os
 import stat
 import subprocess
 
+from runtime.core import trace
 from runtime.core.errors import warn
 from runtime.core.linux import syscalls
 from runtime.engine.image.store import Store, remove_tree
@@ -74,6 +75,8 @@ def _mount_overlay(lowers: list[str], upper: str, work: str, target: str, volati
                 syscalls.move_mount_to(mnt, target)
             finally:
                 os.close(mnt)
+            trace.step("rootfs", "overlay", f"fsopen(\"overlay\") + fsconfig(lowerdir+ x{len(lowers)}, upperdir "
+                       f"{upper}{', volatile' if volatile else ''}) + fsmount + move_mount(-> {target})", who="engine")
             return
         except OSError as e:
             if e.errno != errno.EINVAL:  # no lowerdir+ before Linux 6.8: use mount(2)
@@ -90,6 +93,7 @@ def _mount_overlay(lowers: list[str], upper: str, work: str, target: str, volati
         syscalls.mount("husk", target, "overlay", 0, data)
     finally:
         os.chdir(cwd)
+    trace.step("rootfs", "overlay", f"mount(\"husk\", {target}, \"overlay\", 0, \"{data}\")", who="engine")
 
 
 def _empty_lower(cdir: str) -> str:

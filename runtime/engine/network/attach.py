@@ -17,6 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.core import trace
 from runtime.core.errors import HuskError, NetworkError
 from runtime.engine.network import files, links, networks, nft, scope
 
@@ -154,6 +155,8 @@ def _attach(store_root, cid, name, hostname, cdir, req, exposed, alive, record) 
         with IPRoute() as ipr:
             links.add_veth(ipr, record["veth"], net.bridge, netns, net.mtu, scope.veth_alias(store_root, cid))
         links.configure_eth0(netns, ip, net.prefixlen, net.gateway)
+        trace.step("network", "network", f"netlink: veth pair {record['veth']} on bridge {net.bridge} <-> eth0 in "
+                   f"{netns}, address {ip}/{net.prefixlen}, default route via {net.gateway}", who="engine")
         ports = [parse_port(p) for p in req.ports] + [parse_exposed(p) for p in (exposed if req.publish_all else [])]
         published = []
         for host_ip, host_port, port, proto in ports:

@@ -1,0 +1,139 @@
+"""--explain=html: one self-contained page (no network, nothing outside
+it) with the steps on a time axis, one lane per mechanism, and each step
+in full below: its call, why it is there, and a link to its source line.
+
+The steps travel in the page as JSON and a short script draws them, so
+the page a browser shows is the same data --explain=json gives.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json
+import os
+import shlex
+
+from runtime.core.explain import Timeline
+from runtime.core.explain.render import as_json
+
+
+def source_root() -> str | None:
+    """A checkout of husk holding native/ and runtime/ (HUSK_SOURCE, or
+    the tree this runtime/ was imported from), for links into the code."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    for root in (os.environ.get("HUSK_SOURCE"), here):
+        if root and os.path.isfile(os.path.join(root, "native", "src", "main.c")):
+            return root
+    return None
+
+
+def html(timeline: Timeline) -> str:
+    data = as_json(timeline)
+    root = source_root()
+    for s in data["steps"]:
+        path, _, line = s["source"].rpartition(":")
+        s["href"] = (f"file://{root}/{path}" if root else path) + f"#L{line}"
+    payload = json.dumps(data).replace("</", "<\\/")  # nothing in it can end the script element
+    title = f"husk --explain: husk {shlex.join(timeline.command)}"
+    return _PAGE.replace("@TITLE@", _html.escape(title)).replace("@DATA@", payload)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>@TITLE@</title>
+<style>
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; padding: 0 1em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+code, .call { font-family: ui-monospace, monospace; font-size: 0.9em; }
+.intro { color: #444; max-width: 55em; }
+#axis { width: 100%; border: 1px solid #ddd; background: #fafafa; }
+#axis text { font: 12px system-ui, sans-serif; fill: #333; }
+#axis circle { cursor: pointer; stroke: #fff; stroke-width: 1; }
+.legend span { display: inline-block; margin-right: 1.2em; }
+.legend i { display: inline-block; width: .8em; height: .8em; border-radius: 50%; margin-right: .3em; }
+.step { border-left: 4px solid #ccc; padding: .3em .8em; margin: .5em 0; }
+.step:target { background: #fff7d6; }
+.meta { color: #666; font-size: .85em; }
+.why { margin: .2em 0; }
+.call { white-space: pre-wrap; word-break: break-all; }
+</style>
+</head>
+<body>
+<h1 id="title"></h1>
+<p class="intro">Every step husk took to isolate this process, in the order it took them, recorded where each
+happened: Python's planning, the C front end, and <code>husk-init</code> (first in the host's namespaces, then as
+the container's init, up to <code>execve</code>). Each dot on the axis is one step, in its mechanism's lane; click
+one to read it below: the system call with its arguments, what it protects against, and the line of code that
+made it.</p>
+<p class="legend" id="legend"></p>
+<svg id="axis" role="img" aria-label="steps on a time axis"></svg>
+<div id="steps"></div>
+<script type="application/json" id="data">@DATA@</script>
+<script>
+"use strict";
+const data = JSON.parse(document.getElementById("data").textContent);
+const colors = {"planning": "#7b61ff", "engine": "#0a8f6a", "front end": "#1f6fd1", "husk-init": "#d1741f",
+                "container init": "#c8324b"};
+const SVG = "http://www.w3.org/2000/svg";
+function el(name, attrs, text) {
+  const e = document.createElement(name);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+document.getElementById("title").textContent =
+  "husk " + data.command.join(" ") + ": " + data.steps.length + " steps in " +
+  (data.duration_us / 1000).toFixed(1) + " ms, exit " + data.exit_code;
+const legend = document.getElementById("legend");
+for (const [who, color] of Object.entries(colors)) {
+  const span = el("span"); const dot = el("i"); dot.style.background = color;
+  span.append(dot, who); legend.append(span);
+}
+const lanes = [];
+for (const s of data.steps) if (!lanes.includes(s.mechanism)) lanes.push(s.mechanism);
+const width = 1000, left = 130, laneHeight = 22, top = 26;
+const svg = document.getElementById("axis");
+svg.setAttribute("viewBox", "0 0 " + width + " " + (top + lanes.length * laneHeight + 10));
+const span = Math.max(data.duration_us, 1);
+const x = t => left + (width - left - 20) * t / span;
+for (let i = 0; i <= 4; i++) {
+  const tick = document.createElementNS(SVG, "text");
+  tick.setAttribute("x", x(span * i / 4)); tick.setAttribute("y", 14); tick.setAttribute("text-anchor", "middle");
+  tick.textContent = (span * i / 4000).toFixed(1) + " ms"; svg.append(tick);
+}
+lanes.forEach((lane, i) => {
+  const label = document.createElementNS(SVG, "text");
+  label.setAttribute("x", 4); label.setAttribute("y", top + i * laneHeight + 15);
+  label.textContent = lane; svg.append(label);
+});
+const sections = {};
+const box = document.getElementById("steps");
+for (const lane of lanes) {
+  const section = el("section", {"id": "mechanism-" + lane.replace(/\\W+/g, "-")});
+  section.append(el("h2", {}, lane));
+  box.append(section); sections[lane] = section;
+}
+data.steps.forEach((s, n) => {
+  const id = "step-" + n;
+  const dot = document.createElementNS(SVG, "circle");
+  dot.setAttribute("cx", x(s.t_us)); dot.setAttribute("cy", top + lanes.indexOf(s.mechanism) * laneHeight + 11);
+  dot.setAttribute("r", 5); dot.setAttribute("fill", colors[s.who] || "#888");
+  const tip = document.createElementNS(SVG, "title"); tip.textContent = s.call; dot.append(tip);
+  dot.addEventListener("click", () => { location.hash = id; });
+  svg.append(dot);
+  const div = el("div", {"class": "step", "id": id});
+  div.style.borderLeftColor = colors[s.who] || "#888";
+  div.append(el("div", {"class": "meta"}, "+" + (s.t_us / 1000).toFixed(3) + " ms, " + s.who + ", " + s.step));
+  div.append(el("div", {"class": "call"}, s.call));
+  if (s.why) div.append(el("div", {"class": "why"}, s.why));
+  const where = el("div", {"class": "meta"});
+  where.append("at ", el("a", {"href": s.href}, s.source));
+  div.append(where);
+  sections[s.mechanism].append(div);
+});
+</script>
+</body>
+</html>
+"""
