@@ -116,8 +116,6 @@ verb_exec_plan (const char *fd_text)
   helper_pid = fork ();
   if (helper_pid < 0)
     fail ("exec %s: fork: %s", id, strerror (errno));
-  TRACE ("process", "spawn", "fork + execve(/proc/self/fd/%d = the sealed copy): husk-init, pid %d", floor + 2,
-         helper_pid);
   if (helper_pid == 0)
     {
       char sock_arg[16], exe_arg[16], exe_path[32];
@@ -135,6 +133,8 @@ verb_exec_plan (const char *fd_text)
       execve (exe_path, argv, environ);
       _exit (127);
     }
+  TRACE ("process", "spawn", "fork + execve(/proc/self/fd/%d = the sealed copy): husk-init, pid %d", floor + 2,
+         helper_pid);
   close (theirs);
   close (pair[1]);
   close (exe);

@@ -301,8 +301,8 @@ container_init (struct plan *p, int go, int fifo, struct device_program *devices
   umask (p->umask >= 0 ? p->umask : 022);
   TRACE ("process", "umask", "umask(%04lo)", (unsigned long) (p->umask >= 0 ? p->umask : 022));
 
-  TRACE ("process", "ready", "send MSG_READY: set up, waiting for %s", p->mode == HUSK_MODE_CREATE ? "husk start"
-                                                                                              : "nothing");
+  TRACE ("process", "ready", "send MSG_READY: set up%s",
+         p->mode == HUSK_MODE_CREATE ? ", waiting for `husk start`" : "; execve follows");
   if (send_record (husk_sock, MSG_READY, NULL, 0) < 0)
     _exit (1);
   if (husk_trace != HUSK_TRACE_TO_EXEC)

@@ -312,5 +312,8 @@ def exec_process(root: str, container_id: str, process: dict[str, Any], *, detac
                 "pid_file": os.path.abspath(pid_file) if pid_file else None,
                 "console_socket": os.path.abspath(console_socket) if console_socket else None,
                 "proxy": plan.terminal and not console_socket, "preserve_fds": preserve_fds}
+    trace.step("planning", "exec_plan", f"the process for container {container_id}: join the namespaces of its "
+               f"init (pid {st.pid}), {len(plan.joins)} by path; uid {plan.uid}, "
+               f"{len(plan.seccomp.rules) if plan.seccomp else 0} seccomp rules")
     executor.exec_plan(["--root", root, *front_args, "exec", container_id], head, proto.encode_plan(plan),
                        above=3 + preserve_fds)

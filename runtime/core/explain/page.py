@@ -48,9 +48,9 @@ body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em;
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
 code, .call { font-family: ui-monospace, monospace; font-size: 0.9em; }
 .intro { color: #444; max-width: 55em; }
-#axis { width: 100%; border: 1px solid #ddd; background: #fafafa; }
-#axis text { font: 12px system-ui, sans-serif; fill: #333; }
-#axis circle { cursor: pointer; stroke: #fff; stroke-width: 1; }
+svg.axis { width: 100%; border: 1px solid #ddd; background: #fafafa; }
+svg.axis text { font: 12px system-ui, sans-serif; fill: #333; }
+svg.axis circle { cursor: pointer; stroke: #fff; stroke-width: 1; }
 .legend span { display: inline-block; margin-right: 1.2em; }
 .legend i { display: inline-block; width: .8em; height: .8em; border-radius: 50%; margin-right: .3em; }
 .step { border-left: 4px solid #ccc; padding: .3em .8em; margin: .5em 0; }
@@ -68,15 +68,18 @@ the container's init, up to <code>execve</code>). Each dot on the axis is one st
 one to read it below: the system call with its arguments, what it protects against, and the line of code that
 made it.</p>
 <p class="legend" id="legend"></p>
-<svg id="axis" role="img" aria-label="steps on a time axis"></svg>
+<svg id="axis" class="axis" role="img" aria-label="every step on a time axis"></svg>
+<p class="intro">husk-init alone, from its start to <code>execve</code>: the isolation itself, on a scale of its
+own.</p>
+<svg id="axis-init" class="axis" role="img" aria-label="husk-init's steps on a time axis"></svg>
 <div id="steps"></div>
 <script type="application/json" id="data">@DATA@</script>
 <script>
 "use strict";
+(() => {  // nothing of the page's in the window's globals (window.top, ...)
 const data = JSON.parse(document.getElementById("data").textContent);
 const colors = {"planning": "#7b61ff", "engine": "#0a8f6a", "front end": "#1f6fd1", "husk-init": "#d1741f",
                 "container init": "#c8324b"};
-const SVG = "http://www.w3.org/2000/svg";
 function el(name, attrs, text) {
   const e = document.createElement(name);
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
@@ -93,21 +96,37 @@ for (const [who, color] of Object.entries(colors)) {
 }
 const lanes = [];
 for (const s of data.steps) if (!lanes.includes(s.mechanism)) lanes.push(s.mechanism);
-const width = 1000, left = 130, laneHeight = 22, top = 26;
-const svg = document.getElementById("axis");
-svg.setAttribute("viewBox", "0 0 " + width + " " + (top + lanes.length * laneHeight + 10));
-const span = Math.max(data.duration_us, 1);
-const x = t => left + (width - left - 20) * t / span;
-for (let i = 0; i <= 4; i++) {
-  const tick = document.createElementNS(SVG, "text");
-  tick.setAttribute("x", x(span * i / 4)); tick.setAttribute("y", 14); tick.setAttribute("text-anchor", "middle");
-  tick.textContent = (span * i / 4000).toFixed(1) + " ms"; svg.append(tick);
+const SVG = "http://www.w3.org/2000/svg";
+function svgEl(name, attrs, text) {
+  const e = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
 }
-lanes.forEach((lane, i) => {
-  const label = document.createElementNS(SVG, "text");
-  label.setAttribute("x", 4); label.setAttribute("y", top + i * laneHeight + 15);
-  label.textContent = lane; svg.append(label);
-});
+// One axis: the lanes of the steps given, on a time scale of their own.
+function drawAxis(svg, picked) {
+  const own = lanes.filter(lane => picked.some(([s]) => s.mechanism === lane));
+  const width = 1000, left = 130, laneHeight = 22, laneTop = 26;
+  svg.setAttribute("viewBox", "0 0 " + width + " " + (laneTop + own.length * laneHeight + 10));
+  const start = picked.length ? picked[0][0].t_us : 0;
+  const span = Math.max((picked.length ? picked[picked.length - 1][0].t_us : 0) - start, 1);
+  const x = t => left + (width - left - 20) * (t - start) / span;
+  for (let i = 0; i <= 4; i++)
+    svg.append(svgEl("text", {"x": x(start + span * i / 4), "y": 14, "text-anchor": "middle"},
+                     "+" + ((start + span * i / 4) / 1000).toFixed(1) + " ms"));
+  own.forEach((lane, i) => svg.append(svgEl("text", {"x": 4, "y": laneTop + i * laneHeight + 15}, lane)));
+  for (const [s, n] of picked) {
+    const dot = svgEl("circle", {"cx": x(s.t_us), "cy": laneTop + own.indexOf(s.mechanism) * laneHeight + 11,
+                                 "r": 5, "fill": colors[s.who] || "#888"});
+    dot.append(svgEl("title", {}, s.call));
+    dot.addEventListener("click", () => { location.hash = "step-" + n; });
+    svg.append(dot);
+  }
+}
+const all = data.steps.map((s, n) => [s, n]);
+drawAxis(document.getElementById("axis"), all);
+const inInit = ([s]) => s.who === "husk-init" || s.who === "container init";
+drawAxis(document.getElementById("axis-init"), all.filter(inInit));
 const sections = {};
 const box = document.getElementById("steps");
 for (const lane of lanes) {
@@ -117,12 +136,6 @@ for (const lane of lanes) {
 }
 data.steps.forEach((s, n) => {
   const id = "step-" + n;
-  const dot = document.createElementNS(SVG, "circle");
-  dot.setAttribute("cx", x(s.t_us)); dot.setAttribute("cy", top + lanes.indexOf(s.mechanism) * laneHeight + 11);
-  dot.setAttribute("r", 5); dot.setAttribute("fill", colors[s.who] || "#888");
-  const tip = document.createElementNS(SVG, "title"); tip.textContent = s.call; dot.append(tip);
-  dot.addEventListener("click", () => { location.hash = id; });
-  svg.append(dot);
   const div = el("div", {"class": "step", "id": id});
   div.style.borderLeftColor = colors[s.who] || "#888";
   div.append(el("div", {"class": "meta"}, "+" + (s.t_us / 1000).toFixed(3) + " ms, " + s.who + ", " + s.step));
@@ -133,6 +146,7 @@ data.steps.forEach((s, n) => {
   div.append(where);
   sections[s.mechanism].append(div);
 });
+})();
 </script>
 </body>
 </html>

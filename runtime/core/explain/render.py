@@ -58,7 +58,8 @@ def text(timeline: Timeline) -> str:
     """Each step: when, what mechanism, who took it; the call; why; where."""
     out = [f"husk --explain: {len(timeline.steps)} steps in {timeline.duration_us / 1000:.1f} ms, "
            f"`husk {shlex.join(timeline.command)}` exited {timeline.exit_code}", ""]
-    wrap = textwrap.TextWrapper(width=100, initial_indent="    ", subsequent_indent="      ")
+    wrap = textwrap.TextWrapper(width=100, initial_indent="    ", subsequent_indent="      ", break_long_words=False,
+                                break_on_hyphens=False)
     explained = set()  # a step's why once, at its first time: the rest are more of the same
     for s in timeline.steps:
         out.append(f"+{s.t_us / 1000:8.3f} ms  {s.mechanism}  ({s.who})")

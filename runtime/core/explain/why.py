@@ -34,6 +34,8 @@ STEPS = {
     "cgroup": "where in the cgroup tree the container's limits will live",
     "spec": "the config becomes exact syscall arguments, all checked before anything is made: a bad field fails "
             "here, with nothing to undo",
+    "exec_plan": "an exec joins the container's existing namespaces and cgroup, and gets the same confinement "
+                 "(capabilities, seccomp, no_new_privs) planned from its process description",
     "recipe": "the plan for this shape is kept, so the next container like it starts without Python",
     # the engine (husk run IMAGE)
     "overlay": "overlayfs stacks the image's read-only layers under a writable upper directory: containers share "
