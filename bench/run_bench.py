@@ -30,6 +30,11 @@ few ms of overhead are counted against crun).
 --systemd-cgroup, whose transient scope costs D-Bus round trips to
 systemd and systemd's own work; ratios side by side.
 
+--trace-cost: husk as installed (every --explain step compiled in, off)
+against the same husk built with -DHUSK_NO_TRACE (native/src/trace.h),
+`run` of /bin/true interleaved: what the steps cost a run that does not
+ask for them.
+
 Not a test: nothing here asserts a time.
 """
 
@@ -143,6 +148,8 @@ def main() -> None:
                     help="instead: the cost of memory+pids+cpu limits, husk and runc, without and with them")
     ap.add_argument("--systemd", action="store_true",
                     help="instead: each runtime's run with cgroupfs and with --systemd-cgroup (a systemd host)")
+    ap.add_argument("--trace-cost", action="store_true",
+                    help="instead: husk as built against husk built without --explain's steps (-DHUSK_NO_TRACE)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
@@ -151,6 +158,8 @@ def main() -> None:
         return cgroup_cost(args.runs)
     if args.systemd:
         return systemd_cost(args.runs)
+    if args.trace_cost:
+        return trace_cost(args.runs)
     work = tempfile.mkdtemp(prefix="husk-bench-")
     try:
         build_rss_probe(work)
@@ -285,6 +294,56 @@ def systemd_cost(runs: int) -> None:
             if other in runtimes:
                 print(f"husk/{other}: cgroupfs {median[('husk', 'cgroupfs')] / median[(other, 'cgroupfs')]:.2f}"
                       f"  systemd {median[('husk', 'systemd')] / median[(other, 'systemd')]:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def build_without_trace(work: str) -> str:
+    """The front end and husk-init built with -DHUSK_NO_TRACE, beside a
+    copy of the installed runtime/ (links to it) whose _bin has that
+    husk-init: the front end finds husk-init, and Python, by that path."""
+    import sysconfig
+
+    installed = os.path.join(sysconfig.get_paths()["purelib"], "runtime")
+    purelib = os.path.join(work, "purelib")
+    os.makedirs(os.path.join(purelib, "runtime", "_bin"))
+    for name in os.listdir(installed):
+        if name != "_bin":
+            os.symlink(os.path.join(installed, name), os.path.join(purelib, "runtime", name))
+    for name in os.listdir(os.path.join(installed, "_bin")):
+        os.symlink(os.path.join(installed, "_bin", name), os.path.join(purelib, "runtime", "_bin", name))
+    os.unlink(os.path.join(purelib, "runtime", "_bin", "husk-init"))
+    config = os.path.join(work, "front_config.h")
+    with open(config, "w") as f:
+        f.write(f'#define HUSK_PYTHON "{sys.executable}"\n#define HUSK_PURELIB "{purelib}"\n'
+                f'#define HUSK_PURELIB_PY "{purelib!r}"\n')
+    out = os.path.join(work, "notrace")
+    env = dict(os.environ, CFLAGS="-O2 -g -DHUSK_NO_TRACE")  # the Makefile's own flags are added to these
+    subprocess.run(["make", "-s", "-C", os.path.join(REPO, "native"), f"OUT={out}", f"FRONT_CONFIG={config}",
+                    f"{out}/husk", f"{out}/husk-init"], env=env, check=True, stderr=subprocess.DEVNULL)
+    shutil.copy(os.path.join(out, "husk-init"), os.path.join(purelib, "runtime", "_bin", "husk-init"))
+    return os.path.join(out, "husk")
+
+
+def trace_cost(runs: int) -> None:
+    """Median `run` of /bin/true (with the limits): husk with --explain's
+    steps compiled in and off, and husk without them."""
+    work = tempfile.mkdtemp(prefix="husk-bench-")
+    try:
+        build_rss_probe(work)
+        bundle = make_bundle(work, "limited", limits=True)
+        builds = {"steps compiled in": HUSK, "-DHUSK_NO_TRACE": build_without_trace(work)}
+        samples = {b: [] for b in builds}
+        for i in range(runs + 1):
+            for b, exe in builds.items():
+                t, _ = timed([exe, "--root", f"{work}/husk", "run", "--bundle", bundle, f"t-{i}-{len(b)}"], bundle)
+                if i:  # the first round plans the recipe of each build
+                    samples[b].append(t)
+        median = {b: statistics.median(v) * 1000 for b, v in samples.items()}
+        print(f"--explain's steps, off: median of {runs} `run` of /bin/true, limits = {json.dumps(LIMITS)}")
+        for b in builds:
+            print(f"husk, {b:<18} {median[b]:7.2f} ms")
+        print(f"compiled in / compiled out: {median['steps compiled in'] / median['-DHUSK_NO_TRACE']:.3f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -32,6 +32,7 @@ PKGS=(
   qemu-system-x86             # the cgroup v2 tests boot Debian's kernel in a VM
   systemd dbus                # ... with systemd as its PID 1 (the systemd driver's tests), and a bus to check messages
   vagrant                     # tests validate the Vagrantfile (offline)
+  chromium                    # --explain=html is rendered in a real (headless) browser
 )
 missing=()
 for p in "${PKGS[@]}"; do
