@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <seccomp.h>
+#include <stdio.h>
 #include <string.h>
 
 static void
@@ -40,6 +41,23 @@ add_rule (scmp_filter_ctx ctx, struct seccomp_rule *r, int nr, const char *name)
       rc = seccomp_rule_add_array (ctx, r->action, nr, 1, &cmp[i]);
   if (rc < 0)
     die (-rc, "seccomp", "rule for %s", name);
+}
+
+/* A filter action as libseccomp names it, for --explain. */
+static const char *
+action_name (int64_t action)
+{
+  static char buf[64];
+  switch (action & 0xffff0000U)
+    {
+    case SCMP_ACT_ALLOW: return "SCMP_ACT_ALLOW";
+    case SCMP_ACT_LOG: return "SCMP_ACT_LOG";
+    case SCMP_ACT_KILL_PROCESS: return "SCMP_ACT_KILL_PROCESS";
+    case SCMP_ACT_KILL_THREAD: return "SCMP_ACT_KILL";
+    case SCMP_ACT_ERRNO (0): snprintf (buf, sizeof buf, "SCMP_ACT_ERRNO(%d)", (int) (action & 0xffff)); return buf;
+    case SCMP_ACT_TRACE (0): snprintf (buf, sizeof buf, "SCMP_ACT_TRACE(%d)", (int) (action & 0xffff)); return buf;
+    default: snprintf (buf, sizeof buf, "%#lx", (unsigned long) action); return buf;
+    }
 }
 
 void
@@ -85,8 +103,8 @@ load_seccomp (struct plan *p)
         }
     }
   /* Traced before the load: the filter may forbid the write after it. */
-  TRACE ("seccomp", "seccomp", "seccomp_load(): default action %#lx, %zu rules, %zu architectures%s",
-         (unsigned long) p->seccomp_default, p->nseccomp_rules, p->nseccomp_arches,
+  TRACE ("seccomp", "seccomp", "seccomp_load(): default action %s, %zu rules, %zu architectures%s",
+         action_name (p->seccomp_default), p->nseccomp_rules, p->nseccomp_arches,
          p->no_new_privs ? "" : " (before setuid: no_new_privs is not set, so this needs CAP_SYS_ADMIN)");
   int rc = seccomp_load (ctx);
   seccomp_release (ctx);

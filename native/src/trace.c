@@ -122,6 +122,9 @@ trace_caps (unsigned long long mask)
   size_t n = 0;
   for (size_t i = 0; i < sizeof caps / sizeof *caps; i++)
     names[n++] = (struct name){ 1ULL << i, caps[i] };
+  unsigned long long known = (1ULL << n) - 1;
+  if ((mask & known) == known)
+    return "all 41 of them (root's full set)";
   return join_names (mask, names, n, "(none)");
 }
 
