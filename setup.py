@@ -25,6 +25,16 @@ class BuildWithNative(build_py):
         else:
             out = os.path.join(os.path.abspath(self.build_lib), "runtime", "_bin")
         subprocess.check_call(["make", "-C", os.path.join(HERE, "native"), f"OUT={out}"])
+        if not getattr(self, "editable_mode", False):
+            # The C sources --explain cites (native/src/trace.h), so its
+            # HTML page can show each step's code in an installed husk.
+            for sub in ("src", "front", "include"):
+                src = os.path.join(HERE, "native", sub)
+                dst = os.path.join(os.path.abspath(self.build_lib), "runtime", "_source", "native", sub)
+                os.makedirs(dst, exist_ok=True)
+                for name in os.listdir(src):
+                    if name.endswith((".c", ".h", ".def")):
+                        self.copy_file(os.path.join(src, name), os.path.join(dst, name))
 
 
 # The `husk` command is the C front end (native/front): it serves the OCI

@@ -232,6 +232,10 @@ def test_the_html_page_in_a_real_browser(bundle, tmp_path):
     for i, s in enumerate(data["steps"]):
         assert f'id="step-{i}"' in dom
     assert 'id="mechanism-namespaces"' in dom and 'id="mechanism-rootfs"' in dom
+    # ...with the code that took it, its own line marked: the installed
+    # husk carries the C sources it cites (setup.py, runtime/_source).
+    assert dom.count('class="here"') == n
+    assert 'TRACE ("rootfs", "pivot_root"' in dom and 'trace.step("planning", "config"' in dom
     assert f"{n} steps in" in dom
 
     # The check itself sees a script error when there is one.

@@ -17,22 +17,40 @@ from runtime.core.explain import Timeline
 from runtime.core.explain.render import as_json
 
 
-def source_root() -> str | None:
-    """A checkout of husk holding native/ and runtime/ (HUSK_SOURCE, or
-    the tree this runtime/ was imported from), for links into the code."""
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    for root in (os.environ.get("HUSK_SOURCE"), here):
-        if root and os.path.isfile(os.path.join(root, "native", "src", "main.c")):
-            return root
+PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # .../runtime
+
+
+def locate(path: str) -> str | None:
+    """The file a step's source names (native/src/rootfs.c, runtime/...):
+    in HUSK_SOURCE, in the tree runtime/ was imported from (a checkout,
+    or site-packages for Python's), or the C sources setup.py installs
+    beside it (runtime/_source)."""
+    tops = (os.environ.get("HUSK_SOURCE"), os.path.dirname(PACKAGE), os.path.join(PACKAGE, "_source"))
+    for top in tops:
+        if top and os.path.isfile(os.path.join(top, path)):
+            return os.path.join(top, path)
     return None
+
+
+def _code(path: str | None, line: int, before: int = 4, after: int = 1) -> list[list]:
+    """[number, text] of the lines around LINE, for the page to show:
+    more before it, where the system call a TRACE records is made."""
+    if path is None:
+        return []
+    with open(path, errors="replace") as f:
+        lines = f.read().splitlines()
+    return [[n, lines[n - 1]] for n in range(max(1, line - before), min(len(lines), line + after) + 1)]
 
 
 def html(timeline: Timeline) -> str:
     data = as_json(timeline)
-    root = source_root()
+    files: dict[str, str | None] = {}
     for s in data["steps"]:
         path, _, line = s["source"].rpartition(":")
-        s["href"] = (f"file://{root}/{path}" if root else path) + f"#L{line}"
+        if path not in files:
+            files[path] = locate(path)
+        s["href"] = (f"file://{files[path]}" if files[path] else path) + f"#L{line}"
+        s["code"] = _code(files[path], int(line))
     payload = json.dumps(data).replace("</", "<\\/")  # nothing in it can end the script element
     title = f"husk --explain: husk {shlex.join(timeline.command)}"
     return _PAGE.replace("@TITLE@", _html.escape(title)).replace("@DATA@", payload)
@@ -58,6 +76,8 @@ svg.axis circle { cursor: pointer; stroke: #fff; stroke-width: 1; }
 .meta { color: #666; font-size: .85em; }
 .why { margin: .2em 0; }
 .call { white-space: pre-wrap; word-break: break-all; }
+pre.code { background: #f4f4f4; margin: .3em 0; padding: .3em .5em; font-size: .8em; overflow-x: auto; }
+pre.code .here { font-weight: bold; background: #fff3b0; }
 </style>
 </head>
 <body>
@@ -144,8 +164,20 @@ data.steps.forEach((s, n) => {
   const where = el("div", {"class": "meta"});
   where.append("at ", el("a", {"href": s.href}, s.source));
   div.append(where);
+  if (s.code.length) {
+    const pre = el("pre", {"class": "code"});
+    for (const [number, text] of s.code) {
+      const row = el("span", number === Number(s.source.split(":").pop()) ? {"class": "here"} : {},
+                     String(number).padStart(5) + "  " + text + "\\n");
+      pre.append(row);
+    }
+    div.append(pre);
+  }
   sections[s.mechanism].append(div);
 });
+// A link to one step (page.html#step-N) finds it once the steps exist.
+const target = location.hash && document.getElementById(location.hash.slice(1));
+if (target) target.scrollIntoView();
 })();
 </script>
 </body>
