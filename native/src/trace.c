@@ -118,14 +118,21 @@ trace_caps (unsigned long long mask)
     "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
   };
-  struct name names[64];
-  size_t n = 0;
-  for (size_t i = 0; i < sizeof caps / sizeof *caps; i++)
-    names[n++] = (struct name){ 1ULL << i, caps[i] };
+  /* As `husk isolation` shows them: "3 of 41: KILL, NET_BIND_SERVICE, ...". */
+  const size_t n = sizeof caps / sizeof *caps;
   unsigned long long known = (1ULL << n) - 1;
   if ((mask & known) == known)
-    return "all 41 of them (root's full set)";
-  return join_names (mask, names, n, "(none)");
+    return "all 41";
+  char *b = slot ();
+  size_t used = snprintf (b, 1024, "%d of 41", __builtin_popcountll (mask & known));
+  const char *sep = ": ";
+  for (size_t i = 0; i < n && used < 1024; i++)
+    if (mask & (1ULL << i))
+      {
+        used += snprintf (b + used, 1024 - used, "%s%s", sep, caps[i] + strlen ("CAP_"));
+        sep = ", ";
+      }
+  return b;
 }
 
 const char *
