@@ -136,6 +136,38 @@ def test_run_timeline_follows_the_config(configured, tmp_path):
     assert times == sorted(times) and times[0] == 0
 
 
+def test_user_and_time_namespaces_are_shown_with_their_maps(bundle, tmp_path):
+    # The container's root is host uid 100000: it must be able to reach its rootfs.
+    d = bundle.path
+    while d != "/":
+        os.chmod(d, os.stat(d).st_mode | 0o011)
+        d = os.path.dirname(d)
+    os.chown(bundle.rootfs, 100000, 100000)
+    c = bundle.config
+    c["linux"]["namespaces"] += [{"type": "user"}, {"type": "time"}]
+    c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    c["linux"]["timeOffsets"] = {"boottime": {"secs": 86400 * 1000, "nanosecs": 0}}
+    c["process"]["args"] = ["cat", "/proc/self/uid_map"]
+    bundle.save()
+    out = str(tmp_path / "userns.json")
+    r = bundle.husk("run", "--explain=json", "--explain-file", out, "--bundle", bundle.path, "ex5")
+    assert r.out.split() == ["0", "100000", "65536"]
+    t = explained(r, out)
+    assert steps(t, "uid_map")[0]["call"].endswith("/uid_map: 0 100000 65536")
+    assert steps(t, "gid_map")[0]["call"].endswith("/gid_map: 0 100000 65536")
+    assert "CLONE_NEWUSER" in {s["call"].split(":")[0] for s in steps(t, "namespace")}
+    assert steps(t, "namespace")[0]["call"].startswith("unshare(CLONE_NEWTIME)")
+    # The maps are written from outside, after clone and before the init goes on.
+    assert first(t, "clone") < first(t, "uid_map") < first(t, "go") < first(t, "init")
+    # In a user namespace a device is a bind of the host's node, not mknod.
+    assert all("bind of the host's node" in s["call"] for s in steps(t, "device"))
+    # One clock for every process, whatever the time namespace's offsets.
+    times = [s["t_us"] for s in t["steps"]]
+    assert times == sorted(times) and times[-1] < 60_000_000
+    assert_sources_are_trace_calls(t)
+
+
 def test_text_goes_to_stderr_and_create_stops_at_ready(configured, tmp_path):
     b = configured
     b.config["process"]["args"] = ["sleep", "60"]
