@@ -178,6 +178,7 @@ def test_text_goes_to_stderr_and_create_stops_at_ready(configured, tmp_path):
     assert "-> pivot_root: the rootfs becomes /" in r.err
     # create ends at READY: the rest happens at start, which is not explained.
     assert "send MSG_READY" in r.err and "becomes the program" not in r.err
+    assert "The process waits for `husk start`" in r.err
     assert b.husk("start", "ex2").code == 0
     assert json.loads(b.husk("state", "ex2").out)["status"] == "running"
 
@@ -217,6 +218,9 @@ def test_explain_refuses_what_it_cannot_show(husk_env, bundle):
     assert r.code == 2 and "--explain-file needs --explain" in r.err
     r = bundle.husk("run", "--explain=xml", "--bundle", bundle.path, "ex3")
     assert r.code == 2 and "xml" in r.err
+    r = bundle.husk("run", "--explain", "--explain-file", "/nonexistent/dir/t.txt", "--bundle", bundle.path, "ex3")
+    assert r.code == 1 and r.err.strip() == "husk: explain: --explain-file /nonexistent/dir/t.txt: No such file or " \
+        "directory", r.err
     husk_env.load_busybox()
     r = husk_env("run", "-d", "--explain", "busybox", "true")
     assert r.code == 2 and "--explain" in r.err and "without -d" in r.err

@@ -203,6 +203,23 @@ def test_annotations_become_properties(scoped):
         scoped.husk("delete", "--force", "c1", check=True)
 
 
+def test_explain_shows_the_unit_systemd_made(scoped, tmp_path):
+    scoped.config["process"]["args"] = ["true"]
+    scoped.save()
+    out = str(tmp_path / "unit.json")
+    r = scoped.husk("--systemd-cgroup", "run", "--explain=json", "--explain-file", out, "--bundle", scoped.path,
+                    "c1")
+    assert r.code == 0, r.err
+    with open(out) as f:
+        steps = json.load(f)["steps"]
+    names = [s["step"] for s in steps]
+    unit = next(s for s in steps if s["step"] == "systemd_unit")
+    assert f'StartTransientUnit("{scoped.unit}", Slice=machine.slice, Delegate=yes' in unit["call"]
+    assert unit["who"] == "front end" and "systemd" in unit["why"]
+    # The unit holds husk-init before husk-init makes the container.
+    assert names.index("spawn") < names.index("systemd_unit") < names.index("clone")
+
+
 def test_an_oom_killed_containers_id_and_unit_can_be_used_again(scoped):
     scoped.config["linux"]["resources"]["memory"] = {"limit": 32 << 20, **({"swap": 32 << 20} if V2 else {})}
     scoped.config["process"]["args"] = ["/checker", "memhog", "256"]

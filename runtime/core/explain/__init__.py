@@ -22,6 +22,9 @@ import signal
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
+from typing import IO
+
+from runtime.core.errors import HuskError
 
 
 FORMATS = ("text", "json", "html")
@@ -80,6 +83,10 @@ def run_explained(fmt: str, out_path: str | None, *, above: int = 3) -> None:
 
     The trace file's fd is put past ABOVE (the fds the process is given,
     3..ABOVE-1), which the front end would otherwise pass on."""
+    try:  # before anything runs: a file that cannot be written is said at once
+        out = open(out_path, "w") if out_path is not None else None
+    except OSError as e:
+        raise HuskError("explain", f"--explain-file {out_path}: {e.strerror}") from None
     record = tempfile.TemporaryFile(prefix="husk-explain-")
     fd = fcntl.fcntl(record.fileno(), fcntl.F_DUPFD, above + 16)  # inheritable, for the front end
     fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)  # the mode "a" set none
@@ -87,6 +94,8 @@ def run_explained(fmt: str, out_path: str | None, *, above: int = 3) -> None:
     child = os.fork()
     if child == 0:
         record.close()
+        if out is not None:
+            out.close()
         os.environ["HUSK_TRACE_FD"] = str(fd)
         sys.argv = [sys.argv[0], *without_explain(sys.argv[1:])]  # executor.again() execs the front end with them
         return
@@ -102,7 +111,7 @@ def run_explained(fmt: str, out_path: str | None, *, above: int = 3) -> None:
     code = 128 - code if code < 0 else code
     record.seek(0)
     timeline = load(record.read().decode(errors="replace").splitlines(), command, code)
-    write(timeline, fmt, out_path)
+    write(timeline, fmt, out)
     sys.stdout.flush()
     os._exit(code)
 
@@ -120,16 +129,17 @@ def without_explain(args: list[str]) -> list[str]:
     return out
 
 
-def write(timeline: Timeline, fmt: str, out_path: str | None) -> None:
+def write(timeline: Timeline, fmt: str, out: IO[str] | None) -> None:
+    """TIMELINE in FMT to OUT (opened by run_explained), or to stderr."""
     from runtime.core.explain import page, render
 
     text = {"text": render.text, "json": render.json_text, "html": page.html}[fmt](timeline)
-    if out_path is None:
+    if out is None:
         sys.stderr.write(text)
         sys.stderr.flush()
         return
-    with open(out_path, "w") as f:
-        f.write(text)
-    print(f"husk: --explain: {len(timeline.steps)} steps written to {out_path}", file=sys.stderr)
+    with out:
+        out.write(text)
+    print(f"husk: --explain: {len(timeline.steps)} steps written to {out.name}", file=sys.stderr)
 
 

@@ -68,5 +68,9 @@ def text(timeline: Timeline) -> str:
             explained.add(s.why)
             out.extend(wrap.wrap(f"-> {s.why}"))
         out.append(f"    at {s.source}")
+    names = {s.step for s in timeline.steps}
+    if "ready" in names and "execve" not in names:
+        out += ["", "The process waits for `husk start`: its last steps (startContainer hooks, a seccomp filter under",
+                "no_new_privs, execve) happen then."]
     out.append("")
     return "\n".join(out) + "\n"
