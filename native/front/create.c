@@ -909,8 +909,9 @@ start_unit (struct ctr *c, json_t *systemd, pid_t helper)
     undo.unit[0] = '\0'; /* another's: not ours to stop */
   if (rc < 0)
     create_fail ("%s", sd.error);
-  TRACE ("cgroups", "systemd_unit", "D-Bus StartTransientUnit(\"%s\", Slice=%s, Delegate=yes, PIDs=[%d]) and its job done",
-         unit, json_string_value (json_object_get (systemd, "slice")), helper);
+  TRACE ("cgroups", "systemd_unit",
+         "D-Bus StartTransientUnit(\"%s\", Slice=%s, Delegate=yes, PIDs=[%d]) and its job done", unit,
+         json_string_value (json_object_get (systemd, "slice")), helper);
   check_interrupt ();
 }
 

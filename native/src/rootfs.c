@@ -365,10 +365,12 @@ do_mount (int rootfd, struct mount_entry *m)
            m->source, rec ? "|AT_RECURSIVE" : "", m->dest, trace_mount_flags (m->flags),
            m->propagation ? ", propagation " : "", m->propagation ? trace_mount_flags (m->propagation) : "");
   else
-    TRACE ("mounts", "mount", "fsopen(\"%s\") + fsconfig(source \"%s\"%s%s) + fsmount + move_mount(-> \"%s\"): %s%s%s%s",
-           m->type, m->source ? m->source : m->type, m->data && *m->data ? ", " : "", m->data ? m->data : "", m->dest,
+    TRACE ("mounts", "mount",
+           "fsopen(\"%s\") + fsconfig(source \"%s\"%s%s) + fsmount + move_mount(-> \"%s\"): %s%s%s%s", m->type,
+           m->source ? m->source : m->type, m->data && *m->data ? ", " : "", m->data ? m->data : "", m->dest,
            trace_mount_flags (m->flags), m->propagation ? ", propagation " : "",
-           m->propagation ? trace_mount_flags (m->propagation) : "", m->copyup ? ", filled from the image (tmpcopyup)" : "");
+           m->propagation ? trace_mount_flags (m->propagation) : "",
+           m->copyup ? ", filled from the image (tmpcopyup)" : "");
 }
 
 /* One device node: mknod, or (in a user namespace, where mknod is not
@@ -569,8 +571,9 @@ readonly_path (int rootfd, const char *path)
       || move_mount (tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     die (errno, "readonly path", "%s", path);
   close (tree);
-  TRACE ("mounts", "readonly", "open_tree(\"%s\", OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_RDONLY|NOSUID|NODEV|NOEXEC) "
-         "+ move_mount onto itself", path);
+  TRACE ("mounts", "readonly",
+         "open_tree(\"%s\", OPEN_TREE_CLONE) + mount_setattr(MOUNT_ATTR_RDONLY|NOSUID|NODEV|NOEXEC) + move_mount onto "
+         "itself", path);
 }
 
 /* maskedPaths: /dev/null over a file, an empty read-only tmpfs over a
@@ -598,8 +601,8 @@ mask_path (int rootfd, const char *path, int devnull)
   if (tree < 0 || move_mount (tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     die (errno, "masked path", "%s", path);
   close (tree);
-  TRACE ("mounts", "masked", "%s over \"%s\"", S_ISDIR (st.st_mode) ? "an empty read-only tmpfs" : "the host's /dev/null",
-         path);
+  TRACE ("mounts", "masked", "%s over \"%s\"",
+         S_ISDIR (st.st_mode) ? "an empty read-only tmpfs" : "the host's /dev/null", path);
 }
 
 void

@@ -39,8 +39,8 @@ class FlagForms(click.Command):
 
     def parse_args(self, ctx, args):
         pairs = {o for p in self.params if isinstance(p, click.Option) and p.secondary_opts for o in p.opts}
-        optional = {o: p.flag_value for p in self.params if isinstance(p, click.Option) and p._flag_needs_value
-                    for o in p.opts}
+        optional = {o: p.flag_value for p in self.params
+                    if isinstance(p, click.Option) and getattr(p, "_flag_needs_value", False) for o in p.opts}
         takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts
                        if o not in optional}
         out, i = list(args), 0

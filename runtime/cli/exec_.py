@@ -8,7 +8,8 @@ from runtime.core import container
 from runtime.core.errors import HuskError
 
 
-@click.command(name="exec", cls=FlagForms, context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.command(name="exec", cls=FlagForms,
+               context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--process", "-p", "process_file", help="A runtime-spec process JSON: the whole description.")
 @click.option("--tty", "-t", is_flag=True, help="Give the process a pty.")
 @click.option("--console-socket", help="Unix socket that receives the pty master.")

@@ -95,8 +95,9 @@ def command(ctx, target, command, explain, explain_file, **opts):
     """Run a container: from a bundle (OCI, like runc) or from an image (like docker)."""
     g = ctx.obj
     oci_form = any(_given(ctx, k) for k in OCI_ONLY)
-    explaining = begin_explain(explain, explain_file, preserve_fds=opts["preserve_fds"] or 0, refuse="an image container run with -d is started by its monitor; run it without -d"
-                               if opts["detach"] and not oci_form else None)
+    refuse = "an image container run with -d is started by its monitor; run it without -d"
+    explaining = begin_explain(explain, explain_file, preserve_fds=opts["preserve_fds"] or 0,
+                               refuse=refuse if opts["detach"] and not oci_form else None)
     if oci_form:  # runc's form
         if command:
             raise click.UsageError("the OCI form takes one container id")
