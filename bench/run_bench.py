@@ -238,6 +238,19 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def interleaved_medians(commands: dict, cwd: str, runs: int) -> dict:
+    """Median ms of each command over RUNS rounds, the commands taking
+    turns in each round; COMMANDS maps a key to its argv for round i.
+    Round 0 only warms the caches (and plans husk's recipes)."""
+    samples = {key: [] for key in commands}
+    for i in range(runs + 1):
+        for key, argv_of in commands.items():
+            t, _ = timed(argv_of(i), cwd)
+            if i:
+                samples[key].append(t)
+    return {key: statistics.median(v) * 1000 for key, v in samples.items()}
+
+
 def cgroup_cost(runs: int) -> None:
     """Median `run` of /bin/true without and with a memory+pids+cpu limit."""
     work = tempfile.mkdtemp(prefix="husk-bench-")
@@ -247,17 +260,12 @@ def cgroup_cost(runs: int) -> None:
         runtimes = {"husk": [HUSK, "--root", f"{work}/husk"]}
         if shutil.which("runc"):
             runtimes["runc"] = [shutil.which("runc"), "--root", f"{work}/runc"]
-        samples = {(r, b): [] for r in runtimes for b in bundles}
-        for i in range(runs + 1):
-            for r, argv in runtimes.items():
-                for b, path in bundles.items():
-                    t, _ = timed(argv + ["run", "--bundle", path, f"c-{r}-{b}-{i}"], path)
-                    if i:  # the first round warms the caches
-                        samples[(r, b)].append(t)
+        median = interleaved_medians(
+            {(r, b): lambda i, r=r, b=b: runtimes[r] + ["run", "--bundle", bundles[b], f"c-{r}-{b}-{i}"]
+             for r in runtimes for b in bundles}, work, runs)
         print(f"cgroup cost: median of {runs} `run` of /bin/true, limits = {json.dumps(LIMITS)}")
         for r in runtimes:
-            plain = statistics.median(samples[(r, "plain")]) * 1000
-            limited = statistics.median(samples[(r, "limited")]) * 1000
+            plain, limited = median[(r, "plain")], median[(r, "limited")]
             print(f"{r:<6} plain {plain:7.1f} ms   limited {limited:7.1f} ms   limits add {limited - plain:+6.1f} ms")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -278,14 +286,9 @@ def systemd_cost(runs: int) -> None:
             if shutil.which(other):
                 runtimes[other] = [shutil.which(other), "--root", f"{work}/{other}"]
         drivers = {"cgroupfs": [], "systemd": ["--systemd-cgroup"]}
-        samples = {(r, d): [] for r in runtimes for d in drivers}
-        for i in range(runs + 1):
-            for r, argv in runtimes.items():
-                for d, flag in drivers.items():
-                    t, _ = timed(argv[:1] + flag + argv[1:] + ["run", "--bundle", bundle, f"d-{r}-{d}-{i}"], bundle)
-                    if i:  # the first round warms the caches (and husk's recipe for each driver)
-                        samples[(r, d)].append(t)
-        median = {key: statistics.median(v) * 1000 for key, v in samples.items()}
+        median = interleaved_medians(
+            {(r, d): lambda i, r=r, d=d: runtimes[r][:1] + drivers[d] + runtimes[r][1:]
+             + ["run", "--bundle", bundle, f"d-{r}-{d}-{i}"] for r in runtimes for d in drivers}, bundle, runs)
         print(f"cgroup drivers: median of {runs} `run` of /bin/true, limits = {json.dumps(LIMITS)}")
         for r in runtimes:
             print(f"{r:<6} cgroupfs {median[(r, 'cgroupfs')]:7.1f} ms   systemd {median[(r, 'systemd')]:7.1f} ms"
@@ -333,13 +336,9 @@ def trace_cost(runs: int) -> None:
         build_rss_probe(work)
         bundle = make_bundle(work, "limited", limits=True)
         builds = {"steps compiled in": HUSK, "-DHUSK_NO_TRACE": build_without_trace(work)}
-        samples = {b: [] for b in builds}
-        for i in range(runs + 1):
-            for b, exe in builds.items():
-                t, _ = timed([exe, "--root", f"{work}/husk", "run", "--bundle", bundle, f"t-{i}-{len(b)}"], bundle)
-                if i:  # the first round plans the recipe of each build
-                    samples[b].append(t)
-        median = {b: statistics.median(v) * 1000 for b, v in samples.items()}
+        median = interleaved_medians(
+            {b: lambda i, b=b: [builds[b], "--root", f"{work}/husk", "run", "--bundle", bundle, f"t-{i}-{len(b)}"]
+             for b in builds}, bundle, runs)
         print(f"--explain's steps, off: median of {runs} `run` of /bin/true, limits = {json.dumps(LIMITS)}")
         for b in builds:
             print(f"husk, {b:<18} {median[b]:7.2f} ms")
